@@ -1,0 +1,324 @@
+/* interp.c - the float interpreter of the Spike IR: the reference stc checks itself against.
+ *
+ * Runs a verified graph for T timesteps, every op once per timestep in node
+ * order, LIF membranes carried across timesteps.  It follows PyTorch's float32
+ * arithmetic where it decides spikes: the LIF charge is h = v + (x - v) / tau
+ * (difference, division, add: spikingjelly's order), BatchNorm is x * a + b
+ * with a = w / sqrt(var + eps) and b = bias - mean * a (ATen's inference
+ * kernel), attention sums are integers (exact).  Convolution and linear sums
+ * accumulate in a different order than oneDNN does, so a membrane within
+ * ~1e-6 of its threshold may fire differently: the parity tests check that
+ * every such difference is one of these.  Built with -ffp-contract=off.
+ * SPDX-License-Identifier: MIT
+ */
+#include "stc_ir.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct stc_interp {
+    const stc_ir_t *ir;
+    float **out;      /* per node: output of the current timestep */
+    float **v;        /* per LIF node: membrane */
+    float **bn_a, **bn_b; /* per BN node: folded scale/shift */
+    float *h;         /* scratch for LIF charge (largest LIF) */
+    int64_t *acc;     /* scratch for attention integer sums */
+    float *sum;       /* per OUTPUT: running sum over timesteps */
+};
+
+static int64_t numel(stc_shape_t s) { return (int64_t)s.c * s.h * s.w; }
+
+void stc_interp_destroy(stc_interp_t **ip) {
+    if (!ip || !*ip) return;
+    stc_interp_t *p = *ip;
+    for (int i = 0; p->ir && i < p->ir->n_nodes; i++) {
+        if (p->out) free(p->out[i]);
+        if (p->v) free(p->v[i]);
+        if (p->bn_a) free(p->bn_a[i]);
+        if (p->bn_b) free(p->bn_b[i]);
+    }
+    free(p->out);
+    free(p->v);
+    free(p->bn_a);
+    free(p->bn_b);
+    free(p->h);
+    free(p->acc);
+    free(p->sum);
+    free(p);
+    *ip = NULL;
+}
+
+stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
+    if (stc_ir_verify(ir, err)) return NULL;
+    stc_interp_t *p = calloc(1, sizeof *p);
+    if (!p) goto oom;
+    p->ir = ir;
+    size_t nn = (size_t)ir->n_nodes;
+    p->out = calloc(nn, sizeof(float *));
+    p->v = calloc(nn, sizeof(float *));
+    p->bn_a = calloc(nn, sizeof(float *));
+    p->bn_b = calloc(nn, sizeof(float *));
+    if (!p->out || !p->v || !p->bn_a || !p->bn_b) goto oom;
+    int64_t maxlif = 1, maxattn = 1;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_node_t *n = &ir->nodes[i];
+        int64_t m = numel(n->shape);
+        p->out[i] = malloc((size_t)m * sizeof(float));
+        if (!p->out[i]) goto oom;
+        if (n->op == STC_OP_LIF) {
+            p->v[i] = malloc((size_t)m * sizeof(float));
+            if (!p->v[i]) goto oom;
+            if (m > maxlif) maxlif = m;
+        }
+        if (n->op == STC_OP_SSA) {
+            int64_t d = n->shape.c / n->heads;
+            int64_t N = (int64_t)n->shape.h * n->shape.w;
+            int64_t need = d * d > N ? d * d : N;
+            if (need > maxattn) maxattn = need;
+        }
+        if (n->op == STC_OP_BATCHNORM) {
+            int c = n->shape.c;
+            p->bn_a[i] = malloc((size_t)c * sizeof(float));
+            p->bn_b[i] = malloc((size_t)c * sizeof(float));
+            if (!p->bn_a[i] || !p->bn_b[i]) goto oom;
+            const float *w = stc_ir_param(n, "weight")->data, *b = stc_ir_param(n, "bias")->data;
+            const float *mu = stc_ir_param(n, "running_mean")->data;
+            const float *var = stc_ir_param(n, "running_var")->data;
+            for (int k = 0; k < c; k++) {
+                /* ATen: alpha = w / sqrt(var + eps) with eps a double; beta = b - mean * alpha */
+                float a = (float)((double)w[k] / sqrt((double)var[k] + (double)n->eps));
+                p->bn_a[i][k] = a;
+                p->bn_b[i][k] = b[k] - mu[k] * a;
+            }
+        }
+    }
+    p->h = malloc((size_t)maxlif * sizeof(float));
+    p->acc = malloc((size_t)maxattn * sizeof(int64_t));
+    p->sum = malloc((size_t)numel(ir->nodes[ir->n_nodes - 1].shape) * sizeof(float));
+    if (!p->h || !p->acc || !p->sum) goto oom;
+    return p;
+oom:
+    stc_interp_destroy(&p);
+    stc_err_set(err, STC_E_NOMEM, "interpreter: out of memory for activations");
+    return NULL;
+}
+
+/* ------------------------------------------------------------------- ops */
+
+static void op_conv2d(const stc_node_t *n, const stc_node_t *a, const float *in, float *out) {
+    const float *W = stc_ir_param(n, "weight")->data;
+    const stc_param_t *bp = stc_ir_param(n, "bias");
+    int Co = n->shape.c, Ho = n->shape.h, Wo = n->shape.w;
+    int Ci = a->shape.c, Hi = a->shape.h, Wi = a->shape.w, K = n->k, S = n->stride, P = n->pad;
+    for (int o = 0; o < Co; o++) {
+        float *y = out + (size_t)o * Ho * Wo;
+        float b0 = bp ? bp->data[o] : 0.0f;
+        for (int i = 0; i < Ho * Wo; i++) y[i] = b0;
+        for (int c = 0; c < Ci; c++) {
+            const float *x = in + (size_t)c * Hi * Wi;
+            for (int ky = 0; ky < K; ky++)
+                for (int kx = 0; kx < K; kx++) {
+                    float w = W[(((size_t)o * Ci + c) * K + ky) * K + kx];
+                    if (w == 0.0f) continue;
+                    /* output columns whose input column is inside the image */
+                    int ox0 = 0, ox1 = Wo;
+                    while (ox0 < Wo && ox0 * S + kx - P < 0) ox0++;
+                    while (ox1 > ox0 && (ox1 - 1) * S + kx - P >= Wi) ox1--;
+                    for (int oy = 0; oy < Ho; oy++) {
+                        int iy = oy * S + ky - P;
+                        if (iy < 0 || iy >= Hi) continue;
+                        const float *xr = x + (size_t)iy * Wi + kx - P;
+                        float *yr = y + (size_t)oy * Wo;
+                        if (S == 1)
+                            for (int ox = ox0; ox < ox1; ox++) yr[ox] += w * xr[ox];
+                        else
+                            for (int ox = ox0; ox < ox1; ox++) yr[ox] += w * xr[ox * S];
+                    }
+                }
+        }
+    }
+}
+
+static void op_linear(const stc_node_t *n, const stc_node_t *a, const float *in, float *out) {
+    const float *W = stc_ir_param(n, "weight")->data;
+    const stc_param_t *bp = stc_ir_param(n, "bias");
+    int Co = n->shape.c, Ci = a->shape.c, N = a->shape.h * a->shape.w;
+    for (int o = 0; o < Co; o++) {
+        float *y = out + (size_t)o * N;
+        float b0 = bp ? bp->data[o] : 0.0f;
+        for (int p = 0; p < N; p++) y[p] = b0;
+        const float *wr = W + (size_t)o * Ci;
+        for (int c = 0; c < Ci; c++) {
+            float w = wr[c];
+            if (w == 0.0f) continue;
+            const float *x = in + (size_t)c * N;
+            for (int p = 0; p < N; p++) y[p] += w * x[p];
+        }
+    }
+}
+
+static void op_maxpool(const stc_node_t *n, const stc_node_t *a, const float *in, float *out) {
+    int C = n->shape.c, Ho = n->shape.h, Wo = n->shape.w, Hi = a->shape.h, Wi = a->shape.w;
+    int K = n->k, S = n->stride, P = n->pad;
+    for (int c = 0; c < C; c++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < K; ky++) {
+                    int iy = oy * S + ky - P;
+                    if (iy < 0 || iy >= Hi) continue;
+                    for (int kx = 0; kx < K; kx++) {
+                        int ix = ox * S + kx - P;
+                        if (ix < 0 || ix >= Wi) continue;
+                        float v = in[((size_t)c * Hi + iy) * Wi + ix];
+                        if (v > m || isnan(v)) m = v;
+                    }
+                }
+                out[((size_t)c * Ho + oy) * Wo + ox] = m;
+            }
+}
+
+/* Spikformer SSA.  q,k,v are 0/1, so every product and sum is an integer:
+ * per head, kv[j][l] = sum_n k[j,n] v[l,n] (d x d), out[l,n] = scale * sum_j
+ * q[j,n] kv[j][l].  Integers up to N*d fit easily; one float scale at the end
+ * (a power of two in every published model) makes the result exact. */
+static void op_ssa(stc_interp_t *ip, const stc_node_t *n, const float *q, const float *k,
+                   const float *v, float *out) {
+    int C = n->shape.c, H = n->heads, d = C / H, N = n->shape.h * n->shape.w;
+    int64_t *kv = ip->acc;
+    for (int h = 0; h < H; h++) {
+        const float *qh = q + (size_t)h * d * N, *kh = k + (size_t)h * d * N, *vh = v + (size_t)h * d * N;
+        for (int j = 0; j < d; j++)
+            for (int l = 0; l < d; l++) {
+                int64_t s = 0;
+                const float *kr = kh + (size_t)j * N, *vr = vh + (size_t)l * N;
+                for (int p = 0; p < N; p++) s += (kr[p] != 0.0f) & (vr[p] != 0.0f);
+                kv[j * d + l] = s;
+            }
+        for (int l = 0; l < d; l++) {
+            float *o = out + ((size_t)h * d + l) * N;
+            for (int p = 0; p < N; p++) {
+                int64_t s = 0;
+                for (int j = 0; j < d; j++)
+                    if (qh[(size_t)j * N + p] != 0.0f) s += kv[j * d + l];
+                o[p] = (float)s * n->scale;
+            }
+        }
+    }
+}
+
+/* charge and fire; the reset is done by lif_reset once the spikes are final */
+static void op_lif(stc_interp_t *ip, const stc_node_t *n, const float *x, float *s, int t) {
+    int64_t m = numel(n->shape);
+    float *v = ip->v[n->id], *h = ip->h;
+    float tau = n->tau, vth = n->vth;
+    if (t == 0) memset(v, 0, (size_t)m * sizeof(float));
+    for (int64_t i = 0; i < m; i++) {
+        float hi = v[i] + (x[i] - v[i]) / tau;
+        h[i] = hi;
+        s[i] = hi >= vth ? 1.0f : 0.0f;
+    }
+}
+
+static void lif_reset(stc_interp_t *ip, const stc_node_t *n, const float *s) {
+    int64_t m = numel(n->shape);
+    float *v = ip->v[n->id];
+    const float *h = ip->h;
+    for (int64_t i = 0; i < m; i++) v[i] = s[i] != 0.0f ? n->vreset : h[i];
+}
+
+stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
+                            int64_t *spike_counts, stc_lif_trace_fn trace, void *ud,
+                            stc_err_t *err) {
+    const stc_ir_t *ir = ip->ir;
+    const stc_node_t *outn = &ir->nodes[ir->n_nodes - 1];
+    int64_t nout = numel(outn->shape);
+    memset(ip->sum, 0, (size_t)nout * sizeof(float));
+    if (spike_counts) memset(spike_counts, 0, (size_t)ir->n_nodes * sizeof(int64_t));
+    for (int t = 0; t < ir->T; t++) {
+        for (int i = 0; i < ir->n_nodes; i++) {
+            const stc_node_t *n = &ir->nodes[i];
+            float *y = ip->out[i];
+            const float *x0 = n->n_in > 0 ? ip->out[n->in[0]] : NULL;
+            const float *x1 = n->n_in > 1 ? ip->out[n->in[1]] : NULL;
+            const stc_node_t *a = n->n_in > 0 ? &ir->nodes[n->in[0]] : NULL;
+            int64_t m = numel(n->shape);
+            switch (n->op) {
+            case STC_OP_INPUT:
+                memcpy(y, image, (size_t)m * sizeof(float));
+                break;
+            case STC_OP_CONV2D:
+                op_conv2d(n, a, x0, y);
+                break;
+            case STC_OP_LINEAR:
+                op_linear(n, a, x0, y);
+                break;
+            case STC_OP_BATCHNORM: {
+                int64_t hw = (int64_t)n->shape.h * n->shape.w;
+                const float *A = ip->bn_a[i], *B = ip->bn_b[i];
+                for (int c = 0; c < n->shape.c; c++)
+                    for (int64_t p = 0; p < hw; p++) y[c * hw + p] = x0[c * hw + p] * A[c] + B[c];
+                break;
+            }
+            case STC_OP_LIF:
+                op_lif(ip, n, x0, y, t);
+                if (trace) trace(ud, n, t, ip->h, y);
+                lif_reset(ip, n, y);
+                if (spike_counts) {
+                    int64_t cnt = 0;
+                    for (int64_t p = 0; p < m; p++) cnt += y[p] != 0.0f;
+                    spike_counts[i] += cnt;
+                }
+                break;
+            case STC_OP_MAXPOOL:
+                op_maxpool(n, a, x0, y);
+                break;
+            case STC_OP_ADD:
+                for (int64_t p = 0; p < m; p++) y[p] = x0[p] + x1[p];
+                break;
+            case STC_OP_MUL: {
+                const stc_node_t *b = &ir->nodes[n->in[1]];
+                int64_t hw = (int64_t)n->shape.h * n->shape.w;
+                int bcast = b->shape.h * b->shape.w == 1 && hw != 1;
+                for (int c = 0; c < n->shape.c; c++)
+                    for (int64_t p = 0; p < hw; p++)
+                        y[c * hw + p] = x0[c * hw + p] * (bcast ? x1[c] : x1[c * hw + p]);
+                break;
+            }
+            case STC_OP_SSA:
+                op_ssa(ip, n, x0, x1, ip->out[n->in[2]], y);
+                break;
+            case STC_OP_SDSA: {
+                int64_t hw = (int64_t)a->shape.h * a->shape.w;
+                for (int c = 0; c < n->shape.c; c++) {
+                    int64_t s = 0;
+                    for (int64_t p = 0; p < hw; p++)
+                        s += (x0[c * hw + p] != 0.0f) & (x1[c * hw + p] != 0.0f);
+                    y[c] = (float)s;
+                }
+                break;
+            }
+            case STC_OP_MEAN: {
+                int64_t hw = (int64_t)a->shape.h * a->shape.w;
+                for (int c = 0; c < n->shape.c; c++) {
+                    float s = 0.0f;
+                    for (int64_t p = 0; p < hw; p++) s += x0[c * hw + p];
+                    y[c] = s / (float)hw;
+                }
+                break;
+            }
+            case STC_OP_OUTPUT:
+                for (int64_t p = 0; p < m; p++) {
+                    y[p] = x0[p];
+                    ip->sum[p] += x0[p];
+                }
+                break;
+            case STC_OP_COUNT:
+                return stc_err_set(err, STC_E_INTERNAL, "interpreter: bad op at node %d", i);
+            }
+        }
+    }
+    for (int64_t p = 0; p < nout; p++) logits[p] = ip->sum[p] / (float)ir->T;
+    return STC_OK;
+}

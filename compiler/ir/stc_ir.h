@@ -1,0 +1,144 @@
+/* stc_ir.h - the Spike IR: a typed graph of ops over [C,H,W] tensors with a time axis.
+ *
+ * A graph is a list of nodes in topological order (every input refers to an
+ * earlier node; the verifier checks it), starting with one INPUT and ending
+ * with one OUTPUT.  Each node carries its op (ir_ops.def), the PyTorch module
+ * name it came from ("block.0.attn.q_lif"), its output shape and value type
+ * (spike: exactly 0/1; real: anything), its attributes and its parameters as
+ * dense float32 arrays.  The IR owns an arena: nodes, names and parameters go
+ * with stc_ir_destroy().  The text form (ir_text.c) prints and parses back to
+ * the same graph; docs/ir.md documents it.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef STC_IR_H
+#define STC_IR_H
+
+#include "stc_base.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef enum {
+#define X(e, name, nin, meaning) STC_OP_##e,
+#include "ir_ops.def"
+#undef X
+    STC_OP_COUNT
+} stc_op_t;
+
+const char *stc_op_name(stc_op_t op);
+int stc_op_arity(stc_op_t op);
+int stc_op_from_name(const char *name); /* -1 if unknown */
+
+typedef enum { STC_VT_REAL = 0, STC_VT_SPIKE } stc_vtype_t;
+
+typedef struct {
+    int c, h, w;
+} stc_shape_t;
+
+#define STC_MAX_PARAMS 4
+#define STC_MAX_INPUTS 3
+
+typedef struct {
+    const char *role;      /* "weight", "bias", "running_mean", "running_var" */
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+    float *data;           /* arena-owned */
+} stc_param_t;
+
+typedef struct {
+    int id;                /* index in the graph; %id in the text form */
+    stc_op_t op;
+    const char *name;      /* PyTorch module name, "" if none */
+    int n_in;
+    int in[STC_MAX_INPUTS];
+    stc_shape_t shape;     /* output shape per timestep */
+    stc_vtype_t vtype;
+    /* attributes (only those of the op are meaningful) */
+    int k, stride, pad;    /* conv2d (k x k kernel), maxpool */
+    int heads;             /* ssa */
+    float scale;           /* ssa */
+    float tau, vth, vreset;/* lif */
+    float eps;             /* batchnorm */
+    int n_params;
+    stc_param_t params[STC_MAX_PARAMS];
+} stc_node_t;
+
+typedef struct stc_ir {
+    stc_arena_t *arena;
+    int T;                 /* timesteps per inference */
+    const char *arch;      /* "spikformer_cifar", ..., or "custom" */
+    int n_nodes, cap_nodes;
+    stc_node_t *nodes;     /* malloc'd array (grows); node data in the arena */
+} stc_ir_t;
+
+stc_ir_t *stc_ir_create(int T, const char *arch);
+void stc_ir_destroy(stc_ir_t **irp);
+
+/* Append a node; returns its id (or -1 on OOM).  Shape and vtype are filled by
+ * stc_ir_infer() unless the caller sets them (the parser does, and the verifier
+ * then checks they agree). */
+int stc_ir_add(stc_ir_t *ir, stc_op_t op, const char *name, int n_in, const int *in);
+stc_node_t *stc_ir_node(stc_ir_t *ir, int id);
+/* Add a parameter to a node, copying `data` (numel floats) into the arena. */
+stc_param_t *stc_ir_add_param(stc_ir_t *ir, int id, const char *role, int ndim,
+                              const int64_t *shape, const float *data);
+const stc_param_t *stc_ir_param(const stc_node_t *n, const char *role); /* NULL if absent */
+
+/* Compute the shape and value type a node must have from its inputs and
+ * attributes.  Fails (naming the node) if the inputs do not fit the op. */
+stc_status_t stc_ir_infer(const stc_ir_t *ir, int id, stc_shape_t *shape, stc_vtype_t *vt,
+                          stc_err_t *err);
+/* Infer and store shape/vtype of node id. */
+stc_status_t stc_ir_settle(stc_ir_t *ir, int id, stc_err_t *err);
+
+/* Check the whole graph: arity, acyclicity (inputs are earlier nodes), shapes,
+ * value types, attributes and parameter shapes; one INPUT first, one OUTPUT
+ * last.  The message names the offending node ("%5 'patch_embed.proj_bn'"). */
+stc_status_t stc_ir_verify(const stc_ir_t *ir, stc_err_t *err);
+
+/* Text form.  With STC_IR_PRINT_WEIGHTS every parameter value is printed
+ * (round-trip exact, %.9g); without, values are elided as "..." and the text
+ * is for reading only. */
+#define STC_IR_PRINT_WEIGHTS 1
+stc_status_t stc_ir_print(const stc_ir_t *ir, FILE *f, int flags, stc_err_t *err);
+/* Parse the text form; `name` is used in messages (file:line: ...). */
+stc_ir_t *stc_ir_parse(const char *text, size_t n, const char *name, stc_err_t *err);
+stc_ir_t *stc_ir_load(const char *path, stc_err_t *err);
+
+/* Graphviz: one box per node, labelled with op, name and shape. */
+stc_status_t stc_ir_dot(const stc_ir_t *ir, FILE *f, stc_err_t *err);
+
+/* Static per-node cost, per timestep (the basis of `stc-coord inspect`). */
+typedef struct {
+    int64_t neurons;       /* LIF outputs */
+    int64_t params;        /* unique weights (including bias and BN affine) */
+    int64_t connections;   /* synapses expanded over positions (conv taps, linear x tokens) */
+    int64_t mem_bytes;     /* parameter bytes as float32 in the IR */
+    int64_t macs;          /* multiply-accumulates when the input is real */
+    int64_t acs;           /* accumulates when the input is spikes (dense upper bound) */
+} stc_cost_t;
+void stc_ir_cost(const stc_ir_t *ir, int id, stc_cost_t *cost);
+
+/* ------------------------------------------------------ float interpreter */
+
+/* Called after a LIF node at timestep t with its charge h (before fire and
+ * reset) and its spikes, both numel = C*H*W.  The callback may overwrite s
+ * (teacher forcing: the parity tests impose PyTorch's spikes so that each
+ * layer is compared on the same inputs); the membrane reset and the spike
+ * counts follow the spikes as left by the callback. */
+typedef void (*stc_lif_trace_fn)(void *ud, const stc_node_t *node, int t, const float *h,
+                                 float *s);
+
+typedef struct stc_interp stc_interp_t;
+
+stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err);
+void stc_interp_destroy(stc_interp_t **ip);
+/* Run one input (C*H*W floats of the INPUT node) for T timesteps.  Writes the
+ * logits (OUTPUT numel values) and, if spike_counts is not NULL, the total
+ * spikes of every node over all timesteps (indexed by node id; 0 for non-LIF). */
+stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
+                            int64_t *spike_counts, stc_lif_trace_fn trace, void *ud,
+                            stc_err_t *err);
+
+#endif

@@ -1,0 +1,174 @@
+/* cmd_inspect.c - `stc-coord inspect`: what a checkpoint is and what it will cost.
+ *
+ * Per IR node: op, shape, neurons (LIF outputs), unique weights, synapses
+ * expanded over positions, parameter memory, and per-timestep MACs (real
+ * inputs) or ACs (spike inputs, dense upper bound: measured spike counts come
+ * from `run`).  The parameter total counts what the forward pass uses, as the
+ * papers do (no BatchNorm statistics, no unused LayerNorms).
+ * SPDX-License-Identifier: MIT
+ */
+#include "coord.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *human(int64_t v, char *buf, size_t cap) {
+    if (v >= 1000000000) snprintf(buf, cap, "%.2fG", v / 1e9);
+    else if (v >= 1000000) snprintf(buf, cap, "%.2fM", v / 1e6);
+    else if (v >= 10000) snprintf(buf, cap, "%.1fk", v / 1e3);
+    else snprintf(buf, cap, "%lld", (long long)v);
+    return buf;
+}
+
+static const char *fmt_shape(stc_shape_t s, char *buf, size_t cap) {
+    snprintf(buf, cap, "[%d,%d,%d]", s.c, s.h, s.w);
+    return buf;
+}
+
+int cmd_inspect(coord_opts_t *o) {
+    stc_err_t err = {0};
+    coord_model_t m;
+    if (coord_load_model(o, &m, &err)) {
+        coord_fail(&err);
+        coord_model_free(&m);
+        return 1;
+    }
+    stc_ir_t *ir = m.ir;
+    if (o->dot) {
+        FILE *f = fopen(o->dot, "w");
+        if (!f || stc_ir_dot(ir, f, &err)) {
+            fprintf(stderr, "stc-coord: error: %s: cannot write the Graphviz file\n", o->dot);
+            if (f) fclose(f);
+            coord_model_free(&m);
+            return 1;
+        }
+        fclose(f);
+    }
+    if (o->dump_ir) {
+        FILE *f = strcmp(o->dump_ir, "-") ? fopen(o->dump_ir, "w") : stdout;
+        if (!f || stc_ir_print(ir, f, o->dump_weights ? STC_IR_PRINT_WEIGHTS : 0, &err)) {
+            fprintf(stderr, "stc-coord: error: %s: cannot write the IR\n", o->dump_ir);
+            coord_model_free(&m);
+            return 1;
+        }
+        if (f != stdout) fclose(f);
+    }
+    stc_cost_t tot = {0};
+    int64_t lifs = 0;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        stc_cost_t c;
+        stc_ir_cost(ir, i, &c);
+        tot.neurons += c.neurons;
+        tot.params += c.params;
+        tot.connections += c.connections;
+        tot.mem_bytes += c.mem_bytes;
+        tot.macs += c.macs;
+        tot.acs += c.acs;
+        lifs += ir->nodes[i].op == STC_OP_LIF;
+    }
+    const stc_node_t *in = &ir->nodes[0], *out = &ir->nodes[ir->n_nodes - 1];
+    if (o->json) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "model", o->model);
+        if (m.ck) {
+            cJSON_AddStringToObject(r, "format", stc_ckpt_format(m.ck));
+            cJSON_AddStringToObject(r, "wrapper", stc_ckpt_wrapper(m.ck));
+            cJSON_AddNumberToObject(r, "checkpoint_tensors", (double)stc_ckpt_count(m.ck));
+            cJSON_AddNumberToObject(r, "checkpoint_elements", (double)stc_model_ckpt_elements(m.ck));
+        }
+        cJSON_AddStringToObject(r, "arch", ir->arch);
+        cJSON *cfg = cJSON_AddObjectToObject(r, "config");
+        if (m.from_ckpt) {
+            for (int f = 0; f < STC_F_COUNT; f++) {
+                cJSON *e = cJSON_AddObjectToObject(cfg, stc_field_name((stc_field_t)f));
+                cJSON_AddNumberToObject(e, "value", m.cfg.v[f]);
+                cJSON_AddStringToObject(e, "source", stc_src_name(m.cfg.src[f]));
+            }
+            cJSON *e = cJSON_AddObjectToObject(cfg, "mlp_ratios");
+            cJSON_AddNumberToObject(e, "value", m.cfg.mlp_ratios);
+            cJSON_AddStringToObject(e, "source", "weights");
+            if (m.cfg.pooling_stat[0]) {
+                e = cJSON_AddObjectToObject(cfg, "pooling_stat");
+                cJSON_AddStringToObject(e, "value", m.cfg.pooling_stat);
+                cJSON_AddStringToObject(e, "source", stc_src_name(m.cfg.pooling_src));
+            }
+            if (m.cfg.config_path[0]) cJSON_AddStringToObject(r, "config_file", m.cfg.config_path);
+        }
+        cJSON_AddNumberToObject(r, "T", ir->T);
+        cJSON_AddNumberToObject(r, "parameters", (double)tot.params);
+        cJSON *tj = cJSON_AddObjectToObject(r, "totals");
+        cJSON_AddNumberToObject(tj, "neurons", (double)tot.neurons);
+        cJSON_AddNumberToObject(tj, "lif_layers", (double)lifs);
+        cJSON_AddNumberToObject(tj, "synapses", (double)tot.connections);
+        cJSON_AddNumberToObject(tj, "memory_bytes", (double)tot.mem_bytes);
+        cJSON_AddNumberToObject(tj, "macs_per_timestep", (double)tot.macs);
+        cJSON_AddNumberToObject(tj, "acs_per_timestep_dense", (double)tot.acs);
+        cJSON *layers = cJSON_AddArrayToObject(r, "layers");
+        for (int i = 0; i < ir->n_nodes; i++) {
+            const stc_node_t *n = &ir->nodes[i];
+            stc_cost_t c;
+            stc_ir_cost(ir, i, &c);
+            cJSON *l = cJSON_CreateObject();
+            cJSON_AddNumberToObject(l, "id", i);
+            cJSON_AddStringToObject(l, "op", stc_op_name(n->op));
+            cJSON_AddStringToObject(l, "name", n->name);
+            int sh[3] = {n->shape.c, n->shape.h, n->shape.w};
+            cJSON_AddItemToObject(l, "shape", cJSON_CreateIntArray(sh, 3));
+            cJSON_AddStringToObject(l, "value", n->vtype == STC_VT_SPIKE ? "spike" : "real");
+            cJSON_AddNumberToObject(l, "neurons", (double)c.neurons);
+            cJSON_AddNumberToObject(l, "params", (double)c.params);
+            cJSON_AddNumberToObject(l, "synapses", (double)c.connections);
+            cJSON_AddNumberToObject(l, "memory_bytes", (double)c.mem_bytes);
+            cJSON_AddNumberToObject(l, "macs", (double)c.macs);
+            cJSON_AddNumberToObject(l, "acs", (double)c.acs);
+            cJSON_AddItemToArray(layers, l);
+        }
+        char *s = cJSON_Print(r);
+        puts(s);
+        free(s);
+        cJSON_Delete(r);
+        coord_model_free(&m);
+        return 0;
+    }
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    printf("model        %s", o->model);
+    if (m.ck)
+        printf(" (%s, %zu tensors%s%s)", stc_ckpt_format(m.ck), stc_ckpt_count(m.ck),
+               stc_ckpt_wrapper(m.ck)[0] ? ", unwrapped " : "", stc_ckpt_wrapper(m.ck));
+    printf("\n");
+    if (m.cfg.config_path[0]) printf("config       %s\n", m.cfg.config_path);
+    printf("arch         %s\n", ir->arch);
+    if (m.from_ckpt) {
+        for (int f = 0; f < STC_F_COUNT; f++)
+            printf("%-12s %-6d (%s)\n", stc_field_name((stc_field_t)f), m.cfg.v[f], stc_src_name(m.cfg.src[f]));
+        printf("%-12s %-6g (weights)\n", "mlp_ratios", m.cfg.mlp_ratios);
+        if (m.cfg.pooling_stat[0])
+            printf("%-12s %-6s (%s)\n", "pooling_stat", m.cfg.pooling_stat, stc_src_name(m.cfg.pooling_src));
+    }
+    printf("input        [%d,%d,%d] x T=%d   output %d classes\n", in->shape.c, in->shape.h, in->shape.w,
+           ir->T, out->shape.c);
+    printf("parameters   %lld (%.2fM) used by the forward pass", (long long)tot.params, tot.params / 1e6);
+    if (m.ck) printf("; the checkpoint holds %lld elements", (long long)stc_model_ckpt_elements(m.ck));
+    printf("\nneurons      %s in %lld LIF layers    synapses %s    parameter memory %s bytes\n",
+           human(tot.neurons, b1, sizeof b1), (long long)lifs, human(tot.connections, b2, sizeof b2),
+           human(tot.mem_bytes, b3, sizeof b3));
+    printf("per timestep %s MAC (real inputs) + %s AC (spike inputs, if every neuron fired)\n\n",
+           human(tot.macs, b4, sizeof b4), human(tot.acs, b5, sizeof b5));
+    printf("%4s  %-9s %-34s %-14s %8s %8s %9s %9s %8s %8s\n", "id", "op", "name", "shape", "neurons",
+           "params", "synapses", "mem", "MAC", "AC");
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_node_t *n = &ir->nodes[i];
+        stc_cost_t c;
+        stc_ir_cost(ir, i, &c);
+        char sh[48], h1[16], h2[16], h3[16], h4[16], h5[16], h6[16];
+        printf("%4d  %-9s %-34s %-14s %8s %8s %9s %9s %8s %8s\n", i, stc_op_name(n->op), n->name,
+               fmt_shape(n->shape, sh, sizeof sh), c.neurons ? human(c.neurons, h1, 16) : "-",
+               c.params ? human(c.params, h2, 16) : "-", c.connections ? human(c.connections, h3, 16) : "-",
+               c.mem_bytes ? human(c.mem_bytes, h4, 16) : "-", c.macs ? human(c.macs, h5, 16) : "-",
+               c.acs ? human(c.acs, h6, 16) : "-");
+    }
+    coord_model_free(&m);
+    return 0;
+}

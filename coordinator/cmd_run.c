@@ -1,0 +1,316 @@
+/* cmd_run.c - `stc-coord run --float`: images through the float interpreter.
+ *
+ * Inputs come from --input (npy or idx, with --labels) or --dataset.  Images
+ * are spread over worker threads, each with its own interpreter (the graph is
+ * shared read-only); results land by index, so the output does not depend on
+ * the thread count.  --json prints per input the logits, the class and the
+ * spike count of every LIF layer keyed by its PyTorch module name; --trace
+ * writes every LIF's charge for the parity tests.
+ * SPDX-License-Identifier: MIT
+ */
+#include "coord.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    const stc_ir_t *ir;
+    const stc_input_t *in;
+    int64_t n;
+    int nout;
+    float *logits;          /* n * nout */
+    int64_t *counts;        /* n * n_nodes */
+    float **trace;          /* per node: n * T * numel, or NULL */
+    float **force;          /* per node: spikes to impose, n * T * numel, or NULL */
+    atomic_llong next, done;
+    atomic_int failed;
+    stc_err_t err;
+    pthread_mutex_t lock;
+} job_t;
+
+typedef struct {
+    job_t *job;
+    int64_t index;
+} trace_ud_t;
+
+static void on_lif(void *ud, const stc_node_t *node, int t, const float *h, float *s) {
+    trace_ud_t *u = ud;
+    job_t *j = u->job;
+    int64_t m = (int64_t)node->shape.c * node->shape.h * node->shape.w;
+    int64_t at = ((u->index * j->ir->T) + t) * m;
+    if (j->trace && j->trace[node->id]) memcpy(j->trace[node->id] + at, h, (size_t)m * sizeof(float));
+    if (j->force && j->force[node->id])
+        for (int64_t i = 0; i < m; i++) s[i] = j->force[node->id][at + i] != 0.0f ? 1.0f : 0.0f;
+}
+
+static void *worker(void *arg) {
+    job_t *j = arg;
+    stc_err_t err = {0};
+    stc_interp_t *ip = stc_interp_create(j->ir, &err);
+    int64_t per = j->in->c * j->in->h * j->in->w;
+    for (;;) {
+        if (!ip) break;
+        int64_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n || atomic_load(&j->failed)) break;
+        trace_ud_t ud = {j, i};
+        if (stc_interp_run(ip, j->in->data + i * per, j->logits + i * j->nout,
+                           j->counts + i * j->ir->n_nodes, (j->trace || j->force) ? on_lif : NULL, &ud, &err))
+            break;
+        atomic_fetch_add(&j->done, 1);
+    }
+    if (err.status) {
+        pthread_mutex_lock(&j->lock);
+        if (!atomic_exchange(&j->failed, 1)) j->err = err;
+        pthread_mutex_unlock(&j->lock);
+    }
+    stc_interp_destroy(&ip);
+    return NULL;
+}
+
+static void progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels) {
+    int width = 30, fill = n ? (int)(width * done / n) : width;
+    fprintf(stderr, "\r[");
+    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
+    fprintf(stderr, "] %lld/%lld  %.0f img/s", (long long)done, (long long)n, secs > 0 ? done / secs : 0.0);
+    if (has_labels && done) fprintf(stderr, "  acc %.2f%%", 100.0 * correct / done);
+    fflush(stderr);
+}
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+/* npy v1.0 float32 array [n, T, m] */
+static int write_npy(const char *path, const float *data, int64_t n, int T, int64_t m) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    char hdr[128];
+    int len = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %d, %lld), }",
+                       (long long)n, T, (long long)m);
+    int total = 10 + len + 1;
+    int pad = (64 - total % 64) % 64;
+    unsigned short hl = (unsigned short)(len + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fputc(hl & 0xff, f);
+    fputc(hl >> 8, f);
+    fwrite(hdr, 1, (size_t)len, f);
+    for (int i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(data, sizeof(float), (size_t)(n * T * m), f);
+    int bad = ferror(f);
+    return (fclose(f) || bad) ? -1 : 0;
+}
+
+int cmd_run(coord_opts_t *o) {
+    stc_err_t err = {0};
+    if (!o->float_mode) {
+        fprintf(stderr, "stc-coord: error: run needs --float in this version (the compiled-bundle "
+                        "engine comes with `stc-coord compile`)\n");
+        return 2;
+    }
+    if (!o->input == !o->dataset) {
+        fprintf(stderr, "stc-coord: error: run needs exactly one of --input X or --dataset NAME\n");
+        return 2;
+    }
+    coord_model_t m;
+    if (coord_load_model(o, &m, &err)) {
+        coord_fail(&err);
+        coord_model_free(&m);
+        return 1;
+    }
+    const stc_ir_t *ir = m.ir;
+    const stc_node_t *inode = &ir->nodes[0];
+    stc_input_norm_t norm = {0}, *np = NULL;
+    if (m.cfg.n_norm) {
+        norm.n_ch = m.cfg.n_norm;
+        memcpy(norm.mean, m.cfg.norm_mean, sizeof norm.mean);
+        memcpy(norm.std, m.cfg.norm_std, sizeof norm.std);
+        np = &norm;
+    }
+    stc_input_t *in = NULL;
+    if (o->dataset) {
+        if (stc_input_dataset(o->dataset, "test", np, o->limit, &in, &err)) in = NULL;
+    } else {
+        /* .npy floats are taken as the model expects them; idx bytes get the config's normalization */
+        in = stc_input_load(o->input, o->labels, np, o->limit, &err);
+    }
+    if (!in) {
+        coord_fail(&err);
+        coord_model_free(&m);
+        return 1;
+    }
+    if (in->c != inode->shape.c || in->h != inode->shape.h || in->w != inode->shape.w) {
+        fprintf(stderr, "stc-coord: error: %s: images are [%lld,%lld,%lld], the model expects [%d,%d,%d] "
+                "(set --img-size / in_channels in the config if the model was trained on this size)\n",
+                o->input ? o->input : o->dataset, (long long)in->c, (long long)in->h, (long long)in->w,
+                inode->shape.c, inode->shape.h, inode->shape.w);
+        stc_input_destroy(&in);
+        coord_model_free(&m);
+        return 1;
+    }
+    job_t j;
+    memset(&j, 0, sizeof j);
+    j.ir = ir;
+    j.in = in;
+    j.n = in->n;
+    j.nout = ir->nodes[ir->n_nodes - 1].shape.c;
+    j.logits = calloc((size_t)(j.n * j.nout), sizeof(float));
+    j.counts = calloc((size_t)(j.n * ir->n_nodes), sizeof(int64_t));
+    pthread_mutex_init(&j.lock, NULL);
+    int rc = 1;
+    if (!j.logits || !j.counts) {
+        fprintf(stderr, "stc-coord: error: out of memory for %lld results\n", (long long)j.n);
+        goto out;
+    }
+    if (o->trace) {
+        if (mkdir(o->trace, 0777) && errno != EEXIST) {
+            fprintf(stderr, "stc-coord: error: --trace %s: cannot create directory: %s\n", o->trace,
+                    strerror(errno));
+            goto out;
+        }
+        j.trace = calloc((size_t)ir->n_nodes, sizeof(float *));
+        for (int i = 0; j.trace && i < ir->n_nodes; i++)
+            if (ir->nodes[i].op == STC_OP_LIF) {
+                int64_t mm = (int64_t)ir->nodes[i].shape.c * ir->nodes[i].shape.h * ir->nodes[i].shape.w;
+                j.trace[i] = malloc((size_t)(j.n * ir->T * mm) * sizeof(float));
+                if (!j.trace[i]) {
+                    fprintf(stderr, "stc-coord: error: --trace: out of memory (use fewer inputs)\n");
+                    goto out;
+                }
+            }
+    }
+    if (o->force) {
+        /* DIR/<lif name>.npy: float32 spikes [N, T, C*H*W] to impose (teacher forcing) */
+        j.force = calloc((size_t)ir->n_nodes, sizeof(float *));
+        for (int i = 0; j.force && i < ir->n_nodes; i++) {
+            const stc_node_t *nd = &ir->nodes[i];
+            if (nd->op != STC_OP_LIF) continue;
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.npy", o->force, nd->name);
+            stc_input_t *fs = stc_input_load(path, NULL, NULL, 0, &err);
+            int64_t want = j.n * ir->T * nd->shape.c * nd->shape.h * nd->shape.w;
+            if (!fs || fs->n * fs->c * fs->h * fs->w != want) {
+                if (fs) stc_err_set(&err, STC_E_FORMAT, "%s: holds %lld values, expected %lld (N x T x neurons)",
+                                    path, (long long)(fs->n * fs->c * fs->h * fs->w), (long long)want);
+                coord_fail(&err);
+                stc_input_destroy(&fs);
+                goto out;
+            }
+            j.force[i] = fs->data;
+            fs->data = NULL;
+            stc_input_destroy(&fs);
+        }
+    }
+    int threads = o->threads ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    if (threads > j.n) threads = (int)j.n;
+    pthread_t tid[64];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < threads; i++) pthread_create(&tid[i], NULL, worker, &j);
+    int show = (o->progress || (isatty(2) && !o->json)) && !o->no_progress && j.n > 1;
+    while (show && atomic_load(&j.done) < j.n && !atomic_load(&j.failed)) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        int64_t d = atomic_load(&j.done), correct = 0;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        progress(d, j.n, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, correct, 0);
+    }
+    for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (show) {
+        progress(atomic_load(&j.done), j.n, secs, 0, 0);
+        fputc('\n', stderr);
+    }
+    if (atomic_load(&j.failed)) {
+        coord_fail(&j.err);
+        goto out;
+    }
+    int64_t correct = 0;
+    for (int64_t i = 0; i < j.n; i++)
+        if (in->labels && argmax(j.logits + i * j.nout, j.nout) == in->labels[i]) correct++;
+    if (o->trace) {
+        char path[4096];
+        for (int i = 0; i < ir->n_nodes; i++)
+            if (j.trace[i]) {
+                int64_t mm = (int64_t)ir->nodes[i].shape.c * ir->nodes[i].shape.h * ir->nodes[i].shape.w;
+                snprintf(path, sizeof path, "%s/%s.npy", o->trace, ir->nodes[i].name[0] ? ir->nodes[i].name : "lif");
+                if (write_npy(path, j.trace[i], j.n, ir->T, mm)) {
+                    fprintf(stderr, "stc-coord: error: %s: cannot write trace\n", path);
+                    goto out;
+                }
+            }
+    }
+    if (o->json) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "model", o->model);
+        cJSON_AddStringToObject(r, "engine", "float");
+        cJSON_AddNumberToObject(r, "T", ir->T);
+        cJSON_AddNumberToObject(r, "n_inputs", (double)j.n);
+        cJSON_AddNumberToObject(r, "seconds", secs);
+        if (in->labels) cJSON_AddNumberToObject(r, "accuracy", (double)correct / (double)j.n);
+        if (m.cfg.pytorch_accuracy >= 0) cJSON_AddNumberToObject(r, "pytorch_accuracy", m.cfg.pytorch_accuracy);
+        cJSON *arr = cJSON_AddArrayToObject(r, "inputs");
+        for (int64_t i = 0; i < j.n; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "index", (double)i);
+            cJSON_AddNumberToObject(e, "class", argmax(j.logits + i * j.nout, j.nout));
+            if (in->labels) cJSON_AddNumberToObject(e, "label", in->labels[i]);
+            cJSON_AddItemToObject(e, "logits", cJSON_CreateFloatArray(j.logits + i * j.nout, j.nout));
+            cJSON *sc = cJSON_AddObjectToObject(e, "spike_counts");
+            for (int k = 0; k < ir->n_nodes; k++)
+                if (ir->nodes[k].op == STC_OP_LIF)
+                    cJSON_AddNumberToObject(sc, ir->nodes[k].name, (double)j.counts[i * ir->n_nodes + k]);
+            cJSON_AddItemToArray(arr, e);
+        }
+        char *s = cJSON_PrintUnformatted(r);
+        puts(s);
+        free(s);
+        cJSON_Delete(r);
+    } else {
+        if (j.n <= 20) {
+            for (int64_t i = 0; i < j.n; i++) {
+                int c = argmax(j.logits + i * j.nout, j.nout);
+                printf("input %lld: class %d", (long long)i, c);
+                if (in->labels) printf(" (label %d)", in->labels[i]);
+                printf("  logits");
+                for (int k = 0; k < j.nout && k < 10; k++) printf(" %.4f", (double)j.logits[i * j.nout + k]);
+                printf("%s\n", j.nout > 10 ? " ..." : "");
+            }
+        }
+        printf("%lld images in %.1f s (%.1f img/s, %d threads), float interpreter, T=%d\n", (long long)j.n,
+               secs, j.n / secs, threads, ir->T);
+        if (in->labels) printf("accuracy     %.2f%% (%lld/%lld)  stc float IR\n", 100.0 * correct / j.n,
+                               (long long)correct, (long long)j.n);
+        if (m.cfg.pytorch_accuracy >= 0)
+            printf("accuracy     %.2f%%               PyTorch, measured at training (%d test images)\n",
+                   100.0 * m.cfg.pytorch_accuracy, m.cfg.pytorch_images);
+    }
+    rc = 0;
+out:
+    if (j.trace)
+        for (int i = 0; i < ir->n_nodes; i++) free(j.trace[i]);
+    free(j.trace);
+    if (j.force)
+        for (int i = 0; i < ir->n_nodes; i++) free(j.force[i]);
+    free(j.force);
+    free(j.logits);
+    free(j.counts);
+    pthread_mutex_destroy(&j.lock);
+    stc_input_destroy(&in);
+    coord_model_free(&m);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/* coord.h - what the stc-coord commands share: option parsing and model loading.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef STC_COORD_H
+#define STC_COORD_H
+
+#include "stc_ckpt.h"
+#include "stc_input.h"
+#include "stc_ir.h"
+#include "stc_model.h"
+
+#include <stdbool.h>
+
+typedef struct {
+    const char *model;       /* checkpoint or .stcir path */
+    const char *config;      /* --config */
+    stc_model_cfg_t cfg;     /* flags applied on top of the config */
+    const char *flag_names[16], *flag_values[16];
+    int n_flags;
+    bool json;
+    const char *dot;         /* --dot FILE */
+    const char *dump_ir;     /* --dump-ir FILE ("-" = stdout) */
+    bool dump_weights;       /* --dump-ir-weights */
+    bool float_mode;         /* run --float */
+    const char *input, *labels, *dataset, *trace, *force;
+    int64_t limit;
+    int threads;
+    bool progress, no_progress;
+} coord_opts_t;
+
+/* A loaded model: the IR, plus the checkpoint and resolved config when it came from one. */
+typedef struct {
+    stc_ckpt_t *ck;          /* NULL for .stcir input */
+    stc_model_cfg_t cfg;
+    stc_ir_t *ir;
+    bool from_ckpt;
+} coord_model_t;
+
+int coord_load_model(const coord_opts_t *o, coord_model_t *m, stc_err_t *err);
+void coord_model_free(coord_model_t *m);
+
+int cmd_inspect(coord_opts_t *o);
+int cmd_run(coord_opts_t *o);
+
+/* Print "error: msg" to stderr (the programs' one place for fatal errors). */
+void coord_fail(const stc_err_t *err);
+
+#endif

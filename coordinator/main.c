@@ -1,0 +1,145 @@
+/* main.c - stc-coord: the user's command. compile -> partition -> deploy -> run -> profile.
+ *
+ * This issue's commands: `inspect` (what a checkpoint holds and what it will
+ * cost) and `run --float` (the float interpreter on images).  Every command
+ * takes the model as a checkpoint (.pth/.pt, legacy or zip, .safetensors) or
+ * a Spike IR text file (.stcir), and prints for people by default or JSON with
+ * --json.  Errors go to stderr as "stc-coord: error: ..." with exit status 1
+ * (2 for usage errors).
+ * SPDX-License-Identifier: MIT
+ */
+#include "coord.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: stc-coord COMMAND MODEL [options]\n"
+            "\n"
+            "commands:\n"
+            "  inspect MODEL   architecture, config, parameter count and per-layer costs\n"
+            "  run MODEL       run images through the model (--float: the float IR interpreter)\n"
+            "\n"
+            "MODEL is a PyTorch checkpoint (.pth/.pt zip or legacy, .safetensors) of Spikformer\n"
+            "(CIFAR or ImageNet variant) or Spike-driven Transformer v1, or a Spike IR text file.\n"
+            "A config FILE.json next to FILE.pth is used when --config is not given.\n"
+            "\n"
+            "model options (official constructor names; the weights determine the rest):\n"
+            "  --config FILE        JSON config (img_size_h, img_size_w, num_heads, T, ...)\n"
+            "  --arch A             spikformer_cifar | spikformer_imagenet | sdt\n"
+            "  --img-size N|HxW     input size          --num-heads N    attention heads\n"
+            "  --time-steps T       timesteps (T)       --pooling-stat S SDT stem pools, e.g. 1111\n"
+            "  --in-channels N  --num-classes N  --embed-dims N  --depths N  --mlp-ratios R\n"
+            "\n"
+            "inspect options:\n"
+            "  --json               machine-readable output\n"
+            "  --dot FILE           write the IR graph for Graphviz (dot -Tpng FILE -o g.png)\n"
+            "  --dump-ir FILE       write the Spike IR text ('-' for stdout); add --weights for a\n"
+            "                       loadable file with every parameter value\n"
+            "\n"
+            "run options:\n"
+            "  --float              use the float interpreter (the only engine in this version)\n"
+            "  --input X            .npy float32 [N,C,H,W] or [C,H,W], or an idx image file\n"
+            "  --labels L           idx label file (or .npy) for accuracy\n"
+            "  --dataset NAME       fashion-mnist: its test set, normalized as the config says\n"
+            "  --limit N            only the first N images\n"
+            "  --threads N          worker threads (default: all cores)\n"
+            "  --trace DIR          write every LIF's membrane charge to DIR/<name>.npy [N,T,C*H*W]\n"
+            "  --force-spikes DIR   impose DIR/<name>.npy spikes at every LIF (teacher forcing, for\n"
+            "                       layer-by-layer parity checks)\n"
+            "  --json               per input: logits, class, spike_counts by PyTorch module name\n");
+}
+
+void coord_fail(const stc_err_t *err) { fprintf(stderr, "stc-coord: error: %s\n", err->msg); }
+
+static int bad_usage(const char *fmt, const char *arg) {
+    fprintf(stderr, "stc-coord: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see stc-coord --help)\n");
+    return 2;
+}
+
+/* --flag-name -> official config name */
+static const struct {
+    const char *flag, *name;
+} model_flags[] = {
+    {"--arch", "arch"},           {"--img-size", "img_size"},       {"--num-heads", "num_heads"},
+    {"--time-steps", "T"},        {"--pooling-stat", "pooling_stat"}, {"--in-channels", "in_channels"},
+    {"--num-classes", "num_classes"}, {"--embed-dims", "embed_dims"}, {"--depths", "depths"},
+    {"--mlp-ratios", "mlp_ratios"}, {"--img-size-h", "img_size_h"}, {"--img-size-w", "img_size_w"},
+};
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("stc-coord 0.1.0\n");
+        return 0;
+    }
+    const char *cmd = argv[1];
+    coord_opts_t o;
+    memset(&o, 0, sizeof o);
+    stc_model_cfg_init(&o.cfg);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED() \
+    do { \
+        if (!next) return bad_usage("option %s needs a value", a); \
+        i++; \
+    } while (0)
+        int matched = 0;
+        for (size_t f = 0; f < sizeof model_flags / sizeof model_flags[0]; f++)
+            if (!strcmp(a, model_flags[f].flag)) {
+                NEED();
+                if (o.n_flags == 16) return bad_usage("%s: too many model options", a);
+                o.flag_names[o.n_flags] = model_flags[f].name;
+                o.flag_values[o.n_flags++] = next;
+                matched = 1;
+            }
+        if (matched) continue;
+        if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--float")) o.float_mode = true;
+        else if (!strcmp(a, "--weights")) o.dump_weights = true;
+        else if (!strcmp(a, "--progress")) o.progress = true;
+        else if (!strcmp(a, "--no-progress")) o.no_progress = true;
+        else if (!strcmp(a, "--config")) { NEED(); o.config = next; }
+        else if (!strcmp(a, "--dot")) { NEED(); o.dot = next; }
+        else if (!strcmp(a, "--dump-ir")) { NEED(); o.dump_ir = next; }
+        else if (!strcmp(a, "--input")) { NEED(); o.input = next; }
+        else if (!strcmp(a, "--labels")) { NEED(); o.labels = next; }
+        else if (!strcmp(a, "--dataset")) { NEED(); o.dataset = next; }
+        else if (!strcmp(a, "--trace")) { NEED(); o.trace = next; }
+        else if (!strcmp(a, "--force-spikes")) { NEED(); o.force = next; }
+        else if (!strcmp(a, "--limit") || !strcmp(a, "--threads")) {
+            NEED();
+            char *end;
+            long v = strtol(next, &end, 10);
+            if (*end || v < 1 || v > 100000000) return bad_usage("%s expects a positive whole number", a);
+            if (a[2] == 'l') o.limit = v;
+            else o.threads = (int)v;
+        } else if (a[0] == '-' && a[1]) {
+            return bad_usage("unknown option '%s'", a);
+        } else if (!o.model) {
+            o.model = a;
+        } else {
+            return bad_usage("unexpected argument '%s' (one MODEL per command)", a);
+        }
+#undef NEED
+    }
+    if (!strcmp(cmd, "inspect") || !strcmp(cmd, "run")) {
+        if (!o.model) return bad_usage("%s: which model? (stc-coord COMMAND MODEL)", cmd);
+        return !strcmp(cmd, "inspect") ? cmd_inspect(&o) : cmd_run(&o);
+    }
+    if (!strcmp(cmd, "compile") || !strcmp(cmd, "partition") || !strcmp(cmd, "deploy") ||
+        !strcmp(cmd, "profile") || !strcmp(cmd, "keygen")) {
+        fprintf(stderr, "stc-coord: '%s' is not available in this version (inspect and run --float are)\n", cmd);
+        return 2;
+    }
+    return bad_usage("unknown command '%s': expected inspect or run", cmd);
+}
