@@ -119,8 +119,13 @@ int cmd_run(coord_opts_t *o) {
                         "engine comes with `stc-coord compile`)\n");
         return 2;
     }
-    if (!o->input == !o->dataset) {
-        fprintf(stderr, "stc-coord: error: run needs exactly one of --input X or --dataset NAME\n");
+    if (!o->input && !o->dataset) {
+        fprintf(stderr, "stc-coord: error: run needs --input X (npy or idx), --dataset NAME (its test set), "
+                        "or both (X normalized as NAME's images)\n");
+        return 2;
+    }
+    if (o->dataset && strcmp(o->dataset, "fashion-mnist") && strcmp(o->dataset, "fashion_mnist")) {
+        fprintf(stderr, "stc-coord: error: --dataset %s: unknown data set, expected fashion-mnist\n", o->dataset);
         return 2;
     }
     coord_model_t m;
@@ -138,8 +143,12 @@ int cmd_run(coord_opts_t *o) {
         memcpy(norm.std, m.cfg.norm_std, sizeof norm.std);
         np = &norm;
     }
+    /* --input X --dataset NAME: X holds NAME's raw images; normalize as the data set does
+     * unless the model's config says otherwise */
+    static const stc_input_norm_t fmnist = {1, {0.2860f}, {0.3530f}, 1.0f / 255.0f};
+    if (o->input && o->dataset && !np) np = (stc_input_norm_t *)&fmnist;
     stc_input_t *in = NULL;
-    if (o->dataset) {
+    if (o->dataset && !o->input) {
         if (stc_input_dataset(o->dataset, "test", np, o->limit, &in, &err)) in = NULL;
     } else {
         /* .npy floats are taken as the model expects them; idx bytes get the config's normalization */

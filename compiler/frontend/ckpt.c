@@ -1,10 +1,10 @@
 /* ckpt.c - the checkpoint object: format detection, unwrapping, dtypes, to_f32.
  *
- * stc_ckpt_load() looks at the first bytes of a file and hands it to one of the
- * three readers (torchzip.c, legacy.c, safetensors.c).  A zip is opened by the
- * reader itself through libzip and each storage is read into its own buffer;
- * legacy and safetensors files are mmap'd and their storages point into the
- * mapping, so a load costs one pass over the file and no per-element work.
+ * stc_ckpt_load() looks at the first bytes of a file, mmaps it and hands the
+ * mapping to one of the three readers (torchzip.c, legacy.c, safetensors.c).
+ * Storages point into the mapping (a zip's stored entries included, found
+ * through libzip), so a load costs one pass over the file (the zip CRCs), no
+ * copy and no per-element work; peak memory is the file's pages.
  * After the reader: ckpt_add_pickled() (called by the pickle readers) picks the
  * state_dict out of a training checkpoint, then finish() strips DataParallel's
  * 'module.' prefix, checks every tensor against its storage and indexes names.
@@ -420,7 +420,7 @@ stc_ckpt_t *stc_ckpt_load(const char *path, stc_err_t *err) {
     }
     const unsigned char *buf = NULL;
     size_t n = 0;
-    if (f != FMT_ZIP) {
+    {
         if ((uint64_t)sb.st_size > SIZE_MAX) {
             close(fd);
             stc_err_set(err, STC_E_LIMIT, "%s: file too large to map", path);
@@ -455,7 +455,7 @@ stc_ckpt_t *stc_ckpt_load_mem(const void *buf, size_t n, const char *name, stc_e
     stc_ckpt_t *c = ckpt_new(name, err);
     if (!c) return NULL;
     const unsigned char *b = buf;
-    if (f != FMT_ZIP) {
+    {
         /* Storages point into the bytes, which the caller keeps: copy them once. */
         c->map = malloc(n ? n : 1);
         if (!c->map) {

@@ -27,8 +27,8 @@ stc_arch_t stc_arch_from_name(const char *s) {
     return STC_ARCH_UNKNOWN;
 }
 
-static const char *src_names[] = {"unset", "default", "weights", "config", "flag"};
-const char *stc_src_name(stc_src_t s) { return s <= STC_SRC_FLAG ? src_names[s] : "?"; }
+static const char *src_names[] = {"unset", "default", "weights", "config", "flag", "config = weights"};
+const char *stc_src_name(stc_src_t s) { return s <= STC_SRC_AGREE ? src_names[s] : "?"; }
 
 /* ORDER FIELD */
 static const char *field_names[] = {"img_size_h", "img_size_w", "in_channels", "num_classes",
@@ -367,6 +367,7 @@ static stc_status_t infer(stc_model_cfg_t *cfg, stc_field_t f, int64_t v, const 
             return stc_err_set(err, STC_E_USAGE, "%s %s=%d contradicts the weights: %s gives %lld",
                                cfg->src[f] == STC_SRC_CONFIG ? "config" : "flag", field_names[f],
                                cfg->v[f], why, (long long)v);
+        cfg->src[f] = STC_SRC_AGREE;
         return STC_OK;
     }
     cfg->v[f] = (int)v;

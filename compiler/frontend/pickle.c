@@ -243,8 +243,10 @@ pk_t *pk_create(const char *where, stc_err_t *err) {
         pk->none = stc_arena_alloc(pk->arena, sizeof(py_obj_t));
         pk->yes = stc_arena_alloc(pk->arena, sizeof(py_obj_t));
         pk->no = stc_arena_alloc(pk->arena, sizeof(py_obj_t));
+        pk->stack = malloc(256 * sizeof *pk->stack); /* never NULL: stack + i is defined */
+        pk->stack_cap = 256;
     }
-    if (!pk || !pk->arena || !pk->where || !pk->none || !pk->yes || !pk->no) {
+    if (!pk || !pk->arena || !pk->where || !pk->none || !pk->yes || !pk->no || !pk->stack) {
         pk_destroy(&pk);
         stc_err_set(err, STC_E_NOMEM, "%s: out of memory", where ? where : "pickle");
         return NULL;

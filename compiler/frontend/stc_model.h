@@ -26,7 +26,14 @@ const char *stc_arch_name(stc_arch_t a);     /* "spikformer_cifar", ... */
 stc_arch_t stc_arch_from_name(const char *s); /* UNKNOWN if not one */
 
 /* Where a config value came from (for `inspect`). */
-typedef enum { STC_SRC_UNSET = 0, STC_SRC_DEFAULT, STC_SRC_WEIGHTS, STC_SRC_CONFIG, STC_SRC_FLAG } stc_src_t;
+typedef enum {
+    STC_SRC_UNSET = 0,
+    STC_SRC_DEFAULT,
+    STC_SRC_WEIGHTS,
+    STC_SRC_CONFIG,
+    STC_SRC_FLAG,
+    STC_SRC_AGREE /* given by config or flag, and the weights say the same */
+} stc_src_t;
 const char *stc_src_name(stc_src_t s);
 
 /* ORDER FIELD: the integer fields, by their official names (see cfg_fields in model.c). */

@@ -118,7 +118,20 @@ static const char *where(const stc_node_t *n, char *buf, size_t cap) {
 
 #define SHP(s) (s).c, (s).h, (s).w
 
-static int64_t numel(stc_shape_t s) { return (int64_t)s.c * s.h * s.w; }
+/* Largest tensor per timestep: the interpreters index positions and channels
+ * with int, so C*H*W (and H*W) must fit one. */
+#define MAX_NUMEL INT32_MAX
+
+/* C*H*W without overflow: dimensions from outside can be up to 2^24 each (the
+ * text form) or anything (the API); saturates at INT64_MAX, negative if any is. */
+static int64_t numel(stc_shape_t s) {
+    if (s.c < 0 || s.h < 0 || s.w < 0) return -1;
+    uint64_t n;
+    if (!stc_mul_ok((uint64_t)s.c, (uint64_t)s.h, &n) || !stc_mul_ok(n, (uint64_t)s.w, &n) ||
+        n > INT64_MAX)
+        return INT64_MAX;
+    return (int64_t)n;
+}
 
 /* Param `role` must exist with the given shape (ndim dims); NULL role list ok. */
 static stc_status_t need_param(const stc_node_t *n, const char *role, int ndim,
@@ -194,11 +207,14 @@ stc_status_t stc_ir_infer(const stc_ir_t *ir, int id, stc_shape_t *shape, stc_vt
         int64_t bs[1] = {wt->shape[0]};
         if (need_param(n, "bias", 1, bs, 1, err)) return err->status;
         s.c = (int)wt->shape[0];
-        s.h = (a->shape.h + 2 * n->pad - n->k) / n->stride + 1;
-        s.w = (a->shape.w + 2 * n->pad - n->k) / n->stride + 1;
-        if (s.h <= 0 || s.w <= 0)
+        /* the kernel must fit the padded input: test before dividing, since C
+         * rounds a negative quotient up to 0 (PyTorch refuses such a conv) */
+        if ((int64_t)a->shape.h + 2 * (int64_t)n->pad < n->k ||
+            (int64_t)a->shape.w + 2 * (int64_t)n->pad < n->k)
             return stc_err_set(err, STC_E_FORMAT, "node %s: input [%d,%d,%d] too small for k=%d",
                                where(n, w, sizeof w), SHP(a->shape), n->k);
+        s.h = (a->shape.h + 2 * n->pad - n->k) / n->stride + 1;
+        s.w = (a->shape.w + 2 * n->pad - n->k) / n->stride + 1;
         break;
     }
     case STC_OP_LINEAR: {
@@ -236,11 +252,12 @@ stc_status_t stc_ir_infer(const stc_ir_t *ir, int id, stc_shape_t *shape, stc_vt
             return stc_err_set(err, STC_E_FORMAT,
                                "node %s: k=%d stride=%d pad=%d, expected k>0, stride>0, 0<=pad<=k/2",
                                where(n, w, sizeof w), n->k, n->stride, n->pad);
-        s.h = (a->shape.h + 2 * n->pad - n->k) / n->stride + 1;
-        s.w = (a->shape.w + 2 * n->pad - n->k) / n->stride + 1;
-        if (s.h <= 0 || s.w <= 0)
+        if ((int64_t)a->shape.h + 2 * (int64_t)n->pad < n->k ||
+            (int64_t)a->shape.w + 2 * (int64_t)n->pad < n->k)
             return stc_err_set(err, STC_E_FORMAT, "node %s: input [%d,%d,%d] too small for k=%d",
                                where(n, w, sizeof w), SHP(a->shape), n->k);
+        s.h = (a->shape.h + 2 * n->pad - n->k) / n->stride + 1;
+        s.w = (a->shape.w + 2 * n->pad - n->k) / n->stride + 1;
         t = a->vtype;
         break;
     case STC_OP_ADD:
@@ -293,6 +310,10 @@ stc_status_t stc_ir_infer(const stc_ir_t *ir, int id, stc_shape_t *shape, stc_vt
     case STC_OP_COUNT:
         return stc_err_set(err, STC_E_FORMAT, "node %%%d: unknown op", id);
     }
+    if (s.c < 1 || s.h < 1 || s.w < 1 || numel(s) > MAX_NUMEL)
+        return stc_err_set(err, STC_E_FORMAT, "node %s: shape [%d,%d,%d] has %.0f elements, expected "
+                           "1..%d (every dimension >= 1)", where(n, w, sizeof w), SHP(s),
+                           (double)s.c * s.h * s.w, MAX_NUMEL);
     *shape = s;
     *vt = t;
     return STC_OK;

@@ -160,14 +160,15 @@ static stc_status_t parse_attr(lex_t *lx, stc_ir_t *ir, stc_node_t *n) {
         else n->heads = (int)v;
         return STC_OK;
     }
+    float *dst = !strcmp(key, "tau") ? &n->tau : !strcmp(key, "vth") ? &n->vth
+               : !strcmp(key, "vreset") ? &n->vreset : !strcmp(key, "eps") ? &n->eps
+               : !strcmp(key, "scale") ? &n->scale : NULL;
+    /* name the unknown key before complaining about its value */
+    if (!dst)
+        return stc_err_set(lx->err, STC_E_FORMAT, "%s:%d: unknown attribute '%s' (expected name, k, "
+                           "stride, pad, heads, tau, vth, vreset, eps, scale)", lx->name, lx->line, key);
     if (!read_float(lx, &fv)) return perr(lx, "expected a number for", key);
-    if (!strcmp(key, "tau")) n->tau = fv;
-    else if (!strcmp(key, "vth")) n->vth = fv;
-    else if (!strcmp(key, "vreset")) n->vreset = fv;
-    else if (!strcmp(key, "eps")) n->eps = fv;
-    else if (!strcmp(key, "scale")) n->scale = fv;
-    else return stc_err_set(lx->err, STC_E_FORMAT, "%s:%d: unknown attribute '%s' (expected name, k, "
-                            "stride, pad, heads, tau, vth, vreset, eps, scale)", lx->name, lx->line, key);
+    *dst = fv;
     return STC_OK;
 }
 
@@ -192,6 +193,11 @@ static stc_status_t parse_node(lex_t *lx, stc_ir_t *ir) {
         lx->p++;
         if (nin == STC_MAX_INPUTS) return perr(lx, "too many inputs", NULL);
         if (!read_long(lx, 0, MAX_NODES, &v)) return perr(lx, "expected an input %N", NULL);
+        /* nodes are listed in order, so a reference forward (or to itself) is a cycle */
+        if (v >= id)
+            return stc_err_set(lx->err, STC_E_FORMAT, "%s:%d: node %%%lld: input %d refers to %%%lld, "
+                               "expected an earlier node (%%0..%%%lld)", lx->name, lx->line, id, nin, v,
+                               id - 1);
         in[nin++] = (int)v;
         if (!accept(lx, ',')) break;
         skipws(lx);
@@ -286,7 +292,8 @@ stc_ir_t *stc_ir_parse(const char *text, size_t n, const char *name, stc_err_t *
     lex_t lx = {name, 0, NULL, err};
     char *line = buf, *next;
     int seen_magic = 0, seen_graph = 0;
-    for (; line && *line; line = next) {
+    /* by length, not by NUL: a NUL at the start of a line must not end the text */
+    for (; line && line < buf + n; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
         lx.line++;
@@ -333,6 +340,11 @@ stc_ir_t *stc_ir_parse(const char *text, size_t n, const char *name, stc_err_t *
                                 name, lx.line, w);
                     goto fail;
                 }
+            }
+            skipws(&lx);
+            if (*lx.p && *lx.p != '#') {
+                perr(&lx, "unexpected text after", "the graph attributes");
+                goto fail;
             }
             if (T == 0) {
                 perr(&lx, "the graph line needs", "T=<timesteps>");

@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 CONFIGS = {
     # arch: (embed_dims, depths, heads, img)
     "spikformer_cifar": (64, 2, 8, 32),
-    "spikformer_imagenet": (64, 2, 4, 64),
+    "spikformer_imagenet": (64, 2, 2, 64),
     "sdt": (64, 2, 4, 32),
 }
 
@@ -64,7 +64,7 @@ def main():
     ap.add_argument("--stc", required=True)
     ap.add_argument("--arch", required=True, choices=sorted(CONFIGS))
     ap.add_argument("--work", required=True)
-    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     D, depth, heads, img = CONFIGS[a.arch]
@@ -74,9 +74,14 @@ def main():
            "--n", str(a.n), "--seed", str(a.seed)]
     subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
     ref = np.load(os.path.join(out, "reference.npz"))
+    with open(os.path.join(out, "rates.json")) as f:
+        rates = json.load(f)
     inputs = os.path.join(out, "inputs.npy")
     print(f"parity {a.arch}: D={D} depth={depth} heads={heads} img={img} inputs={a.n}")
 
+    lo, hi = min(rates.values()), max(rates.values())
+    check(0.03 <= lo and hi <= 0.45, f"every LIF layer fires in about 5-40% of neurons x timesteps "
+          f"(min {lo * 100:.1f}%, max {hi * 100:.1f}%): the comparison is not trivial")
     trace = os.path.join(out, "trace")
     res = run_stc(a.stc, os.path.join(out, "model.pth"), inputs, trace)
     torch_logits = ref["logits"]

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zip.h>
 
 #include "ckpt_int.h"
@@ -112,9 +113,11 @@ static void test_example(void) {
     float v[6];
     CU_ASSERT_EQUAL(stc_tensor_to_f32(t, v, 6, &err), STC_OK);
     CU_ASSERT(!memcmp(v, six, sizeof v));
-    free(b); /* storages are the reader's own copies */
-    CU_ASSERT(!memcmp(t->storage->data, six, sizeof six));
+    /* a stored entry is not copied: the storage points into the buffer */
+    CU_ASSERT(t->storage->data > b && t->storage->data + 24 <= b + n);
+    CU_ASSERT_EQUAL(c->n_owned, 0);
     stc_ckpt_destroy(&c);
+    free(b);
 }
 
 static void test_files(void) {
@@ -131,6 +134,7 @@ static void test_files(void) {
             if (mem) CU_ASSERT_EQUAL_FATAL(stc_read_file(p, 1u << 20, &b, &n, &err), STC_OK);
             stc_ckpt_t *c = new_ckpt(p);
             stc_status_t st = stc_read_torchzip(c, b, n, &err);
+            CU_ASSERT_EQUAL(c->n_owned, mem ? 0 : c->n_storages); /* copies only from a path */
             if (st) fprintf(stderr, "\n  %s: %s\n", files[i], err.msg);
             CU_ASSERT_EQUAL(st, STC_OK);
             CU_ASSERT(stc_ckpt_count(c) > 0);
@@ -206,6 +210,17 @@ static void test_crc(void) {
     stc_err_t err;
     CU_ASSERT_EQUAL(rd(b, n, &err, NULL), STC_E_FORMAT);
     STC_ASSERT_CONTAINS(err.msg, "z.pth: entry 'archive/data/0': CRC error");
+    /* the same through libzip's own CRC check (the copying path, from a file) */
+    char tmp[] = "/tmp/stc-crc-XXXXXX";
+    int fd = mkstemp(tmp);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, b, n), (ssize_t)n);
+    close(fd);
+    stc_ckpt_t *c = new_ckpt(tmp);
+    CU_ASSERT_EQUAL(stc_read_torchzip(c, NULL, 0, &err), STC_E_FORMAT);
+    STC_ASSERT_CONTAINS(err.msg, "entry 'archive/data/0': CRC error");
+    stc_ckpt_destroy(&c);
+    unlink(tmp);
     p[9] ^= 0x10;
     /* the same inside data.pkl */
     p = memmem(b, n, "_rebuild_tensor_v2", 18);

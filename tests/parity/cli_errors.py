@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+# cli_errors.py - what a user sees when they hand stc-coord something wrong.
+#
+# Every case must exit with status 1 (2 for usage errors), never by a signal or
+# a sanitizer report, and print one error that names the file (and the tensor,
+# key, opcode or field) and says what was expected.  The checkpoints are
+# written by Debian's PyTorch, then damaged.
+# SPDX-License-Identifier: MIT
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import stc_ref  # noqa: E402
+
+passed = failed = 0
+
+
+def case(stc, what, args, code, *needles):
+    global passed, failed
+    p = subprocess.run([stc] + args, capture_output=True, text=True)
+    err = p.stderr
+    ok = p.returncode == code and all(n in err for n in needles) and "Sanitizer" not in err
+    print(f"  {'ok  ' if ok else 'FAIL'}  {what}: exit {p.returncode}: {err.strip().splitlines()[-1] if err.strip() else '(no message)'}")
+    if not ok:
+        print(f"        expected exit {code} and {needles}")
+    passed += ok
+    failed += not ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stc", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    w = a.work
+    os.makedirs(w, exist_ok=True)
+    torch.manual_seed(0)
+    cfg = dict(arch="spikformer_cifar", depths=1, embed_dims=16, num_classes=10, num_heads=2, in_channels=3)
+    sd = stc_ref.build(cfg).state_dict()
+    good = os.path.join(w, "good.pth")
+    torch.save(sd, good)
+    s = a.stc
+
+    case(s, "missing file", ["inspect", os.path.join(w, "nope.pth")], 1, "nope.pth")
+    junk = os.path.join(w, "junk.pth")
+    with open(junk, "wb") as f:
+        f.write(b"this is not a checkpoint at all")
+    case(s, "not a checkpoint", ["inspect", junk], 1, "junk.pth", "expected")
+    data = open(good, "rb").read()
+    trunc = os.path.join(w, "truncated.pth")
+    with open(trunc, "wb") as f:
+        f.write(data[: len(data) // 2])
+    case(s, "truncated zip", ["inspect", trunc], 1, "truncated.pth")
+
+    sd2 = dict(sd)
+    del sd2["block.0.attn.k_bn.running_var"]
+    miss = os.path.join(w, "missing_key.pth")
+    torch.save(sd2, miss)
+    case(s, "missing key", ["inspect", miss], 1, "missing", "block.0.attn.k_bn.running_var")
+    sd3 = dict(sd)
+    sd3["block.0.attn.extra.weight"] = torch.zeros(3)
+    extra = os.path.join(w, "extra_key.pth")
+    torch.save(sd3, extra)
+    case(s, "unexpected key", ["inspect", extra], 1, "unexpected", "block.0.attn.extra.weight")
+    sd4 = dict(sd)
+    sd4["head.bias"] = torch.zeros(11)
+    shape = os.path.join(w, "bad_shape.pth")
+    torch.save(sd4, shape)
+    case(s, "wrong shape", ["inspect", shape], 1, "head.bias", "expected [10]", "found [11]")
+
+    bad_cfg = os.path.join(w, "contradict.json")
+    with open(bad_cfg, "w") as f:
+        json.dump({"embed_dims": 32}, f)
+    case(s, "config contradicts weights", ["inspect", good, "--config", bad_cfg], 1, "embed_dims=32",
+         "contradicts", "16")
+    unk = os.path.join(w, "unknown.json")
+    with open(unk, "w") as f:
+        json.dump({"num_head": 4}, f)
+    case(s, "unknown config key", ["inspect", good, "--config", unk], 1, "unknown.json", "num_head")
+    case(s, "arch flag mismatch", ["inspect", good, "--arch", "sdt"], 1, "arch=sdt", "spikformer_cifar")
+    case(s, "heads do not divide", ["inspect", good, "--num-heads", "3"], 1, "num_heads=3")
+
+    evil = os.path.join(w, "evil.pth")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"x": Evil()}, evil)
+    case(s, "code in a pickle", ["inspect", evil], 1, "evil.pth", "not allowed")
+
+    x = os.path.join(w, "wrong_size.npy")
+    np.save(x, np.zeros((2, 3, 16, 16), np.float32))
+    case(s, "input of the wrong size", ["run", good, "--float", "--input", x], 1, "[3,16,16]", "[3,32,32]")
+    case(s, "run without an input", ["run", good, "--float"], 2, "--input")
+    case(s, "unknown data set", ["run", good, "--float", "--dataset", "imagenet"], 2, "imagenet", "fashion-mnist")
+    case(s, "unknown option", ["inspect", good, "--frobnicate"], 2, "--frobnicate")
+    ir = os.path.join(w, "bad.stcir")
+    with open(ir, "w") as f:
+        f.write("stc-ir 1\ngraph T=4\n%0 = input [1,4,4] real\n%1 = conv9d %0 [1,4,4] real\n")
+    case(s, "IR text with an unknown op", ["inspect", ir], 1, "bad.stcir:4", "conv9d")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
