@@ -25,6 +25,8 @@ struct stc_interp {
     float *h;         /* scratch for LIF charge (largest LIF) */
     int64_t *acc;     /* scratch for attention integer sums */
     float *sum;       /* per OUTPUT: running sum over timesteps */
+    float **wt;       /* per conv2d/linear with spike input: weights as [ky][kx][Ci][Co] */
+    float *evacc;     /* scratch: event-driven accumulator, positions x Co */
 };
 
 static int64_t numel(stc_shape_t s) { return (int64_t)s.c * s.h * s.w; }
@@ -38,6 +40,9 @@ void stc_interp_destroy(stc_interp_t **ip) {
         if (p->bn_a) free(p->bn_a[i]);
         if (p->bn_b) free(p->bn_b[i]);
     }
+    for (int i = 0; p->ir && p->wt && i < p->ir->n_nodes; i++) free(p->wt[i]);
+    free(p->wt);
+    free(p->evacc);
     free(p->out);
     free(p->v);
     free(p->bn_a);
@@ -59,8 +64,9 @@ stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
     p->v = calloc(nn, sizeof(float *));
     p->bn_a = calloc(nn, sizeof(float *));
     p->bn_b = calloc(nn, sizeof(float *));
-    if (!p->out || !p->v || !p->bn_a || !p->bn_b) goto oom;
-    int64_t maxlif = 1, maxattn = 1;
+    p->wt = calloc(nn, sizeof(float *));
+    if (!p->out || !p->v || !p->bn_a || !p->bn_b || !p->wt) goto oom;
+    int64_t maxlif = 1, maxattn = 1, maxacc = 1;
     for (int i = 0; i < ir->n_nodes; i++) {
         const stc_node_t *n = &ir->nodes[i];
         int64_t m = numel(n->shape);
@@ -76,6 +82,19 @@ stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
             int64_t N = (int64_t)n->shape.h * n->shape.w;
             int64_t need = d * d > N ? d * d : N;
             if (need > maxattn) maxattn = need;
+        }
+        if ((n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR) &&
+            ir->nodes[n->in[0]].vtype == STC_VT_SPIKE) {
+            /* event-driven form: one contiguous row of Co weights per (ky, kx, ci) */
+            const stc_param_t *w = stc_ir_param(n, "weight");
+            int Co = n->shape.c, Ci = ir->nodes[n->in[0]].shape.c, K = n->op == STC_OP_CONV2D ? n->k : 1;
+            p->wt[i] = malloc((size_t)w->numel * sizeof(float));
+            if (!p->wt[i]) goto oom;
+            for (int o = 0; o < Co; o++)
+                for (int c = 0; c < Ci; c++)
+                    for (int k = 0; k < K * K; k++)
+                        p->wt[i][((size_t)k * Ci + c) * Co + o] = w->data[((size_t)o * Ci + c) * K * K + k];
+            if (m > maxacc) maxacc = m;
         }
         if (n->op == STC_OP_BATCHNORM) {
             int c = n->shape.c;
@@ -93,10 +112,11 @@ stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
             }
         }
     }
+    p->evacc = malloc((size_t)maxacc * sizeof(float));
     p->h = malloc((size_t)maxlif * sizeof(float));
     p->acc = malloc((size_t)maxattn * sizeof(int64_t));
     p->sum = malloc((size_t)numel(ir->nodes[ir->n_nodes - 1].shape) * sizeof(float));
-    if (!p->h || !p->acc || !p->sum) goto oom;
+    if (!p->h || !p->acc || !p->sum || !p->evacc) goto oom;
     return p;
 oom:
     stc_interp_destroy(&p);
@@ -138,6 +158,63 @@ static void op_conv2d(const stc_node_t *n, const stc_node_t *a, const float *in,
                 }
         }
     }
+}
+
+/* Spike input (exactly 0/1): each spike adds one contiguous row of Co weights
+ * to the outputs it reaches, accumulated position-major in evacc and then
+ * transposed.  Same function as the dense loops, another summation order. */
+static void ev_conv2d(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a, const float *in,
+                      float *out) {
+    const float *Wt = ip->wt[n->id];
+    const stc_param_t *bp = stc_ir_param(n, "bias");
+    int Co = n->shape.c, Ho = n->shape.h, Wo = n->shape.w;
+    int Ci = a->shape.c, Hi = a->shape.h, Wi = a->shape.w, K = n->k, S = n->stride, P = n->pad;
+    float *acc = ip->evacc;
+    for (int q = 0; q < Ho * Wo; q++)
+        for (int o = 0; o < Co; o++) acc[(size_t)q * Co + o] = bp ? bp->data[o] : 0.0f;
+    for (int c = 0; c < Ci; c++) {
+        const float *x = in + (size_t)c * Hi * Wi;
+        for (int iy = 0; iy < Hi; iy++)
+            for (int ix = 0; ix < Wi; ix++) {
+                if (x[iy * Wi + ix] == 0.0f) continue;
+                for (int ky = 0; ky < K; ky++) {
+                    int ty = iy + P - ky;
+                    if (ty < 0 || ty % S) continue;
+                    int oy = ty / S;
+                    if (oy >= Ho) continue;
+                    for (int kx = 0; kx < K; kx++) {
+                        int tx = ix + P - kx;
+                        if (tx < 0 || tx % S) continue;
+                        int ox = tx / S;
+                        if (ox >= Wo) continue;
+                        float *y = acc + ((size_t)oy * Wo + ox) * Co;
+                        const float *w = Wt + (((size_t)ky * K + kx) * Ci + c) * Co;
+                        for (int o = 0; o < Co; o++) y[o] += w[o];
+                    }
+                }
+            }
+    }
+    for (int o = 0; o < Co; o++)
+        for (int q = 0; q < Ho * Wo; q++) out[(size_t)o * Ho * Wo + q] = acc[(size_t)q * Co + o];
+}
+
+static void ev_linear(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a, const float *in,
+                      float *out) {
+    const float *Wt = ip->wt[n->id];
+    const stc_param_t *bp = stc_ir_param(n, "bias");
+    int Co = n->shape.c, Ci = a->shape.c, N = a->shape.h * a->shape.w;
+    float *acc = ip->evacc;
+    for (int p = 0; p < N; p++) {
+        float *y = acc + (size_t)p * Co;
+        for (int o = 0; o < Co; o++) y[o] = bp ? bp->data[o] : 0.0f;
+        for (int c = 0; c < Ci; c++) {
+            if (in[(size_t)c * N + p] == 0.0f) continue;
+            const float *w = Wt + (size_t)c * Co;
+            for (int o = 0; o < Co; o++) y[o] += w[o];
+        }
+    }
+    for (int o = 0; o < Co; o++)
+        for (int p = 0; p < N; p++) out[(size_t)o * N + p] = acc[(size_t)p * Co + o];
 }
 
 static void op_linear(const stc_node_t *n, const stc_node_t *a, const float *in, float *out) {
@@ -249,10 +326,12 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
                 memcpy(y, image, (size_t)m * sizeof(float));
                 break;
             case STC_OP_CONV2D:
-                op_conv2d(n, a, x0, y);
+                if (ip->wt[i]) ev_conv2d(ip, n, a, x0, y);
+                else op_conv2d(n, a, x0, y);
                 break;
             case STC_OP_LINEAR:
-                op_linear(n, a, x0, y);
+                if (ip->wt[i]) ev_linear(ip, n, a, x0, y);
+                else op_linear(n, a, x0, y);
                 break;
             case STC_OP_BATCHNORM: {
                 int64_t hw = (int64_t)n->shape.h * n->shape.w;

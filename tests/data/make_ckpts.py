@@ -433,6 +433,57 @@ def st_corrupt():
     expect_error("st_bad_hlen.safetensors", "exceeds the limit")
 
 
+# ------------------------------------------------ models for the recognizer
+
+MODEL_ARCHS = ["spikformer_cifar", "spikformer_imagenet", "sdt"]
+
+
+@case
+def recognizer_models():
+    """Tiny models of every architecture (tools/make_test_model.py, embed_dims 16,
+    depth 1, 16x16 images, uncalibrated) in OUTDIR/models/<arch>/: model.pth,
+    model_legacy.pth, model.safetensors, model_wrapped.pth, model.json, and
+    lifs.txt ("<module name> <v_threshold>" of every LIF the forward pass calls,
+    in order).  spikformer_cifar also gets broken key sets: model_missing.pth
+    (no block.0.attn.k_bn.running_var), model_extra.pth (an added
+    block.0.attn.extra.weight) and model_badshape.pth (head.bias of 11)."""
+    import contextlib
+    import importlib
+    import numpy as np
+    tools = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
+    sys.path.insert(0, tools)
+    try:
+        mtm = importlib.import_module("make_test_model")
+    finally:
+        sys.path.remove(tools)
+    for arch in MODEL_ARCHS:
+        out = path(os.path.join("models", arch))
+        argv = sys.argv
+        sys.argv = ["make_test_model.py", "--arch", arch, "--out", out, "--embed-dims", "16",
+                    "--depths", "1", "--heads", "4", "--img", "16", "--n", "1", "--no-calibrate"]
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                mtm.main()
+        finally:
+            sys.argv = argv
+        ref = np.load(os.path.join(out, "reference.npz"))
+        with open(os.path.join(out, "lifs.txt"), "w") as f:
+            for k in ref.files:
+                if k.startswith("h:"):
+                    f.write("%s %.9g\n" % (k[2:], float(ref["vth:" + k[2:]])))
+    out = path(os.path.join("models", "spikformer_cifar"))
+    sd = torch.load(os.path.join(out, "model.pth"))
+    bad = collections.OrderedDict(sd)
+    del bad["block.0.attn.k_bn.running_var"]
+    torch.save(bad, os.path.join(out, "model_missing.pth"))
+    bad = collections.OrderedDict(sd)
+    bad["block.0.attn.extra.weight"] = torch.zeros(2)
+    torch.save(bad, os.path.join(out, "model_extra.pth"))
+    bad = collections.OrderedDict(sd)
+    bad["head.bias"] = torch.zeros(11)
+    torch.save(bad, os.path.join(out, "model_badshape.pth"))
+
+
 # --------------------------------------------------------------------- main
 
 def main():
