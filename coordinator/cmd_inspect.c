@@ -146,6 +146,10 @@ int cmd_inspect(coord_opts_t *o) {
         printf("%-12s %-6g (weights)\n", "mlp_ratios", m.cfg.mlp_ratios);
         if (m.cfg.pooling_stat[0])
             printf("%-12s %-6s (%s)\n", "pooling_stat", m.cfg.pooling_stat, stc_src_name(m.cfg.pooling_src));
+        printf("%-12s tau %g, v_threshold %g, attention v_threshold %g (%s)\n", "lif",
+               m.cfg.tau > 0 ? m.cfg.tau : 2.0, m.cfg.v_threshold > 0 ? m.cfg.v_threshold : 1.0,
+               m.cfg.attn_v_threshold > 0 ? m.cfg.attn_v_threshold : 0.5,
+               (m.cfg.tau > 0 || m.cfg.v_threshold > 0 || m.cfg.attn_v_threshold > 0) ? "config" : "default");
     }
     printf("input        [%d,%d,%d] x T=%d   output %d classes\n", in->shape.c, in->shape.h, in->shape.w,
            ir->T, out->shape.c);

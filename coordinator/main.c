@@ -33,6 +33,7 @@ static void usage(FILE *f) {
             "  --img-size N|HxW     input size          --num-heads N    attention heads\n"
             "  --time-steps T       timesteps (T)       --pooling-stat S SDT stem pools, e.g. 1111\n"
             "  --in-channels N  --num-classes N  --embed-dims N  --depths N  --mlp-ratios R\n"
+            "  --tau X (2)  --v-threshold X (1)  --attn-v-threshold X (0.5)   LIF constants\n"
             "\n"
             "inspect options:\n"
             "  --json               machine-readable output\n"
@@ -70,6 +71,7 @@ static const struct {
     {"--time-steps", "T"},        {"--pooling-stat", "pooling_stat"}, {"--in-channels", "in_channels"},
     {"--num-classes", "num_classes"}, {"--embed-dims", "embed_dims"}, {"--depths", "depths"},
     {"--mlp-ratios", "mlp_ratios"}, {"--img-size-h", "img_size_h"}, {"--img-size-w", "img_size_w"},
+    {"--tau", "tau"},             {"--v-threshold", "v_threshold"}, {"--attn-v-threshold", "attn_v_threshold"},
 };
 
 int main(int argc, char **argv) {

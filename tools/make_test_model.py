@@ -158,6 +158,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--formats", default="zip,legacy,safetensors,wrapped")
     ap.add_argument("--no-calibrate", action="store_true")
+    ap.add_argument("--tau", type=float, help="LIF tau (default 2)")
+    ap.add_argument("--v-threshold", type=float, help="LIF threshold (default 1)")
+    ap.add_argument("--attn-v-threshold", type=float, help="attention LIF threshold (default 0.5)")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(1)
@@ -165,6 +168,9 @@ def main():
     cfg = {"arch": a.arch, "img_size_h": a.img, "img_size_w": a.img, "in_channels": a.in_channels,
            "num_classes": a.classes, "embed_dims": a.embed_dims, "num_heads": a.heads,
            "mlp_ratios": a.mlp_ratios, "depths": a.depths, "T": a.T}
+    for k in ["tau", "v_threshold", "attn_v_threshold"]:
+        if getattr(a, k) is not None:
+            cfg[k] = getattr(a, k)
     if a.arch == "sdt":
         cfg["pooling_stat"] = "0011" if a.img <= 64 else "1111"
     model = stc_ref.build(cfg)

@@ -341,15 +341,22 @@ ARCHS = {"spikformer_cifar", "spikformer_imagenet", "sdt"}
 
 
 def build(cfg):
-    """cfg: dict with 'arch' and the official constructor names."""
+    """cfg: dict with 'arch' and the official constructor names; optional LIF constants
+    'tau', 'v_threshold' and 'attn_v_threshold' (attn_lif, talking_heads_lif)."""
     a = cfg["arch"]
     if a == "spikformer_cifar":
-        return Spikformer("cifar", **cfg)
-    if a == "spikformer_imagenet":
-        return Spikformer("imagenet", **cfg)
-    if a == "sdt":
-        return SpikeDrivenTransformer(**cfg)
-    raise ValueError(f"unknown arch {a!r}, expected one of {sorted(ARCHS)}")
+        m = Spikformer("cifar", **cfg)
+    elif a == "spikformer_imagenet":
+        m = Spikformer("imagenet", **cfg)
+    elif a == "sdt":
+        m = SpikeDrivenTransformer(**cfg)
+    else:
+        raise ValueError(f"unknown arch {a!r}, expected one of {sorted(ARCHS)}")
+    for n, lif in lif_modules(m):
+        lif.tau = cfg.get("tau", lif.tau)
+        attn = n.endswith(("attn_lif", "talking_heads_lif"))
+        lif.v_threshold = cfg.get("attn_v_threshold" if attn else "v_threshold", lif.v_threshold)
+    return m
 
 
 def load_config(path):

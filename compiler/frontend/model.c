@@ -129,6 +129,17 @@ stc_status_t stc_model_cfg_parse(stc_model_cfg_t *cfg, const char *json, size_t 
             }
             memcpy(cfg->pooling_stat, it->valuestring, 5);
             cfg->pooling_src = STC_SRC_CONFIG;
+        } else if (!strcmp(k, "tau") || !strcmp(k, "v_threshold") || !strcmp(k, "attn_v_threshold")) {
+            if (!cJSON_IsNumber(it) || !(it->valuedouble > 0 && it->valuedouble < 1e6) ||
+                (k[0] == 't' && it->valuedouble < 1)) {
+                st = stc_err_set(err, STC_E_FORMAT, "%s: '%s' must be a number %s", name, k,
+                                 k[0] == 't' ? ">= 1" : "> 0");
+                goto done;
+            }
+            float v = (float)it->valuedouble;
+            if (k[0] == 't') cfg->tau = v;
+            else if (k[0] == 'v') cfg->v_threshold = v;
+            else cfg->attn_v_threshold = v;
         } else if (!strcmp(k, "normalize")) {
             const cJSON *m = cJSON_GetObjectItemCaseSensitive(it, "mean");
             const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "std");
@@ -141,7 +152,9 @@ stc_status_t stc_model_cfg_parse(stc_model_cfg_t *cfg, const char *json, size_t 
             }
             for (int i = 0; i < nm; i++) {
                 const cJSON *a = cJSON_GetArrayItem(m, i), *b = cJSON_GetArrayItem(s, i);
-                if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !(b->valuedouble > 0)) {
+                /* checked as the floats they become: 1e-50 is 0 and 1e300 is inf in float */
+                if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !((float)b->valuedouble > 0) ||
+                    !isfinite((float)b->valuedouble) || !isfinite((float)a->valuedouble)) {
                     st = stc_err_set(err, STC_E_FORMAT, "%s: 'normalize' entry %d: expected numbers, std > 0",
                                      name, i);
                     goto done;
@@ -165,7 +178,7 @@ stc_status_t stc_model_cfg_parse(stc_model_cfg_t *cfg, const char *json, size_t 
             st = stc_err_set(err, STC_E_FORMAT,
                              "%s: unknown key '%s' (expected arch, img_size_h, img_size_w, in_channels, "
                              "num_classes, embed_dims, num_heads, mlp_ratios, depths, T, pooling_stat, "
-                             "normalize, dataset)", name, k);
+                             "tau, v_threshold, attn_v_threshold, normalize, dataset)", name, k);
             goto done;
         }
     }
@@ -199,6 +212,16 @@ stc_status_t stc_model_cfg_set(stc_model_cfg_t *cfg, const char *name, const cha
             return stc_err_set(err, STC_E_USAGE, "--pooling-stat %s: expected 4 characters of 0/1", value);
         memcpy(cfg->pooling_stat, value, 5);
         cfg->pooling_src = STC_SRC_FLAG;
+        return STC_OK;
+    }
+    if (!strcmp(name, "tau") || !strcmp(name, "v_threshold") || !strcmp(name, "attn_v_threshold")) {
+        double d = strtod(value, &end);
+        if (*end || !(d > 0 && d < 1e6) || (name[0] == 't' && d < 1))
+            return stc_err_set(err, STC_E_USAGE, "--%s %s: expected a number %s", name, value,
+                               name[0] == 't' ? ">= 1" : "> 0");
+        if (name[0] == 't') cfg->tau = (float)d;
+        else if (name[0] == 'v') cfg->v_threshold = (float)d;
+        else cfg->attn_v_threshold = (float)d;
         return STC_OK;
     }
     if (!strcmp(name, "mlp_ratios")) {
@@ -528,6 +551,7 @@ typedef struct {
     stc_ir_t *ir;
     stc_err_t *err;
     int failed;
+    float tau, vth, vth_attn; /* LIF constants from the config (or spikingjelly's defaults) */
 } imp_t;
 
 /* Copy checkpoint tensor `key` into param `role` of node id, reshaped to ndim/shape. */
@@ -608,10 +632,13 @@ static int bn(imp_t *m, int x, const char *name) {
     return id;
 }
 
+/* vth: 1.0 for ordinary LIFs, 0.5 for the attention ones (as the official code);
+ * the config's v_threshold / attn_v_threshold replace them. */
 static int lif(imp_t *m, int x, const char *name, float vth) {
     int id = node(m, STC_OP_LIF, name, x, 0, 0);
     if (id < 0) return -1;
-    m->ir->nodes[id].vth = vth;
+    m->ir->nodes[id].vth = vth == 0.5f ? m->vth_attn : m->vth;
+    m->ir->nodes[id].tau = m->tau;
     settle(m, id);
     return id;
 }
@@ -725,7 +752,9 @@ static int import_sdt(imp_t *m, const stc_model_cfg_t *cfg, int x) {
 }
 
 stc_ir_t *stc_model_import(const stc_ckpt_t *ck, const stc_model_cfg_t *cfg, stc_err_t *err) {
-    imp_t m = {ck, stc_ir_create(cfg->v[STC_F_T], stc_arch_name(cfg->arch)), err, 0};
+    imp_t m = {ck, stc_ir_create(cfg->v[STC_F_T], stc_arch_name(cfg->arch)), err, 0,
+               cfg->tau > 0 ? cfg->tau : 2.0f, cfg->v_threshold > 0 ? cfg->v_threshold : 1.0f,
+               cfg->attn_v_threshold > 0 ? cfg->attn_v_threshold : 0.5f};
     if (!m.ir) {
         stc_err_set(err, STC_E_NOMEM, "import: out of memory");
         return NULL;

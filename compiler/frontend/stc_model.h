@@ -49,6 +49,8 @@ typedef struct {
     stc_src_t src[STC_F_COUNT];
     double mlp_ratios;           /* as given or inferred (hidden / embed) */
     char pooling_stat[8];        /* SDT: "1111" (ImageNet) / "0011" (CIFAR) */
+    /* LIF constants (not in the weights; spikingjelly defaults unless set) */
+    float tau, v_threshold, attn_v_threshold;  /* 0 = default: 2.0, 1.0, 0.5 */
     stc_src_t pooling_src;
     /* input normalization (x * scale - mean[c]) / std[c] for dataset inputs */
     int n_norm;
@@ -68,7 +70,8 @@ stc_status_t stc_model_cfg_load(stc_model_cfg_t *cfg, const char *path, stc_err_
 stc_status_t stc_model_cfg_parse(stc_model_cfg_t *cfg, const char *json, size_t n, const char *name,
                                  stc_err_t *err);
 /* Set one field from a flag: name is the official name ("num_heads", "img_size_h", "T",
- * "img_size" sets both h and w, "arch", "pooling_stat"). */
+ * "img_size" sets both h and w, "arch", "pooling_stat", "tau", "v_threshold",
+ * "attn_v_threshold"). */
 stc_status_t stc_model_cfg_set(stc_model_cfg_t *cfg, const char *name, const char *value,
                                stc_err_t *err);
 

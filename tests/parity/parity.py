@@ -28,10 +28,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 CONFIGS = {
-    # arch: (embed_dims, depths, heads, img)
-    "spikformer_cifar": (64, 2, 8, 32),
-    "spikformer_imagenet": (64, 2, 2, 64),
-    "sdt": (64, 2, 4, 32),
+    # name: (arch, embed_dims, depths, heads, img, extra generator flags)
+    "spikformer_cifar": ("spikformer_cifar", 64, 2, 8, 32, []),
+    "spikformer_imagenet": ("spikformer_imagenet", 64, 2, 2, 64, []),
+    "sdt": ("sdt", 64, 2, 4, 32, []),
+    # non-default LIF constants, given through the config file
+    "sdt_lif_constants": ("sdt", 32, 1, 4, 32,
+                          ["--tau", "1.5", "--v-threshold", "0.75", "--attn-v-threshold", "0.25"]),
 }
 
 passed = failed = 0
@@ -67,11 +70,11 @@ def main():
     ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
-    D, depth, heads, img = CONFIGS[a.arch]
+    arch, D, depth, heads, img, extra = CONFIGS[a.arch]
     out = os.path.join(a.work, a.arch)
-    gen = [sys.executable, os.path.join(ROOT, "tools", "make_test_model.py"), "--arch", a.arch, "--out", out,
+    gen = [sys.executable, os.path.join(ROOT, "tools", "make_test_model.py"), "--arch", arch, "--out", out,
            "--embed-dims", str(D), "--depths", str(depth), "--heads", str(heads), "--img", str(img),
-           "--n", str(a.n), "--seed", str(a.seed)]
+           "--n", str(a.n), "--seed", str(a.seed)] + extra
     subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
     ref = np.load(os.path.join(out, "reference.npz"))
     with open(os.path.join(out, "rates.json")) as f:

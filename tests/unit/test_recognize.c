@@ -273,6 +273,10 @@ static void test_config_errors(void) {
     bad_config("{\"pooling_stat\": \"1121\"}", "'pooling_stat' must be 4 characters of 0/1");
     bad_config("{\"normalize\": {\"mean\": [0.5], \"std\": [0.5, 0.5]}}", "'normalize' must be");
     bad_config("{\"normalize\": {\"mean\": [0.5], \"std\": [0]}}", "'normalize' entry 0: expected numbers, std > 0");
+    /* float32 is what the normalization uses: 1e-50 would be a std of 0, 1e300 infinite */
+    bad_config("{\"normalize\": {\"mean\": [0], \"std\": [1e-50]}}", "'normalize' entry 0: expected numbers");
+    bad_config("{\"normalize\": {\"mean\": [0, 0], \"std\": [1, 1e300]}}", "'normalize' entry 1");
+    bad_config("{\"normalize\": {\"mean\": [-1e39], \"std\": [1]}}", "'normalize' entry 0");
     bad_config("{\"normalize\": [1, 2]}", "'normalize' must be");
     bad_config("[1, 2]", "expected a JSON object of model options");
     bad_config("{\"T\": 4", "not valid JSON (error near byte");
