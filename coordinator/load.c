@@ -8,13 +8,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The first line that is not blank or a '#' comment starts with "stc-ir". */
 static int is_ir_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
-    char buf[8] = {0};
-    size_t n = fread(buf, 1, sizeof buf, f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
-    return n >= 6 && !memcmp(buf, "stc-ir", 6);
+    buf[n] = 0;
+    if (strlen(buf) != n) return 0; /* binary */
+    const char *p = buf;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+        if (*p != '#') break;
+        p = strchr(p, '\n');
+        if (!p) return 0;
+    }
+    return !strncmp(p, "stc-ir", 6);
 }
 
 /* models/x.pth -> models/x.json if it exists */
