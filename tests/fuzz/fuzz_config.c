@@ -2,7 +2,8 @@
  *
  * Every failure must be reported with the file name; every success must leave
  * the config within its documented ranges (whole numbers 1..1000000 for what
- * the config set, mlp_ratios in (0, 64], pooling_stat of 0/1, at most 4
+ * the config set, mlp_ratios in (0, 64], LIF tau >= 1 and finite thresholds,
+ * pooling_stat of 0/1, at most 4
  * normalization channels with finite float32 values and std > 0).  Seeds: tests/fuzz/corpus/config/.
  * SPDX-License-Identifier: MIT
  */
@@ -30,6 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < cfg.n_norm; i++)
         if (!(cfg.norm_std[i] > 0) || !isfinite(cfg.norm_std[i]) || !isfinite(cfg.norm_mean[i]))
             __builtin_trap();
+    if (cfg.tau != 0 && !(cfg.tau >= 1 && isfinite(cfg.tau))) __builtin_trap();
+    if (!(cfg.v_threshold >= 0 && isfinite(cfg.v_threshold))) __builtin_trap();
+    if (!(cfg.attn_v_threshold >= 0 && isfinite(cfg.attn_v_threshold))) __builtin_trap();
     if (cfg.arch > STC_ARCH_SDT) __builtin_trap();
     if (memchr(cfg.dataset, 0, sizeof cfg.dataset) == NULL) __builtin_trap();
     return 0;

@@ -524,6 +524,36 @@ static void test_import(void) {
     }
 }
 
+/* LIF constants the weights cannot tell come from the config: tau everywhere,
+ * v_threshold for ordinary LIFs, attn_v_threshold for the attention ones. */
+static void test_lif_constants(void) {
+    for (int a = 0; a < 3; a++) {
+        stc_ckpt_t *ck = load(archs[a], "model.pth");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
+        stc_model_cfg_t cfg;
+        cfg_from_json(&cfg, "{\"tau\": 1.5, \"v_threshold\": 0.75, \"attn_v_threshold\": 0.25, \"img_size\": 16}");
+        stc_err_t err = {0};
+        CU_ASSERT_EQUAL_FATAL(recognize(ck, &cfg, &err), STC_OK);
+        stc_ir_t *ir = stc_model_import(ck, &cfg, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+        int n_attn = 0;
+        for (int i = 0; i < ir->n_nodes; i++) {
+            const stc_node_t *n = &ir->nodes[i];
+            if (n->op != STC_OP_LIF) continue;
+            int attn = strstr(n->name, "attn_lif") || strstr(n->name, "talking_heads_lif");
+            n_attn += attn;
+            CU_ASSERT_EQUAL(n->tau, 1.5f);
+            CU_ASSERT_EQUAL(n->vth, attn ? 0.25f : 0.75f);
+        }
+        CU_ASSERT_EQUAL(n_attn, 1);
+        stc_ir_destroy(&ir);
+        stc_ckpt_destroy(&ck);
+    }
+    bad_config("{\"tau\": 0.5}", "'tau' must be a number >= 1");
+    bad_config("{\"v_threshold\": 0}", "'v_threshold' must be a number > 0");
+    bad_config("{\"attn_v_threshold\": \"0.5\"}", "'attn_v_threshold' must be a number > 0");
+}
+
 /* Every key counts once (stc_model_ckpt_elements). */
 static void test_elements(void) {
     stc_ckpt_t *ck = load("sdt", "model.pth");
@@ -548,6 +578,7 @@ void stc_suite_recognize(void) {
         {"missing, unexpected, misshapen keys", test_key_set},
         {"all checkpoint formats", test_formats},
         {"import: verified, LIF names, params", test_import},
+        {"LIF constants from the config", test_lif_constants},
         {"ckpt elements", test_elements},
         {NULL, NULL},
     };
