@@ -48,4 +48,3 @@ if [ -z "${STC_SKIP_FUZZ:-}" ]; then
     echo "fuzz: $fuzz_ok passed, $fuzz_bad failed"
     [ "$fuzz_bad" -eq 0 ]
 fi
-echo "== all tests passed"
