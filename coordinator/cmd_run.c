@@ -272,6 +272,14 @@ int cmd_run(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "seconds", secs);
         if (in->labels) cJSON_AddNumberToObject(r, "accuracy", (double)correct / (double)j.n);
         if (m.cfg.pytorch_accuracy >= 0) cJSON_AddNumberToObject(r, "pytorch_accuracy", m.cfg.pytorch_accuracy);
+        cJSON *fr = cJSON_AddObjectToObject(r, "firing_rates");
+        for (int k = 0; k < ir->n_nodes; k++)
+            if (ir->nodes[k].op == STC_OP_LIF) {
+                double tot = 0;
+                for (int64_t i = 0; i < j.n; i++) tot += (double)j.counts[i * ir->n_nodes + k];
+                double cells = (double)ir->nodes[k].shape.c * ir->nodes[k].shape.h * ir->nodes[k].shape.w;
+                cJSON_AddNumberToObject(fr, ir->nodes[k].name, tot / ((double)j.n * cells * ir->T));
+            }
         cJSON *arr = cJSON_AddArrayToObject(r, "inputs");
         for (int64_t i = 0; i < j.n; i++) {
             cJSON *e = cJSON_CreateObject();
@@ -300,8 +308,21 @@ int cmd_run(coord_opts_t *o) {
                 printf("%s\n", j.nout > 10 ? " ..." : "");
             }
         }
-        printf("%lld images in %.1f s (%.1f img/s, %d threads), float interpreter, T=%d\n", (long long)j.n,
+        printf("%lld images in %.1f s (%.1f img/s, %d threads), float interpreter, T=%d\n\n", (long long)j.n,
                secs, j.n / secs, threads, ir->T);
+        /* spike statistics: per LIF layer, mean spikes per inference and firing rate */
+        printf("%-34s %9s %14s %8s\n", "LIF layer", "neurons", "spikes/image", "rate");
+        double all = 0;
+        for (int k = 0; k < ir->n_nodes; k++) {
+            const stc_node_t *nd = &ir->nodes[k];
+            if (nd->op != STC_OP_LIF) continue;
+            double tot = 0;
+            for (int64_t i = 0; i < j.n; i++) tot += (double)j.counts[i * ir->n_nodes + k];
+            double cells = (double)nd->shape.c * nd->shape.h * nd->shape.w;
+            all += tot;
+            printf("%-34s %9.0f %14.1f %7.2f%%\n", nd->name, cells, tot / j.n, 100.0 * tot / (j.n * cells * ir->T));
+        }
+        printf("%-34s %9s %14.1f\n\n", "all layers", "", all / j.n);
         if (in->labels) printf("accuracy     %.2f%% (%lld/%lld)  stc float IR\n", 100.0 * correct / j.n,
                                (long long)correct, (long long)j.n);
         if (m.cfg.pytorch_accuracy >= 0)
