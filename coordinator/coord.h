@@ -41,6 +41,7 @@ void coord_model_free(coord_model_t *m);
 
 int cmd_inspect(coord_opts_t *o);
 int cmd_run(coord_opts_t *o);
+int cmd_target(coord_opts_t *o);
 
 /* Print "error: msg" to stderr (the programs' one place for fatal errors). */
 void coord_fail(const stc_err_t *err);

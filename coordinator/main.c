@@ -22,6 +22,8 @@ static void usage(FILE *f) {
             "commands:\n"
             "  inspect MODEL   architecture, config, parameter count and per-layer costs\n"
             "  run MODEL       run images through the model (--float: the float IR interpreter)\n"
+            "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
+            "                  source or assumption; --json prints the descriptor to start your own\n"
             "\n"
             "MODEL is a PyTorch checkpoint (.pth/.pt zip or legacy, .safetensors) of Spikformer\n"
             "(CIFAR or ImageNet variant) or Spike-driven Transformer v1, or a Spike IR text file.\n"
@@ -134,6 +136,10 @@ int main(int argc, char **argv) {
         }
 #undef NEED
     }
+    if (!strcmp(cmd, "target")) {
+        if (!o.model) return bad_usage("%s: which target? (loihi2, loihi3 or a FILE.json)", cmd);
+        return cmd_target(&o);
+    }
     if (!strcmp(cmd, "inspect") || !strcmp(cmd, "run")) {
         if (!o.model) return bad_usage("%s: which model? (stc-coord COMMAND MODEL)", cmd);
         return !strcmp(cmd, "inspect") ? cmd_inspect(&o) : cmd_run(&o);
@@ -143,5 +149,5 @@ int main(int argc, char **argv) {
         fprintf(stderr, "stc-coord: '%s' is not available in this version (inspect and run --float are)\n", cmd);
         return 2;
     }
-    return bad_usage("unknown command '%s': expected inspect or run", cmd);
+    return bad_usage("unknown command '%s': expected inspect, run or target", cmd);
 }

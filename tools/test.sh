@@ -31,7 +31,7 @@ if [ -z "${STC_SKIP_FUZZ:-}" ]; then
     cmake --build build-fuzz -j"$JOBS"
     fuzz_ok=0
     fuzz_bad=0
-    for t in ckpt torchzip legacy safetensors inputs ir_text config; do
+    for t in ckpt torchzip legacy safetensors inputs ir_text config target; do
         work="build-fuzz/corpus-$t"
         rm -rf "$work" && mkdir -p "$work"
         cp tests/fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true

@@ -25,7 +25,8 @@
     X(ir_text)    \
     X(ir_verify)  \
     X(interp)     \
-    X(recognize)
+    X(recognize)  \
+    X(target)
 
 #define DECL(n) void stc_suite_##n(void) __attribute__((weak));
 SUITES(DECL)
