@@ -8,6 +8,7 @@
 #include "stc_input.h"
 #include "stc_ir.h"
 #include "stc_model.h"
+#include "stc_pass.h"
 
 #include <stdbool.h>
 
@@ -26,6 +27,8 @@ typedef struct {
     int64_t limit;
     int threads;
     bool progress, no_progress;
+    const char *passes;      /* -O0..-O3 or --passes a,b */
+    const char *dump_after;  /* --dump-ir-after PASS */
 } coord_opts_t;
 
 /* A loaded model: the IR, plus the checkpoint and resolved config when it came from one. */
@@ -38,6 +41,8 @@ typedef struct {
 
 int coord_load_model(const coord_opts_t *o, coord_model_t *m, stc_err_t *err);
 void coord_model_free(coord_model_t *m);
+/* Run the pass pipeline the options ask for (-O*, --passes, --dump-ir-after). */
+int coord_passes(const coord_opts_t *o, coord_model_t *m, stc_err_t *err);
 
 int cmd_inspect(coord_opts_t *o);
 int cmd_run(coord_opts_t *o);

@@ -54,7 +54,7 @@ int coord_load_model(const coord_opts_t *o, coord_model_t *m, stc_err_t *err) {
             stc_err_prefix(err, "%s", o->model);
             return 1;
         }
-        return 0;
+        return coord_passes(o, m, err);
     }
     char sib[1024];
     const char *cfgpath = o->config;
@@ -67,7 +67,17 @@ int coord_load_model(const coord_opts_t *o, coord_model_t *m, stc_err_t *err) {
     m->from_ckpt = true;
     if (stc_model_recognize(m->ck, &m->cfg, err)) return 1;
     m->ir = stc_model_import(m->ck, &m->cfg, err);
-    return m->ir ? 0 : 1;
+    if (!m->ir) return 1;
+    return coord_passes(o, m, err);
+}
+
+int coord_passes(const coord_opts_t *o, coord_model_t *m, stc_err_t *err) {
+    if (!o->passes && !o->dump_after) return 0;
+    stc_pass_opts_t po = {0};
+    po.dump_after = o->dump_after;
+    po.verbose = stc_log_enabled(STC_LOG_INFO);
+    po.dump_to = stderr;
+    return stc_pass_pipeline(m->ir, o->passes ? o->passes : "O0", &po, err) ? 1 : 0;
 }
 
 void coord_model_free(coord_model_t *m) {

@@ -37,6 +37,11 @@ static void usage(FILE *f) {
             "  --in-channels N  --num-classes N  --embed-dims N  --depths N  --mlp-ratios R\n"
             "  --tau X (2)  --v-threshold X (1)  --attn-v-threshold X (0.5)   LIF constants\n"
             "\n"
+            "passes (inspect and run; the verifier runs after each):\n"
+            "  -O0 .. -O3           optimization level (-O1 and up: fold_bn)\n"
+            "  --passes a,b         run these passes in order (fold_bn)\n"
+            "  --dump-ir-after P    print the IR after pass P to stderr\n"
+            "\n"
             "inspect options:\n"
             "  --json               machine-readable output\n"
             "  --dot FILE           write the IR graph for Graphviz (dot -Tpng FILE -o g.png)\n"
@@ -107,7 +112,13 @@ int main(int argc, char **argv) {
                 matched = 1;
             }
         if (matched) continue;
+        if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) {
+            o.passes = a;
+            continue;
+        }
         if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--passes")) { NEED(); o.passes = next; }
+        else if (!strcmp(a, "--dump-ir-after")) { NEED(); o.dump_after = next; }
         else if (!strcmp(a, "--float")) o.float_mode = true;
         else if (!strcmp(a, "--weights")) o.dump_weights = true;
         else if (!strcmp(a, "--progress")) o.progress = true;

@@ -378,6 +378,43 @@ stc_status_t stc_ir_verify(const stc_ir_t *ir, stc_err_t *err) {
     return STC_OK;
 }
 
+/* ---------------------------------------------------------------- editing */
+
+int stc_ir_users(const stc_ir_t *ir, int id) {
+    int n = 0;
+    for (int i = id + 1; i < ir->n_nodes; i++)
+        for (int k = 0; k < ir->nodes[i].n_in; k++) n += ir->nodes[i].in[k] == id;
+    return n;
+}
+
+stc_status_t stc_ir_remove(stc_ir_t *ir, const int *repl, stc_err_t *err) {
+    int *newid = malloc((size_t)ir->n_nodes * sizeof *newid);
+    if (!newid) return stc_err_set(err, STC_E_NOMEM, "ir: out of memory");
+    int next = 0;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        if (repl[i] < 0) {
+            newid[i] = next++;
+            continue;
+        }
+        if (repl[i] >= i) {
+            free(newid);
+            return stc_err_set(err, STC_E_INTERNAL, "ir: node %%%d replaced by later node %%%d", i, repl[i]);
+        }
+        newid[i] = newid[repl[i]]; /* the replacement is earlier: already resolved */
+    }
+    int o = 0;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        if (repl[i] >= 0) continue;
+        stc_node_t n = ir->nodes[i];
+        for (int k = 0; k < n.n_in; k++) n.in[k] = newid[n.in[k]];
+        n.id = o;
+        ir->nodes[o++] = n;
+    }
+    ir->n_nodes = o;
+    free(newid);
+    return STC_OK;
+}
+
 /* ------------------------------------------------------------------ costs */
 
 void stc_ir_cost(const stc_ir_t *ir, int id, stc_cost_t *cost) {

@@ -92,6 +92,14 @@ stc_status_t stc_ir_infer(const stc_ir_t *ir, int id, stc_shape_t *shape, stc_vt
 /* Infer and store shape/vtype of node id. */
 stc_status_t stc_ir_settle(stc_ir_t *ir, int id, stc_err_t *err);
 
+/* Remove nodes: repl[i] = -1 keeps node i; repl[i] = j (j < i) removes it and
+ * redirects its uses to node j (chains are followed).  Survivors keep their
+ * order and are renumbered.  The caller re-verifies. */
+stc_status_t stc_ir_remove(stc_ir_t *ir, const int *repl, stc_err_t *err);
+
+/* Number of nodes that read node id (each input slot counts). */
+int stc_ir_users(const stc_ir_t *ir, int id);
+
 /* Check the whole graph: arity, acyclicity (inputs are earlier nodes), shapes,
  * value types, attributes and parameter shapes; one INPUT first, one OUTPUT
  * last.  The message names the offending node ("%5 'patch_embed.proj_bn'"). */

@@ -147,6 +147,20 @@ def main():
           f"{unexplained} of them further than 1e-4 from threshold")
     print(f"  info  teacher-forced: largest membrane difference {fworst:.3g}; free run: {worst:.3g}")
 
+    # BatchNorm folded into the conv/linear before it: the same function up to rounding
+    p = subprocess.run([a.stc, "run", os.path.join(out, "model.pth"), "--float", "--input", inputs, "--json",
+                        "--passes", "fold_bn"], capture_output=True, text=True)
+    if p.returncode != 0:
+        check(False, f"--passes fold_bn runs ({p.stderr.strip()})")
+    else:
+        rf = json.loads(p.stdout)
+        fclass = np.array([e["class"] for e in rf["inputs"]])
+        check((fclass == torch_logits.argmax(1)).all(), "fold_bn: top-1 equal to PyTorch on every input")
+        tot = sum(sum(e["spike_counts"].values()) for e in res["inputs"])
+        dif = sum(abs(e["spike_counts"][k] - f["spike_counts"][k]) for e, f in zip(res["inputs"], rf["inputs"])
+                  for k in e["spike_counts"])
+        check(dif <= 0.001 * tot, f"fold_bn: spike counts within 0.1% of the unfolded graph ({dif} of {tot})")
+
     for other in ["model_legacy.pth", "model.safetensors", "model_wrapped.pth"]:
         r2 = run_stc(a.stc, os.path.join(out, other), inputs)
         same = all(x["logits"] == y["logits"] and x["spike_counts"] == y["spike_counts"]

@@ -26,7 +26,8 @@
     X(ir_verify)  \
     X(interp)     \
     X(recognize)  \
-    X(target)
+    X(target)     \
+    X(passes)
 
 #define DECL(n) void stc_suite_##n(void) __attribute__((weak));
 SUITES(DECL)
