@@ -130,7 +130,7 @@ stc_status_t stc_model_cfg_parse(stc_model_cfg_t *cfg, const char *json, size_t 
             memcpy(cfg->pooling_stat, it->valuestring, 5);
             cfg->pooling_src = STC_SRC_CONFIG;
         } else if (!strcmp(k, "tau") || !strcmp(k, "v_threshold") || !strcmp(k, "attn_v_threshold")) {
-            if (!cJSON_IsNumber(it) || !(it->valuedouble > 0 && it->valuedouble < 1e6) ||
+            if (!cJSON_IsNumber(it) || !((float)it->valuedouble > 0 && it->valuedouble < 1e6) ||
                 (k[0] == 't' && it->valuedouble < 1)) {
                 st = stc_err_set(err, STC_E_FORMAT, "%s: '%s' must be a number %s", name, k,
                                  k[0] == 't' ? ">= 1" : "> 0");
@@ -216,9 +216,10 @@ stc_status_t stc_model_cfg_set(stc_model_cfg_t *cfg, const char *name, const cha
     }
     if (!strcmp(name, "tau") || !strcmp(name, "v_threshold") || !strcmp(name, "attn_v_threshold")) {
         double d = strtod(value, &end);
-        if (*end || !(d > 0 && d < 1e6) || (name[0] == 't' && d < 1))
-            return stc_err_set(err, STC_E_USAGE, "--%s %s: expected a number %s", name, value,
-                               name[0] == 't' ? ">= 1" : "> 0");
+        if (*end || !((float)d > 0 && d < 1e6) || (name[0] == 't' && d < 1))
+            return stc_err_set(err, STC_E_USAGE, "--%s %s: expected a number %s",
+                               name[0] == 't' ? "tau" : name[0] == 'v' ? "v-threshold" : "attn-v-threshold",
+                               value, name[0] == 't' ? ">= 1" : "> 0");
         if (name[0] == 't') cfg->tau = (float)d;
         else if (name[0] == 'v') cfg->v_threshold = (float)d;
         else cfg->attn_v_threshold = (float)d;
@@ -385,6 +386,9 @@ static const stc_tensor_t *find(const stc_ckpt_t *ck, const char *fmt, ...) {
 
 static stc_status_t infer(stc_model_cfg_t *cfg, stc_field_t f, int64_t v, const char *why,
                           stc_err_t *err) {
+    if (v < 1 || v > 1000000)
+        return stc_err_set(err, STC_E_FORMAT, "%s gives %s=%lld, expected 1..1000000", why, field_names[f],
+                           (long long)v);
     if (cfg->src[f] == STC_SRC_CONFIG || cfg->src[f] == STC_SRC_FLAG) {
         if (cfg->v[f] != v)
             return stc_err_set(err, STC_E_USAGE, "%s %s=%d contradicts the weights: %s gives %lld",
