@@ -27,11 +27,12 @@ fi
 
 if [ -z "${STC_SKIP_FUZZ:-}" ]; then
     echo "== fuzz targets (libFuzzer, ${FUZZ_SECONDS} s each)"
+    FUZZ_TARGETS="ckpt torchzip legacy safetensors inputs ir_text config target"
     CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTC_FUZZ=ON >/dev/null
-    cmake --build build-fuzz -j"$JOBS"
+    for t in $FUZZ_TARGETS; do cmake --build build-fuzz -j"$JOBS" --target "fuzz_$t"; done
     fuzz_ok=0
     fuzz_bad=0
-    for t in ckpt torchzip legacy safetensors inputs ir_text config target; do
+    for t in $FUZZ_TARGETS; do
         work="build-fuzz/corpus-$t"
         rm -rf "$work" && mkdir -p "$work"
         cp tests/fuzz/corpus/"$t"/* "$work"/ 2>/dev/null || true

@@ -334,7 +334,7 @@ static void test_flags(void) {
     CU_ASSERT_EQUAL(stc_model_cfg_set(&cfg, "heads", "8", &err), STC_E_USAGE);
     STC_ASSERT_CONTAINS(err.msg, "unknown model option 'heads'");
     /* names */
-    for (int a = 1; a <= 3; a++) CU_ASSERT_EQUAL(stc_arch_from_name(stc_arch_name((stc_arch_t)a)), a);
+    for (int a = 1; a <= 3; a++) CU_ASSERT_EQUAL((int)stc_arch_from_name(stc_arch_name((stc_arch_t)a)), a);
     CU_ASSERT_EQUAL(stc_arch_from_name("unknown"), STC_ARCH_UNKNOWN);
     CU_ASSERT_STRING_EQUAL(stc_src_name(STC_SRC_WEIGHTS), "weights");
     CU_ASSERT_STRING_EQUAL(stc_src_name(STC_SRC_DEFAULT), "default");
