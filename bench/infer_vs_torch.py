@@ -39,23 +39,28 @@ def main():
     x, y = train_fmnist.load("t10k")
     x, y = x[: a.n], y[: a.n]
     res = {}
+    preds = None
     with torch.no_grad():
         for bs in (1, 64):
             model(x[:bs])  # warm-up
             t0 = time.perf_counter()
-            correct = 0
+            out = []
             for i in range(0, a.n, bs):
-                correct += (model(x[i:i + bs]).argmax(1) == y[i:i + bs]).sum().item()
-            res[f"torch_b{bs}"] = (time.perf_counter() - t0, correct / a.n)
+                out.append(model(x[i:i + bs]).argmax(1))
+            res[f"torch_b{bs}"] = (time.perf_counter() - t0, (torch.cat(out) == y).float().mean().item())
+            preds = torch.cat(out)
     p = subprocess.run([a.stc, "run", a.model, "--float", "--dataset", "fashion-mnist", "--limit", str(a.n),
                         "--threads", str(a.threads), "--json"], capture_output=True, text=True, check=True)
     r = json.loads(p.stdout)
     res["stc_float"] = (r["seconds"], r["accuracy"])
+    stc_pred = torch.tensor([e["class"] for e in r["inputs"]])
+    agree = (stc_pred == preds).sum().item()
     print(f"model {a.model}, {a.n} Fashion-MNIST test images, {a.threads} threads, T={cfg['T']}")
     for k, (s, acc) in res.items():
         print(f"  {k:12s} {s:7.2f} s  {a.n / s:8.1f} img/s  accuracy {acc * 100:.2f}%")
     for bs in (1, 64):
         print(f"  stc float interpreter vs PyTorch batch {bs}: {res[f'torch_b{bs}'][0] / res['stc_float'][0]:.2f}x")
+    print(f"  same top-1 class as PyTorch on {agree} of {a.n} images ({agree / a.n * 100:.2f}%)")
 
 
 if __name__ == "__main__":
