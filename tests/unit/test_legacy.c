@@ -9,28 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt_int.h"
+#include "reader_util.h"
 #include "test_util.h"
 
 #define DATA STC_TEST_DATA_DIR "/"
 
-static stc_ckpt_t *new_ckpt(const char *name) {
-    stc_ckpt_t *c = calloc(1, sizeof *c);
-    c->arena = stc_arena_create();
-    c->path = stc_arena_strdup(c->arena, name);
-    return c;
-}
-
 /* Run the reader alone on bytes; returns the status, keeps the checkpoint in *cp if asked. */
 static stc_status_t rd(const unsigned char *b, size_t n, stc_err_t *err, stc_ckpt_t **cp) {
-    stc_ckpt_t *c = new_ckpt("l.pth");
-    memset(err, 0, sizeof *err);
-    stc_status_t st = stc_read_legacy(c, b, n, err);
-    if (cp)
-        *cp = c;
-    else
-        stc_ckpt_destroy(&c);
-    return st;
+    return read_with(stc_read_legacy, "l.pth", b, n, err, cp);
 }
 
 /* ------------------------------------------------------ building files */

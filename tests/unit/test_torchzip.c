@@ -12,27 +12,13 @@
 #include <unistd.h>
 #include <zip.h>
 
-#include "ckpt_int.h"
+#include "reader_util.h"
 #include "test_util.h"
 
 #define DATA STC_TEST_DATA_DIR "/"
 
-static stc_ckpt_t *new_ckpt(const char *name) {
-    stc_ckpt_t *c = calloc(1, sizeof *c);
-    c->arena = stc_arena_create();
-    c->path = stc_arena_strdup(c->arena, name);
-    return c;
-}
-
 static stc_status_t rd(const unsigned char *b, size_t n, stc_err_t *err, stc_ckpt_t **cp) {
-    stc_ckpt_t *c = new_ckpt("z.pth");
-    memset(err, 0, sizeof *err);
-    stc_status_t st = stc_read_torchzip(c, b, n, err);
-    if (cp)
-        *cp = c;
-    else
-        stc_ckpt_destroy(&c);
-    return st;
+    return read_with(stc_read_torchzip, "z.pth", b, n, err, cp);
 }
 
 /* ------------------------------------------------------- building zips */
