@@ -28,6 +28,7 @@ typedef struct {
     int nout;
     float *logits;          /* n * nout */
     int64_t *counts;        /* n * n_nodes */
+    int64_t *acs, *macs;    /* n * n_nodes: synaptic operations (stc_interp_ops) */
     float **trace;          /* per node: n * T * numel, or NULL */
     float **force;          /* per node: spikes to impose, n * T * numel, or NULL */
     atomic_llong next, done;
@@ -64,6 +65,7 @@ static void *worker(void *arg) {
         if (stc_interp_run(ip, j->in->data + i * per, j->logits + i * j->nout,
                            j->counts + i * j->ir->n_nodes, (j->trace || j->force) ? on_lif : NULL, &ud, &err))
             break;
+        stc_interp_ops(ip, j->acs + i * j->ir->n_nodes, j->macs + i * j->ir->n_nodes);
         atomic_fetch_add(&j->done, 1);
     }
     if (err.status) {
@@ -176,9 +178,11 @@ int cmd_run(coord_opts_t *o) {
     j.nout = ir->nodes[ir->n_nodes - 1].shape.c;
     j.logits = calloc((size_t)(j.n * j.nout), sizeof(float));
     j.counts = calloc((size_t)(j.n * ir->n_nodes), sizeof(int64_t));
+    j.acs = calloc((size_t)(j.n * ir->n_nodes), sizeof(int64_t));
+    j.macs = calloc((size_t)(j.n * ir->n_nodes), sizeof(int64_t));
     pthread_mutex_init(&j.lock, NULL);
     int rc = 1;
-    if (!j.logits || !j.counts) {
+    if (!j.logits || !j.counts || !j.acs || !j.macs) {
         fprintf(stderr, "stc-coord: error: out of memory for %lld results\n", (long long)j.n);
         goto out;
     }
@@ -248,6 +252,16 @@ int cmd_run(coord_opts_t *o) {
         coord_fail(&j.err);
         goto out;
     }
+    /* paper-style energy (E_MAC = 4.6 pJ, E_AC = 0.9 pJ: Horowitz 2014, 45 nm, as the
+     * Spike-driven Transformer papers use), per inference, from counted operations */
+    double mac_per = 0, ac_per = 0;
+    for (int64_t i = 0; i < j.n * ir->n_nodes; i++) {
+        mac_per += (double)j.macs[i];
+        ac_per += (double)j.acs[i];
+    }
+    mac_per /= (double)j.n;
+    ac_per /= (double)j.n;
+    double uj = (mac_per * 4.6 + ac_per * 0.9) * 1e-6;
     int64_t correct = 0;
     for (int64_t i = 0; i < j.n; i++)
         if (in->labels && argmax(j.logits + i * j.nout, j.nout) == in->labels[i]) correct++;
@@ -272,6 +286,12 @@ int cmd_run(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "seconds", secs);
         if (in->labels) cJSON_AddNumberToObject(r, "accuracy", (double)correct / (double)j.n);
         if (m.cfg.pytorch_accuracy >= 0) cJSON_AddNumberToObject(r, "pytorch_accuracy", m.cfg.pytorch_accuracy);
+        cJSON *en = cJSON_AddObjectToObject(r, "energy_paper_style");
+        cJSON_AddNumberToObject(en, "macs_per_inference", mac_per);
+        cJSON_AddNumberToObject(en, "acs_per_inference", ac_per);
+        cJSON_AddNumberToObject(en, "e_mac_pj", 4.6);
+        cJSON_AddNumberToObject(en, "e_ac_pj", 0.9);
+        cJSON_AddNumberToObject(en, "uj_per_inference", uj);
         cJSON *fr = cJSON_AddObjectToObject(r, "firing_rates");
         for (int k = 0; k < ir->n_nodes; k++)
             if (ir->nodes[k].op == STC_OP_LIF) {
@@ -323,6 +343,9 @@ int cmd_run(coord_opts_t *o) {
             printf("%-34s %9.0f %14.1f %7.2f%%\n", nd->name, cells, tot / j.n, 100.0 * tot / (j.n * cells * ir->T));
         }
         printf("%-34s %9s %14.1f\n\n", "all layers", "", all / j.n);
+        printf("energy       %.2f uJ per inference, paper-style: %.2fM MAC x 4.6 pJ + %.2fM AC x 0.9 pJ\n"
+               "             (45 nm figures the SNN papers use; the chip model comes with `compile`)\n",
+               uj, mac_per / 1e6, ac_per / 1e6);
         if (in->labels) printf("accuracy     %.2f%% (%lld/%lld)  stc float IR\n", 100.0 * correct / j.n,
                                (long long)correct, (long long)j.n);
         if (m.cfg.pytorch_accuracy >= 0)
@@ -339,6 +362,8 @@ out:
     free(j.force);
     free(j.logits);
     free(j.counts);
+    free(j.acs);
+    free(j.macs);
     pthread_mutex_destroy(&j.lock);
     stc_input_destroy(&in);
     coord_model_free(&m);

@@ -27,6 +27,8 @@ struct stc_interp {
     float *sum;       /* per OUTPUT: running sum over timesteps */
     float **wt;       /* per conv2d/linear with spike input: weights as [ky][kx][Ci][Co] */
     float *evacc;     /* scratch: event-driven accumulator, positions x Co */
+    int64_t *n_ac, *n_mac;   /* per node, this run: accumulates done on spikes / MACs on reals */
+    int64_t *dense;          /* per node: connections per timestep (stc_ir_cost) */
 };
 
 static int64_t numel(stc_shape_t s) { return (int64_t)s.c * s.h * s.w; }
@@ -43,6 +45,9 @@ void stc_interp_destroy(stc_interp_t **ip) {
     for (int i = 0; p->ir && p->wt && i < p->ir->n_nodes; i++) free(p->wt[i]);
     free(p->wt);
     free(p->evacc);
+    free(p->n_ac);
+    free(p->n_mac);
+    free(p->dense);
     free(p->out);
     free(p->v);
     free(p->bn_a);
@@ -65,7 +70,15 @@ stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
     p->bn_a = calloc(nn, sizeof(float *));
     p->bn_b = calloc(nn, sizeof(float *));
     p->wt = calloc(nn, sizeof(float *));
-    if (!p->out || !p->v || !p->bn_a || !p->bn_b || !p->wt) goto oom;
+    p->n_ac = calloc(nn, sizeof(int64_t));
+    p->n_mac = calloc(nn, sizeof(int64_t));
+    p->dense = calloc(nn, sizeof(int64_t));
+    if (!p->out || !p->v || !p->bn_a || !p->bn_b || !p->wt || !p->n_ac || !p->n_mac || !p->dense) goto oom;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        stc_cost_t c;
+        stc_ir_cost(ir, i, &c);
+        p->dense[i] = c.connections;
+    }
     int64_t maxlif = 1, maxattn = 1, maxacc = 1;
     for (int i = 0; i < ir->n_nodes; i++) {
         const stc_node_t *n = &ir->nodes[i];
@@ -190,6 +203,7 @@ static void ev_conv2d(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a
                         float *y = acc + ((size_t)oy * Wo + ox) * Co;
                         const float *w = Wt + (((size_t)ky * K + kx) * Ci + c) * Co;
                         for (int o = 0; o < Co; o++) y[o] += w[o];
+                        ip->n_ac[n->id] += Co;
                     }
                 }
             }
@@ -211,6 +225,7 @@ static void ev_linear(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a
             if (in[(size_t)c * N + p] == 0.0f) continue;
             const float *w = Wt + (size_t)c * Co;
             for (int o = 0; o < Co; o++) y[o] += w[o];
+            ip->n_ac[n->id] += Co;
         }
     }
     for (int o = 0; o < Co; o++)
@@ -312,6 +327,8 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
     const stc_node_t *outn = &ir->nodes[ir->n_nodes - 1];
     int64_t nout = numel(outn->shape);
     memset(ip->sum, 0, (size_t)nout * sizeof(float));
+    memset(ip->n_ac, 0, (size_t)ir->n_nodes * sizeof(int64_t));
+    memset(ip->n_mac, 0, (size_t)ir->n_nodes * sizeof(int64_t));
     if (spike_counts) memset(spike_counts, 0, (size_t)ir->n_nodes * sizeof(int64_t));
     for (int t = 0; t < ir->T; t++) {
         for (int i = 0; i < ir->n_nodes; i++) {
@@ -326,12 +343,20 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
                 memcpy(y, image, (size_t)m * sizeof(float));
                 break;
             case STC_OP_CONV2D:
-                if (ip->wt[i]) ev_conv2d(ip, n, a, x0, y);
-                else op_conv2d(n, a, x0, y);
+                if (ip->wt[i]) {
+                    ev_conv2d(ip, n, a, x0, y);
+                } else {
+                    op_conv2d(n, a, x0, y);
+                    ip->n_mac[i] += ip->dense[i];
+                }
                 break;
             case STC_OP_LINEAR:
-                if (ip->wt[i]) ev_linear(ip, n, a, x0, y);
-                else op_linear(n, a, x0, y);
+                if (ip->wt[i]) {
+                    ev_linear(ip, n, a, x0, y);
+                } else {
+                    op_linear(n, a, x0, y);
+                    ip->n_mac[i] += ip->dense[i];
+                }
                 break;
             case STC_OP_BATCHNORM: {
                 int64_t hw = (int64_t)n->shape.h * n->shape.w;
@@ -367,6 +392,7 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
             }
             case STC_OP_SSA:
                 op_ssa(ip, n, x0, x1, ip->out[n->in[2]], y);
+                ip->n_ac[i] += ip->dense[i]; /* counted dense, as the papers do */
                 break;
             case STC_OP_SDSA: {
                 int64_t hw = (int64_t)a->shape.h * a->shape.w;
@@ -400,4 +426,11 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
     }
     for (int64_t p = 0; p < nout; p++) logits[p] = ip->sum[p] / (float)ir->T;
     return STC_OK;
+}
+
+void stc_interp_ops(const stc_interp_t *ip, int64_t *acs, int64_t *macs) {
+    for (int i = 0; i < ip->ir->n_nodes; i++) {
+        if (acs) acs[i] = ip->n_ac[i];
+        if (macs) macs[i] = ip->n_mac[i];
+    }
 }

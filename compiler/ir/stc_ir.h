@@ -149,4 +149,10 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
                             int64_t *spike_counts, stc_lif_trace_fn trace, void *ud,
                             stc_err_t *err);
 
+/* Synaptic operations of the last run, per node (arrays of n_nodes): accumulates
+ * actually done on spike inputs (one per spike per target neuron; SSA counted
+ * dense) and multiply-accumulates on real inputs (dense).  The basis of the
+ * paper-style energy estimate (E_MAC = 4.6 pJ, E_AC = 0.9 pJ). */
+void stc_interp_ops(const stc_interp_t *ip, int64_t *acs, int64_t *macs);
+
 #endif

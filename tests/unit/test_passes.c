@@ -115,8 +115,39 @@ static void test_remove(void) {
     stc_ir_destroy(&ir);
 }
 
+/* stc_interp_ops: real inputs count dense MACs, spike inputs count one
+ * accumulate per spike per target neuron. */
+static void test_ops_counts(void) {
+    stc_ir_t *ir = load();
+    stc_err_t err = {0};
+    float img[16], logits[3];
+    for (int i = 0; i < 16; i++) img[i] = (float)(i % 5) * 0.4f - 0.3f;
+    stc_interp_t *ip = stc_interp_create(ir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ip);
+    int64_t counts[13], acs[13], macs[13];
+    CU_ASSERT_EQUAL(stc_interp_run(ip, img, logits, counts, NULL, NULL, &err), STC_OK);
+    stc_interp_ops(ip, acs, macs);
+    /* conv %1 on the image: 3x3 pad 1 on 4x4 has 100 real taps, x 2 outputs, x 3 timesteps */
+    CU_ASSERT_EQUAL(macs[1], 600);
+    CU_ASSERT_EQUAL(acs[1], 0);
+    /* linear %5 reads the max-pooled spikes %4: 3 outputs per input spike */
+    CU_ASSERT_EQUAL(macs[5], 0);
+    CU_ASSERT(acs[5] > 0 && acs[5] % 3 == 0 && acs[5] <= 3 * 8 * 3);
+    /* conv %7 (1x1) reads a real BatchNorm output: dense, 3 x 3 x 4 positions x 3 timesteps */
+    CU_ASSERT_EQUAL(macs[7], 108);
+    /* a second run starts from zero */
+    CU_ASSERT_EQUAL(stc_interp_run(ip, img, logits, counts, NULL, NULL, &err), STC_OK);
+    int64_t again[13];
+    stc_interp_ops(ip, again, macs);
+    CU_ASSERT_EQUAL(again[5], acs[5]);
+    CU_ASSERT_EQUAL(macs[1], 600);
+    stc_interp_destroy(&ip);
+    stc_ir_destroy(&ir);
+}
+
 void stc_suite_passes(void) {
     static const stc_test_t tests[] = {
-        {"fold_bn", test_fold_bn}, {"manager", test_manager}, {"remove", test_remove}, {NULL, NULL}};
+        {"fold_bn", test_fold_bn}, {"manager", test_manager}, {"remove", test_remove},
+        {"interpreter operation counts", test_ops_counts}, {NULL, NULL}};
     stc_add_suite("passes", tests);
 }
