@@ -126,8 +126,9 @@ int cmd_run(coord_opts_t *o) {
                         "or both (X normalized as NAME's images)\n");
         return 2;
     }
-    if (o->dataset && strcmp(o->dataset, "fashion-mnist") && strcmp(o->dataset, "fashion_mnist")) {
-        fprintf(stderr, "stc-coord: error: --dataset %s: unknown data set, expected fashion-mnist\n", o->dataset);
+    stc_input_norm_t ds_norm;
+    if (o->dataset && stc_input_dataset_norm(o->dataset, &ds_norm, &err)) {
+        fprintf(stderr, "stc-coord: error: --dataset: %s\n", err.msg);
         return 2;
     }
     coord_model_t m;
@@ -147,8 +148,7 @@ int cmd_run(coord_opts_t *o) {
     }
     /* --input X --dataset NAME: X holds NAME's raw images; normalize as the data set does
      * unless the model's config says otherwise */
-    static const stc_input_norm_t fmnist = {1, {0.2860f}, {0.3530f}, 1.0f / 255.0f};
-    if (o->input && o->dataset && !np) np = (stc_input_norm_t *)&fmnist;
+    if (o->input && o->dataset && !np) np = &ds_norm;
     stc_input_t *in = NULL;
     if (o->dataset && !o->input) {
         if (stc_input_dataset(o->dataset, "test", np, o->limit, &in, &err)) in = NULL;

@@ -713,12 +713,20 @@ static int find_file(const char *dir, const char *sub, const char *file, char *o
     return 0;
 }
 
-stc_status_t stc_input_dataset(const char *name, const char *split, const stc_input_norm_t *norm,
-                               int64_t limit, stc_input_t **out, stc_err_t *err) {
-    *out = NULL;
+stc_status_t stc_input_dataset_norm(const char *name, stc_input_norm_t *norm, stc_err_t *err) {
+    static const stc_input_norm_t fmnist = {1, {0.2860f}, {0.3530f}, 1.0f / 255.0f};
     if (!name || (strcmp(name, "fashion-mnist") && strcmp(name, "fashion_mnist")))
         return stc_err_set(err, STC_E_USAGE, "data set '%s' is unknown, expected 'fashion-mnist'",
                            name ? name : "(null)");
+    *norm = fmnist;
+    return STC_OK;
+}
+
+stc_status_t stc_input_dataset(const char *name, const char *split, const stc_input_norm_t *norm,
+                               int64_t limit, stc_input_t **out, stc_err_t *err) {
+    *out = NULL;
+    stc_input_norm_t dflt;
+    if (stc_input_dataset_norm(name, &dflt, err)) return err ? err->status : STC_E_USAGE;
     const char *pre;
     if (!split || !strcmp(split, "test") || !strcmp(split, "t10k")) pre = "t10k";
     else if (!strcmp(split, "train")) pre = "train";
@@ -739,8 +747,7 @@ stc_status_t stc_input_dataset(const char *name, const char *split, const stc_in
         return stc_err_set(err, STC_E_IO,
                            "fashion-mnist: cannot find %s[.gz] in %s/fashion-mnist or %s (set "
                            "STC_DATASET_DIR)", f_lab, dir, dir);
-    static const stc_input_norm_t fmnist = {1, {0.2860f}, {0.3530f}, 1.0f / 255.0f};
-    stc_input_t *inp = stc_input_load(p_img, p_lab, norm ? norm : &fmnist, limit, err);
+    stc_input_t *inp = stc_input_load(p_img, p_lab, norm ? norm : &dflt, limit, err);
     if (!inp) return err ? err->status : STC_E_FORMAT;
     if (inp->c != 1 || inp->h != 28 || inp->w != 28) {
         stc_status_t st = stc_err_set(err, STC_E_FORMAT,

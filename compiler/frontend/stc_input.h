@@ -67,6 +67,10 @@ void stc_input_destroy(stc_input_t **inp);
  *       default norm: scale 1/255, mean 0.2860, std 0.3530.
  * norm NULL uses the data set's default.  On success *out is an owned input
  * with labels. */
+/* The normalization data set `name` is known by (STC_E_USAGE naming the known
+ * data sets if it is unknown): for inputs that hold that data set's raw images. */
+stc_status_t stc_input_dataset_norm(const char *name, stc_input_norm_t *norm, stc_err_t *err);
+
 stc_status_t stc_input_dataset(const char *name, const char *split, const stc_input_norm_t *norm,
                                int64_t limit, stc_input_t **out, stc_err_t *err);
 

@@ -114,15 +114,7 @@ stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
             p->bn_a[i] = malloc((size_t)c * sizeof(float));
             p->bn_b[i] = malloc((size_t)c * sizeof(float));
             if (!p->bn_a[i] || !p->bn_b[i]) goto oom;
-            const float *w = stc_ir_param(n, "weight")->data, *b = stc_ir_param(n, "bias")->data;
-            const float *mu = stc_ir_param(n, "running_mean")->data;
-            const float *var = stc_ir_param(n, "running_var")->data;
-            for (int k = 0; k < c; k++) {
-                /* ATen: alpha = w / sqrt(var + eps) with eps a double; beta = b - mean * alpha */
-                float a = (float)((double)w[k] / sqrt((double)var[k] + (double)n->eps));
-                p->bn_a[i][k] = a;
-                p->bn_b[i][k] = b[k] - mu[k] * a;
-            }
+            stc_ir_bn_affine(n, p->bn_a[i], p->bn_b[i]);
         }
     }
     p->evacc = malloc((size_t)maxacc * sizeof(float));
@@ -183,6 +175,7 @@ static void ev_conv2d(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a
     int Co = n->shape.c, Ho = n->shape.h, Wo = n->shape.w;
     int Ci = a->shape.c, Hi = a->shape.h, Wi = a->shape.w, K = n->k, S = n->stride, P = n->pad;
     float *acc = ip->evacc;
+    int64_t taps = 0;
     for (int q = 0; q < Ho * Wo; q++)
         for (int o = 0; o < Co; o++) acc[(size_t)q * Co + o] = bp ? bp->data[o] : 0.0f;
     for (int c = 0; c < Ci; c++) {
@@ -203,11 +196,12 @@ static void ev_conv2d(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a
                         float *y = acc + ((size_t)oy * Wo + ox) * Co;
                         const float *w = Wt + (((size_t)ky * K + kx) * Ci + c) * Co;
                         for (int o = 0; o < Co; o++) y[o] += w[o];
-                        ip->n_ac[n->id] += Co;
+                        taps++;
                     }
                 }
             }
     }
+    ip->n_ac[n->id] += taps * Co;
     for (int o = 0; o < Co; o++)
         for (int q = 0; q < Ho * Wo; q++) out[(size_t)o * Ho * Wo + q] = acc[(size_t)q * Co + o];
 }
@@ -218,6 +212,7 @@ static void ev_linear(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a
     const stc_param_t *bp = stc_ir_param(n, "bias");
     int Co = n->shape.c, Ci = a->shape.c, N = a->shape.h * a->shape.w;
     float *acc = ip->evacc;
+    int64_t rows = 0;
     for (int p = 0; p < N; p++) {
         float *y = acc + (size_t)p * Co;
         for (int o = 0; o < Co; o++) y[o] = bp ? bp->data[o] : 0.0f;
@@ -225,9 +220,10 @@ static void ev_linear(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a
             if (in[(size_t)c * N + p] == 0.0f) continue;
             const float *w = Wt + (size_t)c * Co;
             for (int o = 0; o < Co; o++) y[o] += w[o];
-            ip->n_ac[n->id] += Co;
+            rows++;
         }
     }
+    ip->n_ac[n->id] += rows * Co;
     for (int o = 0; o < Co; o++)
         for (int p = 0; p < N; p++) out[(size_t)o * N + p] = acc[(size_t)p * Co + o];
 }

@@ -378,6 +378,16 @@ stc_status_t stc_ir_verify(const stc_ir_t *ir, stc_err_t *err) {
     return STC_OK;
 }
 
+void stc_ir_bn_affine(const stc_node_t *bn, float *a, float *b) {
+    const float *w = stc_ir_param(bn, "weight")->data, *be = stc_ir_param(bn, "bias")->data;
+    const float *mu = stc_ir_param(bn, "running_mean")->data;
+    const float *var = stc_ir_param(bn, "running_var")->data;
+    for (int k = 0; k < bn->shape.c; k++) {
+        a[k] = (float)((double)w[k] / sqrt((double)var[k] + (double)bn->eps));
+        b[k] = be[k] - mu[k] * a[k];
+    }
+}
+
 /* ---------------------------------------------------------------- editing */
 
 int stc_ir_users(const stc_ir_t *ir, int id) {

@@ -92,6 +92,12 @@ stc_status_t stc_ir_infer(const stc_ir_t *ir, int id, stc_shape_t *shape, stc_vt
 /* Infer and store shape/vtype of node id. */
 stc_status_t stc_ir_settle(stc_ir_t *ir, int id, stc_err_t *err);
 
+/* The affine form of a batchnorm node, per channel: out = in * a[c] + b[c] with
+ * a = weight / sqrt(var + eps) (eps as a double) and b = bias - mean * a,
+ * ATen's inference kernel.  The interpreter and fold_bn both use this, so a
+ * folded graph computes with the very same factors. */
+void stc_ir_bn_affine(const stc_node_t *bn, float *a, float *b);
+
 /* Remove nodes: repl[i] = -1 keeps node i; repl[i] = j (j < i) removes it and
  * redirects its uses to node j (chains are followed).  Survivors keep their
  * order and are renumbered.  The caller re-verifies. */

@@ -16,7 +16,6 @@
  */
 #include "stc_pass.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 stc_status_t stc_pass_fold_bn(stc_ir_t *ir, const stc_pass_opts_t *o, stc_err_t *err) {
@@ -31,8 +30,6 @@ stc_status_t stc_pass_fold_bn(stc_ir_t *ir, const stc_pass_opts_t *o, stc_err_t 
         int src = n->in[0];
         stc_node_t *c = &ir->nodes[src];
         if ((c->op != STC_OP_CONV2D && c->op != STC_OP_LINEAR) || stc_ir_users(ir, src) != 1) continue;
-        const float *g = stc_ir_param(n, "weight")->data, *be = stc_ir_param(n, "bias")->data;
-        const float *mu = stc_ir_param(n, "running_mean")->data, *var = stc_ir_param(n, "running_var")->data;
         stc_param_t *w = (stc_param_t *)stc_ir_param(c, "weight");
         stc_param_t *b = (stc_param_t *)stc_ir_param(c, "bias");
         int Co = c->shape.c;
@@ -46,12 +43,18 @@ stc_status_t stc_pass_fold_bn(stc_ir_t *ir, const stc_pass_opts_t *o, stc_err_t 
             }
             c = &ir->nodes[src];
         }
-        for (int k = 0; k < Co; k++) {
-            float a = (float)((double)g[k] / sqrt((double)var[k] + (double)n->eps));
-            float sh = be[k] - mu[k] * a;
-            for (int64_t j = 0; j < per; j++) w->data[k * per + j] *= a;
-            b->data[k] = b->data[k] * a + sh;
+        float *a = malloc((size_t)Co * 2 * sizeof(float));
+        if (!a) {
+            free(repl);
+            return stc_err_set(err, STC_E_NOMEM, "fold_bn: out of memory");
         }
+        float *sh = a + Co;
+        stc_ir_bn_affine(&ir->nodes[i], a, sh);
+        for (int k = 0; k < Co; k++) {
+            for (int64_t j = 0; j < per; j++) w->data[k * per + j] *= a[k];
+            b->data[k] = b->data[k] * a[k] + sh[k];
+        }
+        free(a);
         repl[i] = src;
         folded++;
     }

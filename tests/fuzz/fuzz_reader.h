@@ -18,6 +18,18 @@
 
 #include "ckpt_int.h"
 
+/* Convert an accepted, in-bounds tensor to float32 (small ones only: a
+ * stride-0 tensor can be far bigger than the file); a failure is a finding. */
+static inline void fuzz_convert(const stc_tensor_t *t) {
+    stc_err_t err = {0};
+    int64_t n = stc_tensor_numel(t);
+    if (n < 0) __builtin_trap();
+    if (n > (1 << 16)) return;
+    float *v = malloc((size_t)n * sizeof *v + 1);
+    if (v && stc_tensor_to_f32(t, v, (size_t)n, &err) != STC_OK) __builtin_trap();
+    free(v);
+}
+
 typedef stc_status_t (*fuzz_reader_fn)(stc_ckpt_t *c, const unsigned char *buf, size_t n,
                                        stc_err_t *err);
 
@@ -42,12 +54,7 @@ static inline void fuzz_one_reader(fuzz_reader_fn read, const char *name, int st
                 if (strict_bounds) __builtin_trap();
                 continue;
             }
-            int64_t n = stc_tensor_numel(t);
-            if (n < 0) __builtin_trap();
-            if (n > (1 << 16)) continue;
-            float *v = malloc((size_t)n * sizeof *v + 1);
-            if (v && stc_tensor_to_f32(t, v, (size_t)n, &err) != STC_OK) __builtin_trap();
-            free(v);
+            fuzz_convert(t);
         }
     } else if (err.status == STC_OK || strncmp(err.msg, name, nl) || strncmp(err.msg + nl, ": ", 2)) {
         __builtin_trap(); /* every failure names the file */
