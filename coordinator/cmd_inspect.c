@@ -166,7 +166,7 @@ int cmd_inspect(coord_opts_t *o) {
         const stc_node_t *n = &ir->nodes[i];
         stc_cost_t c;
         stc_ir_cost(ir, i, &c);
-        char sh[48], h1[16], h2[16], h3[16], h4[16], h5[16], h6[16];
+        char sh[48], h1[24], h2[24], h3[24], h4[24], h5[24], h6[24];
         printf("%4d  %-9s %-34s %-14s %8s %8s %9s %9s %8s %8s\n", i, stc_op_name(n->op), n->name,
                fmt_shape(n->shape, sh, sizeof sh), c.neurons ? human(c.neurons, h1, 16) : "-",
                c.params ? human(c.params, h2, 16) : "-", c.connections ? human(c.connections, h3, 16) : "-",

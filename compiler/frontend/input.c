@@ -203,7 +203,7 @@ static stc_status_t idx_images(src_t *s, int64_t limit, stc_input_t *inp, stc_er
  * before any limit); the first `n_use` are kept. */
 static stc_status_t idx_labels(src_t *s, uint64_t n_images, uint64_t n_use, int32_t *out,
                                stc_err_t *err) {
-    uint32_t d[1];
+    uint32_t d[1] = {0};
     stc_status_t st = idx_header(s, 1, "labels", d, err);
     if (st) return st;
     if (d[0] != n_images)

@@ -73,6 +73,8 @@ int stc_ir_add(stc_ir_t *ir, stc_op_t op, const char *name, int n_in, const int 
     n->eps = 1e-5f;
     n->scale = 0.125f;
     n->heads = 1;
+    n->qstep = 1.0;
+    n->depth = -1;
     return ir->n_nodes++;
 }
 

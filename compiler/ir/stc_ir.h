@@ -62,11 +62,28 @@ typedef struct {
     float eps;             /* batchnorm */
     int n_params;
     stc_param_t params[STC_MAX_PARAMS];
+    /* quantized IR (ir->quant = 1; the quantize pass sets these; docs/backend.md
+     * section 1 gives the exact integer semantics of every op) */
+    double qstep;          /* every node: the output integer q means q * qstep */
+    int qexp;              /* input: x_q = round(x * 2^qexp); conv2d/linear: w_q = round(W * 2^qexp);
+                              ssa: qstep = 2^-qexp */
+    int qbits;             /* conv2d/linear: weight bits; input and graded nodes: payload bits */
+    int qgraded;           /* add, or conv2d/linear read by a non-synaptic op: carried as graded spikes */
+    int qrsh;              /* graded: right shift (rounding) before the payload clamp */
+    int qsh[STC_MAX_INPUTS]; /* add: left shift of each input to the common step */
+    int qshl;              /* lif: X = clamp24(x << qshl) */
+    int qdk;               /* lif: decay, h = v + ((X - v) * qdk >> 12) */
+    int64_t qvth, qvreset; /* lif: threshold and reset value in membrane units */
+    int qmul;              /* ssa: q = I * qmul */
+    /* delay_balance: pipeline depth of a stage node (docs/backend.md 2.1), -1 otherwise */
+    int depth;
 } stc_node_t;
 
 typedef struct stc_ir {
     stc_arena_t *arena;
     int T;                 /* timesteps per inference */
+    int quant;             /* 1 after the quantize pass: integer semantics (docs/backend.md) */
+    int balanced;          /* 1 after delay_balance: stage depths set */
     const char *arch;      /* "spikformer_cifar", ..., or "custom" */
     int n_nodes, cap_nodes;
     stc_node_t *nodes;     /* malloc'd array (grows); node data in the arena */
@@ -160,5 +177,31 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
  * dense) and multiply-accumulates on real inputs (dense).  The basis of the
  * paper-style energy estimate (E_MAC = 4.6 pJ, E_AC = 0.9 pJ). */
 void stc_interp_ops(const stc_interp_t *ip, int64_t *acs, int64_t *macs);
+
+/* ---------------------------------------------------- integer interpreter */
+
+/* The golden model of the hardware: runs a quantized graph (ir->quant) in
+ * integers exactly as docs/backend.md section 1 says, layer by layer, every op
+ * once per timestep.  The chip simulator must reproduce every value. */
+typedef struct stc_qinterp stc_qinterp_t;
+
+/* Called after every node at timestep t with its integer output (numel =
+ * C*H*W of the node's shape). */
+typedef void (*stc_qtrace_fn)(void *ud, const stc_node_t *node, int t, const int64_t *q);
+
+stc_qinterp_t *stc_qinterp_create(const stc_ir_t *ir, stc_err_t *err);
+void stc_qinterp_destroy(stc_qinterp_t **ip);
+/* One input image (floats, encoded by the INPUT node's qexp/qbits); logits as
+ * the OUTPUT formula gives them; spike_counts (may be NULL) per node id, LIF
+ * nodes only.  Same contract as stc_interp_run. */
+stc_status_t stc_qinterp_run(stc_qinterp_t *ip, const float *image, float *logits,
+                             int64_t *spike_counts, stc_qtrace_fn trace, void *ud, stc_err_t *err);
+/* Synaptic operations of the last run per node (as stc_interp_ops): events
+ * times fan-out actually done. */
+void stc_qinterp_ops(const stc_qinterp_t *ip, int64_t *acs, int64_t *macs);
+
+/* Stages of the hardware (docs/backend.md section 2): 1 if node id becomes a
+ * neuron group (input, lif, maxpool, mul, sdsa, ssa, output, graded nodes). */
+int stc_ir_is_stage(const stc_ir_t *ir, int id);
 
 #endif

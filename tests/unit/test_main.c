@@ -27,7 +27,13 @@
     X(interp)     \
     X(recognize)  \
     X(target)     \
-    X(passes)
+    X(passes)     \
+    X(opt_passes) \
+    X(quant)      \
+    X(qinterp)    \
+    X(bundle)     \
+    X(chipsim)    \
+    X(lower)
 
 #define DECL(n) void stc_suite_##n(void) __attribute__((weak));
 SUITES(DECL)

@@ -1,0 +1,147 @@
+/* stc_bundle.h - a compiled model in hardware terms, and its file (.stc).
+ *
+ * The lowering (compiler/lower/lower.c) builds an stc_bundle_t from the
+ * quantized, delay-balanced IR; the chip simulator (node/) runs one; the
+ * bundle file holds one (byte layout: docs/bundle.md).  docs/backend.md says
+ * what every stage and synapse kind computes.  A bundle owns all its arrays:
+ * stc_bundle_destroy() frees them.  Indices: a stage's neuron (c, y, x) is
+ * (c * h + y) * w + x; a core's neurons are its slices' neurons in slice
+ * order, each slice's in the same (c, y, x) order restricted to its ranges.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef STC_BUNDLE_H
+#define STC_BUNDLE_H
+
+#include "stc_base.h"
+
+#include <stdint.h>
+
+#define STC_BUNDLE_VERSION 1
+
+typedef enum {
+    STC_NK_INPUT = 1, /* host port: injects the encoded image as graded spikes */
+    STC_NK_LIF,       /* fixed-point LIF (docs/backend.md 1.1) */
+    STC_NK_RELAY,     /* graded(a_in + bias), sent as a graded spike */
+    STC_NK_MAX,       /* max of received payloads in the window (0 if none) */
+    STC_NK_AND,       /* spike iff a_in == 2 */
+    STC_NK_SSA,       /* attention kernel: I = (q k^T) v per head, as graded spikes */
+    STC_NK_READOUT,   /* accumulates a_in + bias over timesteps; never spikes */
+    STC_NK_COUNT
+} stc_nkind_t;
+
+typedef enum {
+    STC_SK_CONV = 1,    /* w[co][ci][k][k] */
+    STC_SK_DENSE,       /* w[co][ci], same position */
+    STC_SK_ONE2ONE,     /* w[c] (n_w = C) or w[0] (n_w = 1) */
+    STC_SK_REDUCE,      /* to (c,0,0); w as ONE2ONE */
+    STC_SK_DENSE_REDUCE,/* to (o,0,0); w[co][ci] */
+    STC_SK_WINDOW,      /* max over the k x k window; no weights */
+    STC_SK_BCAST,       /* (c,0,0) to every (c,y,x); weight 1 */
+    STC_SK_SSA_Q, STC_SK_SSA_K, STC_SK_SSA_V, /* into the kernel's buffers; no weights */
+    STC_SK_COUNT
+} stc_skind_t;
+
+typedef struct {
+    char name[96];        /* PyTorch module name of the IR node */
+    int ir_node;          /* its id in the quantized IR */
+    int kind;             /* stc_nkind_t */
+    int c, h, w;          /* neurons = c * h * w */
+    int depth;            /* computes timestep t at tick t + depth */
+    /* LIF */
+    int shl, dk;
+    int64_t vth, vreset;
+    /* RELAY: graded(a_in + bias, rsh, pbits); dense: send zeros too (a MAX reads it)
+     * INPUT: qexp and pbits encode the image */
+    int rsh, pbits, dense, qexp;
+    int heads;            /* SSA */
+    double qstep;         /* READOUT: logits = sum * qstep / T */
+    int64_t *bias;        /* per channel (c entries), added to a_in; NULL if none */
+} stc_stage_t;
+
+typedef struct {
+    int src, dst;         /* stage indices */
+    int kind;             /* stc_skind_t */
+    int k, stride, pad;   /* CONV, WINDOW */
+    int delay;            /* ticks from emission to delivery, >= 1 */
+    int shift;            /* effective weight = w << shift */
+    int co, ci;           /* weight dims (CONV: and k*k) */
+    int64_t n_w;          /* number of weights */
+    int8_t *w;            /* NULL for kinds without weights */
+} stc_proj_t;
+
+typedef struct {
+    int stage;
+    int c0, c1;           /* channels [c0, c1) */
+    int y0, y1;           /* rows [y0, y1) */
+} stc_slice_t;
+
+typedef struct {
+    int32_t proj;         /* which projection */
+    int32_t src;          /* source neuron: flat index in the projection's source stage */
+} stc_axon_t;
+
+typedef struct {
+    int32_t core;         /* destination core (index in the bundle) */
+    int32_t axon;         /* input axon of that core */
+} stc_route_t;
+
+typedef struct {
+    int chip;             /* -1: the host port (the INPUT stage lives here) */
+    int x, y;             /* position on the chip's core mesh */
+    int n_slices;
+    stc_slice_t *slices;
+    int n_axons;
+    stc_axon_t *axons;    /* input axon table */
+    int n_neurons;        /* sum of the slices' neurons */
+    int32_t *rt_off;      /* n_neurons + 1: routes of neuron i are routes[rt_off[i] .. rt_off[i+1]) */
+    int n_routes;
+    stc_route_t *routes;
+    /* accounting (recomputed by the reader, checked against the target) */
+    int64_t mem_state, mem_syn, mem_axon; /* bytes */
+} stc_core_t;
+
+typedef struct {
+    /* manifest */
+    char model[128];      /* architecture ("spikformer_cifar", ...) */
+    char source[256];     /* the checkpoint it was compiled from (file name) */
+    char target[64];      /* target descriptor name */
+    char options[256];    /* compile options as given ("-O3 --weight-bits 8 ...") */
+    int T;                /* timesteps per inference */
+    int ticks;            /* ticks per inference: T + depth of the readout */
+    int n_chips;
+    int input_stage, output_stage;
+    int in_c, in_h, in_w; /* input shape */
+    int n_out;            /* logits */
+    /* the model in hardware terms */
+    int n_stages;
+    stc_stage_t *stages;
+    int n_projs;
+    stc_proj_t *projs;
+    int n_cores;
+    stc_core_t *cores;    /* core 0 is the host port */
+    /* the target as compiled for (a copy of the descriptor JSON) */
+    char *target_json;
+} stc_bundle_t;
+
+void stc_bundle_destroy(stc_bundle_t **bp);
+
+/* Write / read the .stc file (docs/bundle.md).  The reader checks the magic,
+ * version and checksum, every count against explicit limits and every index
+ * against what it refers to, before allocating; errors name the file and the
+ * field.  The in-memory reader is what the fuzz target drives. */
+stc_status_t stc_bundle_write(const stc_bundle_t *b, const char *path, stc_err_t *err);
+stc_status_t stc_bundle_write_mem(const stc_bundle_t *b, unsigned char **data, size_t *n,
+                                  stc_err_t *err);
+stc_bundle_t *stc_bundle_read(const char *path, stc_err_t *err);
+stc_bundle_t *stc_bundle_read_mem(const unsigned char *data, size_t n, const char *name,
+                                  stc_err_t *err);
+/* The checksum the file carries: CRC-32 (zlib) of everything after the header
+ * (also what deploy compares between hosts). */
+uint32_t stc_bundle_checksum(const unsigned char *data, size_t n);
+
+/* Check the structure: indices in range, slices inside their stages, every
+ * route's axon exists, depths and delays consistent (delay = depth(dst) -
+ * depth(src)).  The reader calls it; so do the lowering's tests. */
+stc_status_t stc_bundle_validate(const stc_bundle_t *b, const char *name, stc_err_t *err);
+
+#endif
