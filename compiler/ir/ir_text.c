@@ -7,9 +7,12 @@
  *     weight [8,1,3,3] = 0.0123 -0.5 ...
  *
  * One node per line, its parameters on the indented lines below it.  Values are
- * printed with %.9g, which reads back to the same float32, so print -> parse ->
- * print is the identity.  The parser checks every count against the text and
- * reports file:line; it does not verify the graph (stc_ir_verify does).
+ * printed with %.9g, which reads back to the same float32 (qstep, a double,
+ * with %.17g), so print -> parse -> print is the identity.  A quantized graph
+ * (graph ... quant=1 [balanced=1]) carries after each node's attributes the
+ * integer fields its op gives a meaning (docs/ir.md).  The parser checks every
+ * count against the text and reports file:line; it does not verify the graph
+ * (stc_ir_verify does).
  * SPDX-License-Identifier: MIT
  */
 #include "stc_ir.h"
@@ -45,8 +48,42 @@ static void print_attrs(const stc_node_t *n, FILE *f) {
     }
 }
 
+/* The quantized fields meaningful for the op (docs/backend.md section 1),
+ * after the float attributes; depth on stage nodes of a balanced graph. */
+static void print_quant(const stc_ir_t *ir, int id, FILE *f) {
+    const stc_node_t *n = &ir->nodes[id];
+    fprintf(f, " qstep=%.17g", n->qstep);
+    int graded = 0;
+    switch (n->op) {
+    case STC_OP_INPUT:
+        fprintf(f, " qexp=%d qbits=%d", n->qexp, n->qbits);
+        break;
+    case STC_OP_CONV2D:
+    case STC_OP_LINEAR:
+        fprintf(f, " qexp=%d qbits=%d qgraded=%d", n->qexp, n->qbits, n->qgraded);
+        graded = n->qgraded;
+        break;
+    case STC_OP_ADD:
+        fprintf(f, " qbits=%d qgraded=%d qsh=%d,%d", n->qbits, n->qgraded, n->qsh[0], n->qsh[1]);
+        graded = 1;
+        break;
+    case STC_OP_LIF:
+        fprintf(f, " qshl=%d qdk=%d qvth=%lld qvreset=%lld", n->qshl, n->qdk, (long long)n->qvth,
+                (long long)n->qvreset);
+        break;
+    case STC_OP_SSA:
+        fprintf(f, " qexp=%d qmul=%d", n->qexp, n->qmul);
+        break;
+    default:
+        break;
+    }
+    if (graded) fprintf(f, " qrsh=%d", n->qrsh);
+    if (ir->balanced && stc_ir_is_stage(ir, id)) fprintf(f, " depth=%d", n->depth);
+}
+
 stc_status_t stc_ir_print(const stc_ir_t *ir, FILE *f, int flags, stc_err_t *err) {
-    fprintf(f, "stc-ir 1\ngraph T=%d arch=%s\n", ir->T, ir->arch);
+    fprintf(f, "stc-ir 1\ngraph T=%d arch=%s%s%s\n", ir->T, ir->arch, ir->quant ? " quant=1" : "",
+            ir->balanced ? " balanced=1" : "");
     for (int i = 0; i < ir->n_nodes; i++) {
         const stc_node_t *n = &ir->nodes[i];
         fprintf(f, "%%%d = %s", i, stc_op_name(n->op));
@@ -55,6 +92,7 @@ stc_status_t stc_ir_print(const stc_ir_t *ir, FILE *f, int flags, stc_err_t *err
                 n->vtype == STC_VT_SPIKE ? "spike" : "real");
         if (n->name[0]) fprintf(f, " name=\"%s\"", n->name);
         print_attrs(n, f);
+        if (ir->quant) print_quant(ir, i, f);
         fputc('\n', f);
         for (int p = 0; p < n->n_params; p++) {
             const stc_param_t *pr = &n->params[p];
@@ -125,6 +163,64 @@ static int read_word(lex_t *lx, char *buf, size_t cap) {
     return 1;
 }
 
+static int read_double(lex_t *lx, double *out) {
+    skipws(lx);
+    char *end;
+    errno = 0;
+    double v = strtod(lx->p, &end);
+    if (end == lx->p) return 0;
+    lx->p = end;
+    *out = v;
+    return 1;
+}
+
+/* The quantized fields (print_quant); 0 if key is not one of them. */
+static int parse_quant(lex_t *lx, stc_ir_t *ir, stc_node_t *n, const char *key, stc_status_t *st) {
+    static const char *const ints[] = {"qexp", "qbits", "qgraded", "qrsh", "qshl", "qdk", "qmul", "depth"};
+    int *const dst[] = {&n->qexp, &n->qbits, &n->qgraded, &n->qrsh, &n->qshl, &n->qdk, &n->qmul, &n->depth};
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof ints / sizeof ints[0]); i++)
+        if (!strcmp(key, ints[i])) k = i;
+    int other = !strcmp(key, "qstep") || !strcmp(key, "qsh") || !strcmp(key, "qvth") ||
+                !strcmp(key, "qvreset");
+    if (k < 0 && !other) return 0;
+    if (!ir->quant) {
+        *st = stc_err_set(lx->err, STC_E_FORMAT, "%s:%d: attribute '%s' needs quant=1 on the graph line",
+                          lx->name, lx->line, key);
+        return 1;
+    }
+    if (!strcmp(key, "depth") && !ir->balanced) {
+        *st = stc_err_set(lx->err, STC_E_FORMAT, "%s:%d: attribute 'depth' needs balanced=1 on the graph "
+                          "line", lx->name, lx->line);
+        return 1;
+    }
+    long long v;
+    *st = STC_OK;
+    if (k >= 0) {
+        if (!read_long(lx, -(1LL << 30), 1LL << 30, &v)) *st = perr(lx, "expected an integer for", key);
+        else *dst[k] = (int)v;
+    } else if (!strcmp(key, "qstep")) {
+        if (!read_double(lx, &n->qstep)) *st = perr(lx, "expected a number for", key);
+    } else if (!strcmp(key, "qsh")) {
+        int m = 0;
+        do {
+            if (m == STC_MAX_INPUTS) {
+                *st = perr(lx, "more than 3 values for", key);
+                break;
+            }
+            if (!read_long(lx, -(1LL << 30), 1LL << 30, &v)) {
+                *st = perr(lx, "expected integers a,b for", key);
+                break;
+            }
+            n->qsh[m++] = (int)v;
+        } while (accept(lx, ','));
+    } else {
+        if (!read_long(lx, INT64_MIN, INT64_MAX, &v)) *st = perr(lx, "expected a 64-bit integer for", key);
+        else *(!strcmp(key, "qvth") ? &n->qvth : &n->qvreset) = v;
+    }
+    return 1;
+}
+
 static int read_float(lex_t *lx, float *out) {
     skipws(lx);
     char *end;
@@ -152,6 +248,8 @@ static stc_status_t parse_attr(lex_t *lx, stc_ir_t *ir, stc_node_t *n) {
     }
     long long v;
     float fv;
+    stc_status_t st;
+    if (parse_quant(lx, ir, n, key, &st)) return st;
     if (!strcmp(key, "k") || !strcmp(key, "stride") || !strcmp(key, "pad") || !strcmp(key, "heads")) {
         if (!read_long(lx, 0, 1 << 20, &v)) return perr(lx, "expected an integer 0..2^20 for", key);
         if (key[0] == 'k') n->k = (int)v;
@@ -166,7 +264,8 @@ static stc_status_t parse_attr(lex_t *lx, stc_ir_t *ir, stc_node_t *n) {
     /* name the unknown key before complaining about its value */
     if (!dst)
         return stc_err_set(lx->err, STC_E_FORMAT, "%s:%d: unknown attribute '%s' (expected name, k, "
-                           "stride, pad, heads, tau, vth, vreset, eps, scale)", lx->name, lx->line, key);
+                           "stride, pad, heads, tau, vth, vreset, eps, scale, qstep, qexp, qbits, qgraded, "
+                           "qrsh, qsh, qshl, qdk, qvth, qvreset, qmul, depth)", lx->name, lx->line, key);
     if (!read_float(lx, &fv)) return perr(lx, "expected a number for", key);
     *dst = fv;
     return STC_OK;
@@ -315,7 +414,7 @@ stc_ir_t *stc_ir_parse(const char *text, size_t n, const char *name, stc_err_t *
         }
         if (!seen_graph) {
             char w[16], arch[64] = "custom";
-            long long T = 0;
+            long long T = 0, quant = 0, balanced = 0;
             if (!read_word(&lx, w, sizeof w) || strcmp(w, "graph")) {
                 perr(&lx, "expected", "'graph T=<timesteps> [arch=<name>]'");
                 goto fail;
@@ -335,9 +434,14 @@ stc_ir_t *stc_ir_parse(const char *text, size_t n, const char *name, stc_err_t *
                         perr(&lx, "expected an arch name", NULL);
                         goto fail;
                     }
+                } else if (!strcmp(w, "quant") || !strcmp(w, "balanced")) {
+                    if (!read_long(&lx, 0, 1, w[0] == 'q' ? &quant : &balanced)) {
+                        perr(&lx, "expected 0 or 1 for", w);
+                        goto fail;
+                    }
                 } else {
-                    stc_err_set(err, STC_E_FORMAT, "%s:%d: unknown graph attribute '%s' (expected T, arch)",
-                                name, lx.line, w);
+                    stc_err_set(err, STC_E_FORMAT, "%s:%d: unknown graph attribute '%s' (expected T, arch, "
+                                "quant, balanced)", name, lx.line, w);
                     goto fail;
                 }
             }
@@ -355,6 +459,8 @@ stc_ir_t *stc_ir_parse(const char *text, size_t n, const char *name, stc_err_t *
                 stc_err_set(err, STC_E_NOMEM, "%s: out of memory", name);
                 goto fail;
             }
+            ir->quant = (int)quant;
+            ir->balanced = (int)balanced;
             seen_graph = 1;
             continue;
         }

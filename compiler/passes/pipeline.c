@@ -28,13 +28,16 @@ static const pass_fn fns[] = {
 };
 #define N_PASSES ((int)(sizeof fns / sizeof fns[0]))
 
-/* The optimization levels.  Later issues add quantization, delay balancing,
- * pruning and fusion here. */
+/* The optimization levels, on the float graph.  -O1 folds BatchNorm into the
+ * conv/linear before it; -O2 then folds the remaining constants (SSA scale
+ * into its LIF, identity and back-to-back BatchNorms), removes dead nodes and
+ * merges duplicates.  Quantization and delay balancing are not levels: the
+ * compile command runs quantize, then delay_balance, after the level. */
 static const char *const levels[4] = {
-    "",        /* -O0: the graph as imported */
-    "fold_bn", /* -O1 */
-    "fold_bn", /* -O2 */
-    "fold_bn", /* -O3 */
+    "",                           /* -O0: the graph as imported */
+    "fold_bn",                    /* -O1 */
+    "fold_bn,const_fold,dce,cse", /* -O2 */
+    "fold_bn,const_fold,dce,cse", /* -O3 */
 };
 
 int stc_pass_list(const char *const **n, const char *const **s) {

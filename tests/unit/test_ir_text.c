@@ -134,6 +134,40 @@ static const char with_sdsa[] =
     "%8 = mean %7 [4,1,1] real name=\"token_mean\"\n"
     "%9 = output %8 [4,1,1] real\n";
 
+/* A quantized, balanced graph in the printer's layout: every op's integer
+ * fields (docs/ir.md), steps that need all 17 digits, the extremes of the
+ * 64-bit LIF constants, depth on the stages only. */
+static const char quantized[] =
+    "stc-ir 1\n"
+    "graph T=2 arch=spikformer_cifar quant=1 balanced=1\n"
+    "%0 = input [4,2,2] real name=\"input\" qstep=0.0078125 qexp=7 qbits=8 depth=0\n"
+    "%1 = conv2d %0 [4,2,2] real name=\"proj\" k=1 stride=1 pad=0 qstep=6.103515625e-05 qexp=3 qbits=8 "
+    "qgraded=0\n"
+    "  weight [4,4,1,1] = 64 0 0 0 0 -64 0 0 0 0 127 0 0 0 0 -127\n"
+    "  bias [4] = 16 -3 0 1\n"
+    "%2 = lif %1 [4,2,2] spike name=\"q_lif\" tau=2 vth=1 vreset=0 qstep=1 qshl=2 qdk=2048 qvth=65536 "
+    "qvreset=0 depth=1\n"
+    "%3 = lif %1 [4,2,2] spike name=\"k_lif\" tau=2 vth=1 vreset=-1 qstep=1 qshl=0 qdk=2048 qvth=16384 "
+    "qvreset=-9223372036854775808 depth=1\n"
+    "%4 = lif %1 [4,2,2] spike name=\"v_lif\" tau=1.5 vth=0.75 vreset=0 qstep=1 qshl=16 qdk=2731 "
+    "qvth=9223372036854775807 qvreset=0 depth=1\n"
+    "%5 = ssa %2, %3, %4 [4,2,2] real name=\"attn\" heads=2 scale=0.125 qstep=0.125 qexp=3 qmul=1 depth=2\n"
+    "%6 = lif %5 [4,2,2] spike name=\"attn_lif\" tau=2 vth=0.5 vreset=0 qstep=1 qshl=0 qdk=2048 qvth=4 "
+    "qvreset=0 depth=3\n"
+    "%7 = linear %6 [4,2,2] real name=\"proj2\" qstep=0.33333333333333331 qexp=0 qbits=4 qgraded=1 qrsh=2 "
+    "depth=4\n"
+    "  weight [4,4] = 1 -7 0 7 2 2 2 2 0 0 0 1 -1 -1 3 3\n"
+    "%8 = add %7, %2 [4,2,2] real name=\"res\" qstep=0.083333333333333329 qbits=16 qgraded=1 qsh=0,2 "
+    "qrsh=0 depth=5\n"
+    "%9 = maxpool %8 [4,1,1] real name=\"pool\" k=2 stride=2 pad=0 qstep=0.083333333333333329 depth=6\n"
+    "%10 = sdsa %2, %3 [4,1,1] real name=\"sdsa\" qstep=1 depth=2\n"
+    "%11 = lif %10 [4,1,1] spike name=\"th_lif\" tau=2 vth=0.5 vreset=0 qstep=1 qshl=0 qdk=4096 qvth=1 "
+    "qvreset=0 depth=3\n"
+    "%12 = mul %2, %11 [4,2,2] spike name=\"mask\" qstep=1 depth=4\n"
+    "%13 = mean %12 [4,1,1] real qstep=0.25\n"
+    "%14 = add %9, %13 [4,1,1] real qstep=0.10000000000000001 qbits=1 qgraded=1 qsh=62,0 qrsh=62 depth=7\n"
+    "%15 = output %14 [4,1,1] real name=\"output\" qstep=0.10000000000000001 depth=8\n";
+
 /* ---------------------------------------------------------------- tests */
 
 /* The usage example: parse, verify, print, destroy. */
@@ -174,6 +208,62 @@ static void test_example(void) {
 static void test_identity_tiny(void) { check_identity(tiny); }
 static void test_identity_ssa(void) { check_identity(with_ssa); }
 static void test_identity_sdsa(void) { check_identity(with_sdsa); }
+static void test_identity_quantized(void) { check_identity(quantized); }
+
+/* The quantized fields come back as they were: doubles bit for bit (%.17g),
+ * the 64-bit LIF constants at their extremes, qsh per operand, depth. */
+static void test_quant_values_exact(void) {
+    static const double steps[] = {0.1, 1.0 / 3.0, 0x1p-40, 5e-324 /* smallest subnormal */,
+                                   1.7976931348623157e308, 0.0, -0.0, 1.0000000000000002, 6.02214076e23};
+    enum { NS = sizeof steps / sizeof steps[0] };
+    stc_err_t err = {0};
+    stc_ir_t *ir = parse_str(quantized, "q.ir", &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    CU_ASSERT_EQUAL(ir->quant, 1);
+    CU_ASSERT_EQUAL(ir->balanced, 1);
+    const stc_node_t *n = &ir->nodes[3];
+    CU_ASSERT_EQUAL(n->qvreset, INT64_MIN);
+    CU_ASSERT_EQUAL(ir->nodes[4].qvth, INT64_MAX);
+    CU_ASSERT_EQUAL(ir->nodes[4].qshl, 16);
+    CU_ASSERT_EQUAL(ir->nodes[4].qdk, 2731);
+    CU_ASSERT_EQUAL(ir->nodes[5].qmul, 1);
+    CU_ASSERT_EQUAL(ir->nodes[5].qexp, 3);
+    CU_ASSERT_EQUAL(ir->nodes[7].qgraded, 1);
+    CU_ASSERT_EQUAL(ir->nodes[7].qrsh, 2);
+    CU_ASSERT_EQUAL(ir->nodes[7].qbits, 4);
+    CU_ASSERT_EQUAL(ir->nodes[8].qsh[0], 0);
+    CU_ASSERT_EQUAL(ir->nodes[8].qsh[1], 2);
+    CU_ASSERT_EQUAL(ir->nodes[7].qstep, 1.0 / 3.0);
+    CU_ASSERT_EQUAL(ir->nodes[13].depth, -1); /* mean: not a stage, no depth printed or parsed */
+    CU_ASSERT_EQUAL(ir->nodes[15].depth, 8);
+    for (int k = 0; k < NS; k++) {
+        ir->nodes[13].qstep = steps[k];
+        char *t = print_str(ir, STC_IR_PRINT_WEIGHTS);
+        stc_ir_t *ir2 = parse_str(t, "q2.ir", &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ir2);
+        CU_ASSERT_EQUAL(memcmp(&ir2->nodes[13].qstep, &steps[k], sizeof(double)), 0);
+        char *t2 = print_str(ir2, STC_IR_PRINT_WEIGHTS);
+        CU_ASSERT_STRING_EQUAL(t, t2);
+        free(t);
+        free(t2);
+        stc_ir_destroy(&ir2);
+    }
+    /* a float graph prints none of them, whatever the fields hold */
+    ir->quant = ir->balanced = 0;
+    char *t = print_str(ir, STC_IR_PRINT_WEIGHTS);
+    CU_ASSERT_PTR_NULL(strstr(t, "qstep"));
+    CU_ASSERT_PTR_NULL(strstr(t, "depth"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "graph T=2 arch=spikformer_cifar\n"));
+    free(t);
+    /* quant without balanced: no depths */
+    ir->quant = 1;
+    t = print_str(ir, STC_IR_PRINT_WEIGHTS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "graph T=2 arch=spikformer_cifar quant=1\n"));
+    CU_ASSERT_PTR_NULL(strstr(t, "depth"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "qsh=0,2"));
+    free(t);
+    stc_ir_destroy(&ir);
+}
 
 /* comments, blank lines, CRLF and extra spaces are accepted; printing gives the canonical form */
 static void test_lenient_layout(void) {
@@ -362,6 +452,28 @@ static void test_bad_header(void) {
     BAD("stc-ir 1\ngraph T 4\n", "bad.ir:2: expected '=' after T", NULL);
     /* trailing junk on the graph line is not silently dropped */
     BAD("stc-ir 1\ngraph T=4 arch=foo.bar\n", "bad.ir:2:", "\".bar\"");
+    BAD("stc-ir 1\ngraph T=4 quant=2\n", "bad.ir:2: expected 0 or 1 for quant", NULL);
+    BAD("stc-ir 1\ngraph T=4 quant=1 balanced=yes\n", "bad.ir:2: expected 0 or 1 for balanced", NULL);
+}
+
+#define QHDR "stc-ir 1\ngraph T=4 arch=custom quant=1\n"
+
+static void test_bad_quant(void) {
+    /* integer fields only in a quantized graph, depth only in a balanced one */
+    BAD(HDR "%0 = input [1,1,1] real qstep=1\n",
+        "bad.ir:3: attribute 'qstep' needs quant=1 on the graph line", NULL);
+    BAD(HDR "%0 = input [1,1,1] real qbits=8\n", "bad.ir:3: attribute 'qbits' needs quant=1", NULL);
+    BAD(QHDR "%0 = input [1,1,1] real depth=0\n", "bad.ir:3: attribute 'depth' needs balanced=1", NULL);
+    BAD(QHDR "%0 = input [1,1,1] real qstep=fine\n", "bad.ir:3: expected a number for qstep", "\"fine\"");
+    BAD(QHDR "%0 = input [1,1,1] real qbits=x\n", "bad.ir:3: expected an integer for qbits", NULL);
+    BAD(QHDR "%0 = input [1,1,1] real qexp=2147483648\n", "bad.ir:3: expected an integer for qexp", NULL);
+    BAD(QHDR "%0 = input [1,1,1] real\n%1 = lif %0 [1,1,1] spike qvth=9223372036854775808\n",
+        "bad.ir:4: expected a 64-bit integer for qvth", NULL);
+    BAD(QHDR "%0 = input [1,1,1] real\n%1 = add %0, %0 [1,1,1] real qsh=1,2,3,4\n",
+        "bad.ir:4: more than 3 values for qsh", NULL);
+    BAD(QHDR "%0 = input [1,1,1] real\n%1 = add %0, %0 [1,1,1] real qsh=1,\n",
+        "bad.ir:4: expected integers a,b for qsh", NULL);
+    BAD(QHDR "%0 = input [1,1,1] real qlevel=3\n", "bad.ir:3: unknown attribute 'qlevel'", "qstep, qexp");
 }
 
 static void test_bad_nodes(void) {
@@ -494,6 +606,8 @@ void stc_suite_ir_text(void) {
         {"identity: conv/bn/lif/pool/linear/mean graph", test_identity_tiny},
         {"identity: ssa graph", test_identity_ssa},
         {"identity: sdsa/mul/add graph", test_identity_sdsa},
+        {"identity: quantized, balanced graph", test_identity_quantized},
+        {"quantized fields round-trip exact", test_quant_values_exact},
         {"comments, blank lines, spacing", test_lenient_layout},
         {"values round-trip bit-exact", test_values_exact},
         {"elided weights are refused", test_elided_refused},
@@ -501,6 +615,7 @@ void stc_suite_ir_text(void) {
         {"graphviz", test_dot},
         {"op table", test_op_table},
         {"bad: header and graph line", test_bad_header},
+        {"bad: quantized fields", test_bad_quant},
         {"bad: node lines", test_bad_nodes},
         {"bad: shapes", test_bad_shapes},
         {"bad: parameter lines", test_bad_params},

@@ -578,6 +578,194 @@ static void test_add_param(void) {
     stc_ir_destroy(&ir);
 }
 
+/* ------------------------------------------------------- quantized graphs */
+
+/* A quantized, balanced graph (fields as the quantize and delay_balance passes
+ * would set them; values need not be calibrated, only valid):
+ *   %0 input (0) -> %1 conv (not a stage) -> [bn] -> %2 lif (1) -> %3 pool (2)
+ *   -> %4 fc, graded (3) -> %5 fc_lif (4) -> %6 fc2 (not) -> %7 fc2_lif (5)
+ *   -> %8 residual = add(fc2_lif, fc_lif) (6) -> %9 mean -> %10 head -> %11 output (7)
+ * with_bn puts a batchnorm after the conv (ids from %2 on shift by one) and
+ * leaves the graph unbalanced. */
+static stc_ir_t *quant_graph(int with_bn) {
+    stc_ir_t *ir = stc_ir_create(2, "custom");
+    int x = add_input(ir, 2, 4, 4);
+    int c = add_conv(ir, x, "conv", 3, 3, 1, 1, 1);
+    float *w = ramp(3 * 2 * 9, 1.0f); /* integers -5..5 */
+    memcpy(ir->nodes[c].params[0].data, w, 3 * 2 * 9 * sizeof(float));
+    memcpy(ir->nodes[c].params[1].data, w, 3 * sizeof(float));
+    free(w);
+    int y = with_bn ? add_bn(ir, c, "bn") : c;
+    int l = add1(ir, STC_OP_LIF, y, "lif");
+    int p = add_pool(ir, l, "pool", 3, 2, 1);
+    int f = add_linear(ir, p, "fc", 4);
+    int fl = add1(ir, STC_OP_LIF, f, "fc_lif");
+    int f2 = add_linear(ir, fl, "fc2", 4);
+    int f2l = add1(ir, STC_OP_LIF, f2, "fc2_lif");
+    int r = add2(ir, STC_OP_ADD, f2l, fl, "residual");
+    int m = add1(ir, STC_OP_MEAN, r, "mean");
+    int h = add_linear(ir, m, "head", 2);
+    add1(ir, STC_OP_OUTPUT, h, "output");
+    ir->quant = 1;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        stc_node_t *n = &ir->nodes[i];
+        n->qstep = 0.25;
+        for (int q = 0; q < n->n_params && n->op == STC_OP_LINEAR; q++) /* ramp(.., 0.25) x 4: integers */
+            for (int64_t k = 0; k < n->params[q].numel; k++) n->params[q].data[k] *= 4;
+        if (n->op == STC_OP_INPUT || n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR || n->op == STC_OP_ADD)
+            n->qbits = 8;
+        if (n->op == STC_OP_LIF) n->qdk = 2048;
+        if (n->op == STC_OP_ADD) n->qgraded = 1;
+    }
+    ir->nodes[f].qgraded = 1;
+    ir->nodes[f].qrsh = 2;
+    if (!with_bn) {
+        static const int depth[12] = {0, -1, 1, 2, 3, 4, -1, 5, 6, -1, -1, 7};
+        for (int i = 0; i < 12; i++) ir->nodes[i].depth = depth[i];
+        ir->balanced = 1;
+    }
+    return ir;
+}
+
+static void test_stage(void) {
+    stc_ir_t *ir = quant_graph(0);
+    static const int stage[12] = {1, 0, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1};
+    for (int i = 0; i < 12; i++) CU_ASSERT_EQUAL(stc_ir_is_stage(ir, i), stage[i]);
+    CU_ASSERT_EQUAL(stc_ir_is_stage(ir, -1), 0);
+    CU_ASSERT_EQUAL(stc_ir_is_stage(ir, 12), 0);
+    /* a float graph has no graded convolutions */
+    ir->quant = 0;
+    CU_ASSERT_EQUAL(stc_ir_is_stage(ir, 4), 0);
+    CU_ASSERT_EQUAL(stc_ir_is_stage(ir, 8), 1); /* add: always */
+    stc_ir_destroy(&ir);
+    /* mul, sdsa, ssa are stages; a batchnorm is not */
+    ir = ssa_graph();
+    CU_ASSERT_EQUAL(stc_ir_is_stage(ir, 4), 1);
+    stc_ir_destroy(&ir);
+    ir = quant_graph(1);
+    CU_ASSERT_EQUAL(ir->nodes[2].op, STC_OP_BATCHNORM);
+    CU_ASSERT_EQUAL(stc_ir_is_stage(ir, 2), 0);
+    stc_ir_destroy(&ir);
+}
+
+static void test_quant_fields(void) {
+    stc_ir_t *ir = quant_graph(0);
+    expect_good(ir);
+    /* qstep, every node */
+    ir->nodes[3].qstep = 0;
+    expect_bad(ir, "node %3 'pool' (maxpool): qstep=0, expected a finite value > 0", NULL);
+    ir->nodes[3].qstep = -0.5;
+    expect_bad(ir, "node %3 'pool' (maxpool): qstep=-0.5", NULL);
+    ir->nodes[3].qstep = INFINITY;
+    expect_bad(ir, "node %3 'pool' (maxpool): qstep=inf", NULL);
+    ir->nodes[3].qstep = NAN;
+    expect_bad(ir, "node %3 'pool' (maxpool): qstep=nan", NULL);
+    ir->nodes[3].qstep = 0.25;
+    expect_good(ir);
+    /* qbits: input, conv2d/linear, add */
+    ir->nodes[0].qbits = 0;
+    expect_bad(ir, "node %0 'input' (input): qbits=0, expected 1..16", NULL);
+    ir->nodes[0].qbits = 8;
+    ir->nodes[8].qbits = 17;
+    expect_bad(ir, "node %8 'residual' (add): qbits=17, expected 1..16", NULL);
+    ir->nodes[8].qbits = 16;
+    ir->nodes[6].qbits = -3;
+    expect_bad(ir, "node %6 'fc2' (linear): qbits=-3, expected 1..16", NULL);
+    ir->nodes[6].qbits = 8;
+    ir->nodes[2].qbits = 99; /* a LIF has no payload bits: not checked */
+    expect_good(ir);
+    /* weights: integers within the bits */
+    float *wt = ir->nodes[1].params[0].data, *bias = ir->nodes[1].params[1].data;
+    float keep = wt[3];
+    wt[3] = 0.5f;
+    expect_bad(ir, "node %1 'conv' (conv2d): weight element 3 is 0.5, expected an integer", NULL);
+    wt[3] = 200.0f;
+    expect_bad(ir, "node %1 'conv' (conv2d): weight element 3 is 200, expected |w| <= 127 (qbits=8)", NULL);
+    wt[3] = -128.0f;
+    expect_bad(ir, "node %1 'conv' (conv2d): weight element 3 is -128, expected |w| <= 127", NULL);
+    wt[3] = -127.0f;
+    expect_good(ir);
+    ir->nodes[1].qbits = 2;
+    expect_bad(ir, "node %1 'conv' (conv2d): weight element 0 is", "expected |w| <= 1 (qbits=2)");
+    ir->nodes[1].qbits = 8;
+    wt[3] = keep;
+    bias[1] = 0.25f;
+    expect_bad(ir, "node %1 'conv' (conv2d): bias element 1 is 0.25, expected an integer", NULL);
+    bias[1] = 3.0f;
+    expect_good(ir);
+    /* lif: qdk, qshl */
+    ir->nodes[5].qdk = 0;
+    expect_bad(ir, "node %5 'fc_lif' (lif): qdk=0, expected 1..4096", NULL);
+    ir->nodes[5].qdk = 4097;
+    expect_bad(ir, "node %5 'fc_lif' (lif): qdk=4097, expected 1..4096", NULL);
+    ir->nodes[5].qdk = 4096;
+    ir->nodes[5].qshl = 17;
+    expect_bad(ir, "node %5 'fc_lif' (lif): qshl=17, expected 0..16", NULL);
+    ir->nodes[5].qshl = -1;
+    expect_bad(ir, "node %5 'fc_lif' (lif): qshl=-1, expected 0..16", NULL);
+    ir->nodes[5].qshl = 16;
+    expect_good(ir);
+    /* shifts of graded nodes (not checked where they mean nothing) */
+    ir->nodes[4].qrsh = 63;
+    expect_bad(ir, "node %4 'fc' (linear): qrsh=63, expected 0..62", NULL);
+    ir->nodes[4].qrsh = 2;
+    ir->nodes[6].qrsh = 63; /* fc2 is not graded */
+    expect_good(ir);
+    ir->nodes[8].qrsh = -1;
+    expect_bad(ir, "node %8 'residual' (add): qrsh=-1, expected 0..62", NULL);
+    ir->nodes[8].qrsh = 0;
+    ir->nodes[8].qsh[1] = -1;
+    expect_bad(ir, "node %8 'residual' (add): qsh[1]=-1, expected 0..62", NULL);
+    ir->nodes[8].qsh[1] = 64;
+    expect_bad(ir, "node %8 'residual' (add): qsh[1]=64, expected 0..62", NULL);
+    ir->nodes[8].qsh[1] = 0;
+    expect_good(ir);
+    /* none of this is checked on a float graph */
+    ir->quant = ir->balanced = 0;
+    ir->nodes[3].qstep = 0;
+    ir->nodes[5].qdk = 0;
+    expect_good(ir);
+    stc_ir_destroy(&ir);
+}
+
+static void test_quant_no_batchnorm(void) {
+    stc_ir_t *ir = quant_graph(1);
+    expect_bad(ir, "node %2 'bn' (batchnorm): batchnorm in a quantized graph, expected none", NULL);
+    ir->quant = 0;
+    expect_good(ir);
+    stc_ir_destroy(&ir);
+}
+
+static void test_depths(void) {
+    stc_ir_t *ir = quant_graph(0);
+    expect_good(ir);
+    ir->nodes[8].depth = 5;
+    expect_bad(ir, "node %8 'residual' (add): depth=5, expected 6 (1 + depth 5 of stage %7 'fc2_lif' (lif))",
+               NULL);
+    ir->nodes[8].depth = 7;
+    expect_bad(ir, "node %8 'residual' (add): depth=7, expected 6", NULL);
+    ir->nodes[8].depth = 6;
+    ir->nodes[0].depth = 1;
+    expect_bad(ir, "node %0 'input' (input): depth=1, expected 0", NULL);
+    ir->nodes[0].depth = 0;
+    ir->nodes[11].depth = -1;
+    expect_bad(ir, "node %11 'output' (output): depth=-1, expected 7", NULL);
+    ir->nodes[11].depth = 7;
+    expect_good(ir);
+    /* a pass that makes fc2 graded (a stage) without balancing again */
+    ir->nodes[6].qgraded = 1;
+    expect_bad(ir, "node %6 'fc2' (linear): depth=-1, expected 5", NULL);
+    ir->nodes[6].qgraded = 0;
+    /* depths are checked only when balanced, and balanced needs quant */
+    ir->nodes[8].depth = 0;
+    ir->balanced = 0;
+    expect_good(ir);
+    ir->balanced = 1;
+    ir->quant = 0;
+    expect_bad(ir, "graph: balanced=1 without quant=1", NULL);
+    stc_ir_destroy(&ir);
+}
+
 /* ---------------------------------------------------------------- costs */
 
 static void test_cost_conv(void) {
@@ -660,6 +848,10 @@ void stc_suite_ir_verify(void) {
         {"huge and empty shapes", test_huge_shapes},
         {"stc_ir_add_param", test_add_param},
         {"cost: conv without padding taps", test_cost_conv},
+        {"stages (stc_ir_is_stage)", test_stage},
+        {"quantized fields", test_quant_fields},
+        {"quantized: no batchnorm", test_quant_no_batchnorm},
+        {"balanced: depths", test_depths},
         {NULL, NULL},
     };
     stc_add_suite("ir_verify", tests);
