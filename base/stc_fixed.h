@@ -32,11 +32,12 @@ static inline int64_t stc_graded(int64_t acc, int rsh, int bits) {
     return q > p ? p : q < -p ? -p : q;
 }
 
-/* The host's input encoding: round half away from zero, clamp to the payload. */
+/* The host's input encoding: round half away from zero, clamp to the payload
+ * (a NaN pixel encodes as 0: converting it would be undefined). */
 static inline int64_t stc_encode_input(float x, int qexp, int bits) {
     double y = round(ldexp((double)x, qexp));
     double p = (double)stc_payload_max(bits);
-    return (int64_t)(y > p ? p : y < -p ? -p : y);
+    return y != y ? 0 : (int64_t)(y > p ? p : y < -p ? -p : y);
 }
 
 /* One LIF update (docs/backend.md 1.1).  x: this timestep's integer input

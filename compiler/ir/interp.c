@@ -29,7 +29,14 @@ struct stc_interp {
     float *evacc;     /* scratch: event-driven accumulator, positions x Co */
     int64_t *n_ac, *n_mac;   /* per node, this run: accumulates done on spikes / MACs on reals */
     int64_t *dense;          /* per node: connections per timestep (stc_ir_cost) */
+    stc_interp_observer_fn observer; /* called after every node at every timestep, or NULL */
+    void *observer_ud;
 };
+
+void stc_interp_set_observer(stc_interp_t *ip, stc_interp_observer_fn fn, void *ud) {
+    ip->observer = fn;
+    ip->observer_ud = ud;
+}
 
 static int64_t numel(stc_shape_t s) { return (int64_t)s.c * s.h * s.w; }
 
@@ -418,6 +425,7 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
             case STC_OP_COUNT:
                 return stc_err_set(err, STC_E_INTERNAL, "interpreter: bad op at node %d", i);
             }
+            if (ip->observer) ip->observer(ip->observer_ud, n, t, y);
         }
     }
     for (int64_t p = 0; p < nout; p++) logits[p] = ip->sum[p] / (float)ir->T;

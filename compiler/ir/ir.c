@@ -330,6 +330,128 @@ stc_status_t stc_ir_settle(stc_ir_t *ir, int id, stc_err_t *err) {
     return STC_OK;
 }
 
+int stc_ir_is_stage(const stc_ir_t *ir, int id) {
+    if (id < 0 || id >= ir->n_nodes) return 0;
+    const stc_node_t *n = &ir->nodes[id];
+    switch (n->op) {
+    case STC_OP_INPUT:
+    case STC_OP_LIF:
+    case STC_OP_MAXPOOL:
+    case STC_OP_MUL:
+    case STC_OP_SDSA:
+    case STC_OP_SSA:
+    case STC_OP_OUTPUT:
+    case STC_OP_ADD:
+        return 1;
+    case STC_OP_CONV2D:
+    case STC_OP_LINEAR:
+        return ir->quant && n->qgraded;
+    default:
+        return 0;
+    }
+}
+
+/* The quantized fields (docs/backend.md section 1), checked where the op gives
+ * them a meaning; runs after the structural checks, so inputs are valid. */
+static stc_status_t verify_quant(const stc_ir_t *ir, stc_err_t *err) {
+    char w[256];
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_node_t *n = &ir->nodes[i];
+        if (n->op == STC_OP_BATCHNORM)
+            return stc_err_set(err, STC_E_FORMAT, "node %s: batchnorm in a quantized graph, expected none "
+                               "(fold_bn folds it before quantize)", where(n, w, sizeof w));
+        if (!(n->qstep > 0) || !isfinite(n->qstep))
+            return stc_err_set(err, STC_E_FORMAT, "node %s: qstep=%g, expected a finite value > 0",
+                               where(n, w, sizeof w), n->qstep);
+        int bits = n->op == STC_OP_INPUT || n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR ||
+                   n->op == STC_OP_ADD;
+        if (bits && (n->qbits < 1 || n->qbits > 16))
+            return stc_err_set(err, STC_E_FORMAT, "node %s: qbits=%d, expected 1..16",
+                               where(n, w, sizeof w), n->qbits);
+        int graded = n->op == STC_OP_ADD ||
+                     ((n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR) && n->qgraded);
+        if (graded && (n->qrsh < 0 || n->qrsh > 62))
+            return stc_err_set(err, STC_E_FORMAT, "node %s: qrsh=%d, expected 0..62",
+                               where(n, w, sizeof w), n->qrsh);
+        if (n->op == STC_OP_ADD)
+            for (int k = 0; k < n->n_in; k++)
+                if (n->qsh[k] < 0 || n->qsh[k] > 62)
+                    return stc_err_set(err, STC_E_FORMAT, "node %s: qsh[%d]=%d, expected 0..62",
+                                       where(n, w, sizeof w), k, n->qsh[k]);
+        if (n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR) {
+            const stc_param_t *p = stc_ir_param(n, "weight");
+            double lim = (double)(((int64_t)1 << (n->qbits - 1)) - 1);
+            for (int64_t k = 0; k < p->numel; k++) {
+                double v = p->data[k];
+                if (v != floor(v))
+                    return stc_err_set(err, STC_E_FORMAT, "node %s: weight element %lld is %.9g, expected "
+                                       "an integer", where(n, w, sizeof w), (long long)k, v);
+                if (fabs(v) > lim)
+                    return stc_err_set(err, STC_E_FORMAT, "node %s: weight element %lld is %.9g, expected "
+                                       "|w| <= %.0f (qbits=%d)", where(n, w, sizeof w), (long long)k, v,
+                                       lim, n->qbits);
+            }
+            const stc_param_t *b = stc_ir_param(n, "bias");
+            for (int64_t k = 0; b && k < b->numel; k++)
+                if (b->data[k] != floorf(b->data[k]))
+                    return stc_err_set(err, STC_E_FORMAT, "node %s: bias element %lld is %.9g, expected an "
+                                       "integer", where(n, w, sizeof w), (long long)k, (double)b->data[k]);
+        }
+        if (n->op == STC_OP_LIF) {
+            if (n->qdk < 1 || n->qdk > 4096)
+                return stc_err_set(err, STC_E_FORMAT, "node %s: qdk=%d, expected 1..4096",
+                                   where(n, w, sizeof w), n->qdk);
+            if (n->qshl < 0 || n->qshl > 16)
+                return stc_err_set(err, STC_E_FORMAT, "node %s: qshl=%d, expected 0..16",
+                                   where(n, w, sizeof w), n->qshl);
+        }
+    }
+    return STC_OK;
+}
+
+/* After delay_balance (docs/backend.md 2.1): INPUT has depth 0, every other
+ * stage 1 + the largest depth among the stages its terms come from (its inputs,
+ * seen through the non-stage nodes between).  reach[i] is that largest depth
+ * as seen from node i: its own depth for a stage, else the max of its inputs'. */
+static stc_status_t verify_depths(const stc_ir_t *ir, stc_err_t *err) {
+    char w[256], w2[256];
+    if (!ir->quant)
+        return stc_err_set(err, STC_E_FORMAT, "graph: balanced=1 without quant=1, expected a quantized "
+                           "graph (delay_balance runs after quantize)");
+    int *reach = malloc((size_t)ir->n_nodes * 2 * sizeof *reach);
+    if (!reach) return stc_err_set(err, STC_E_NOMEM, "verify: out of memory");
+    int *from = reach + ir->n_nodes; /* the stage that gives reach[i] */
+    stc_status_t st = STC_OK;
+    for (int i = 0; i < ir->n_nodes && !st; i++) {
+        const stc_node_t *n = &ir->nodes[i];
+        int m = -1, src = -1;
+        for (int k = 0; k < n->n_in; k++)
+            if (reach[n->in[k]] > m) {
+                m = reach[n->in[k]];
+                src = from[n->in[k]];
+            }
+        if (!stc_ir_is_stage(ir, i)) {
+            reach[i] = m;
+            from[i] = src;
+            continue;
+        }
+        int want = n->op == STC_OP_INPUT ? 0 : 1 + m;
+        if (n->depth != want) {
+            if (src >= 0)
+                st = stc_err_set(err, STC_E_FORMAT, "node %s: depth=%d, expected %d (1 + depth %d of "
+                                 "stage %s)", where(n, w, sizeof w), n->depth, want, m,
+                                 where(&ir->nodes[src], w2, sizeof w2));
+            else
+                st = stc_err_set(err, STC_E_FORMAT, "node %s: depth=%d, expected %d", where(n, w, sizeof w),
+                                 n->depth, want);
+        }
+        reach[i] = want;
+        from[i] = i;
+    }
+    free(reach);
+    return st;
+}
+
 stc_status_t stc_ir_verify(const stc_ir_t *ir, stc_err_t *err) {
     char w[256];
     if (ir->T <= 0 || ir->T > 10000)
@@ -377,6 +499,8 @@ stc_status_t stc_ir_verify(const stc_ir_t *ir, stc_err_t *err) {
                                where(&ir->nodes[i], w, sizeof w));
         }
     free(used);
+    if (ir->quant && verify_quant(ir, err)) return err->status;
+    if (ir->balanced && verify_depths(ir, err)) return err->status;
     return STC_OK;
 }
 

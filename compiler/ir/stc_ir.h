@@ -178,6 +178,13 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
  * paper-style energy estimate (E_MAC = 4.6 pJ, E_AC = 0.9 pJ). */
 void stc_interp_ops(const stc_interp_t *ip, int64_t *acs, int64_t *macs);
 
+/* Observe every value: fn is called after every node at every timestep of the
+ * following runs with the node's output (numel = C*H*W; for a LIF its final
+ * spikes).  The quantizer's calibration records maxima through it.  NULL
+ * switches it off. */
+typedef void (*stc_interp_observer_fn)(void *ud, const stc_node_t *node, int t, const float *out);
+void stc_interp_set_observer(stc_interp_t *ip, stc_interp_observer_fn fn, void *ud);
+
 /* ---------------------------------------------------- integer interpreter */
 
 /* The golden model of the hardware: runs a quantized graph (ir->quant) in

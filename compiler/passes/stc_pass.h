@@ -15,6 +15,12 @@ typedef struct {
     FILE *dump_to;           /* where (stdout if NULL) */
     int dump_weights;        /* print parameter values too */
     int verbose;             /* log each pass and the node count */
+    /* quantize (docs/backend.md section 1); 0 / NULL take the default */
+    int weight_bits;         /* conv2d/linear weights: 2..8 bits (8) */
+    int payload_bits;        /* graded spikes (add, graded conv2d/linear): 2..16 bits (16) */
+    int input_bits;          /* the INPUT encoding: 2..16 bits (8) */
+    const float *calib;      /* n_calib images, each C*H*W floats of the INPUT shape; NULL: a */
+    int n_calib;             /*   static bound (conservative, logged as a warning) */
 } stc_pass_opts_t;
 
 #define X(name, summary) stc_status_t stc_pass_##name(stc_ir_t *ir, const stc_pass_opts_t *o, stc_err_t *err);
