@@ -47,6 +47,10 @@ stc_status_t stc_chipsim_run(stc_chipsim_t *s, const float *image, float *logits
                              int64_t *stage_spikes, stc_simtrace_fn trace, void *ud, stc_err_t *err);
 
 const stc_core_counters_t *stc_chipsim_counters(const stc_chipsim_t *s); /* n_cores entries */
+/* The same counters per stage (n_stages entries): synops and neuron work of
+ * the stage's neurons, spikes and messages by the stage as source.  This is
+ * what `stc-coord profile` breaks energy down by layer with. */
+const stc_core_counters_t *stc_chipsim_stage_counters(const stc_chipsim_t *s);
 void stc_chipsim_reset_counters(stc_chipsim_t *s);
 
 /* ------------------------------------------------- energy and latency model */

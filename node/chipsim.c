@@ -1,0 +1,1239 @@
+/* chipsim.c - the bit-accurate, event-driven chip simulator (node/stc_chipsim.h).
+ *
+ * What it computes is docs/backend.md sections 2 and 2.1; the formulas are the
+ * shared ones of base/stc_fixed.h.  How:
+ *
+ * - Every core has a ring of (max delay + 1, rounded to a power of two) event
+ *   queues.  An event emitted at tick k through a route whose axon belongs to
+ *   projection p lands in the slot of tick k + p.delay.  A slot holds at most
+ *   one event per route into the core, so its capacity is fixed at create
+ *   time and nothing is allocated per run.
+ * - At create, every input axon of a core is resolved into "deliveries":
+ *   (block, channel, offset) triples of 8 bytes, one per slice of the core
+ *   that the source neuron reaches.  A block is one (projection, slice) pair
+ *   and holds the projection's weights re-laid for that slice, pre-shifted, as
+ *   [ci][ky][kx][o] (CONV) or [ci][o] (DENSE, DENSE_REDUCE), with the slice's
+ *   output channels innermost and padded to a multiple of 8, and for CONV and
+ *   WINDOW two small tables giving, per source row and column, the first
+ *   output row/column reached, how many, and the kernel tap there.  A CONV
+ *   event is therefore (taps reached) contiguous vector adds of a weight row
+ *   into an accumulator row, with no division and no bounds test per tap.
+ *   Routes are resolved too: a route carries its destination's delivery list
+ *   (offset, count), its delay and its cost class, so an event is
+ *   (deliveries, payload) and the axon table is not read at run time.
+ * - A slice's accumulator, state and outputs are position-major, [y][x][c]
+ *   with the channels padded, so those rows are contiguous; the routes are
+ *   re-laid in that order (the bundle's neuron order is channel-major) and
+ *   the deliveries by their source's position, so that an update's events
+ *   read both tables roughly in sequence.  Outputs are gathered into a list
+ *   first and then sent, prefetching the route entries a few events ahead.
+ * - Only slices of stages active this tick (t = tick - depth in [0, T)) are
+ *   updated.  The LIF update runs on 8 lanes in int32 (exactly stc_lif_step:
+ *   the decay product is split so that no lane needs 64 bits; see lif_rows).
+ *   RELAY, READOUT and SSA use the int64 primitives directly.
+ * - The tick loop is compiled twice, for AVX2 and for the baseline ISA, and
+ *   the faster one that the CPU supports is chosen at create time
+ *   (STC_CHIPSIM_NOSIMD=1 in the environment forces the baseline).
+ *
+ * Counters (stc_core_counters_t): synops count one per (event, real target
+ * neuron) accumulate, max or buffer write; kernel_ops count, per v event of an
+ * SSA slice, d coincidence checks (AND + accumulate into the head's k.v
+ * matrix), and per q event one accumulate per slice channel of its head.
+ * The host port's injected events count as its spikes and as chip messages.
+ * SPDX-License-Identifier: MIT
+ */
+#include "stc_chipsim.h"
+
+#include "stc_fixed.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VL 8 /* lanes per vector: slice channel rows are padded to a multiple of this */
+
+typedef int32_t v8i __attribute__((vector_size(32), __may_alias__));
+typedef uint32_t v8u __attribute__((vector_size(32), __may_alias__));
+
+#define ALWAYS static inline __attribute__((always_inline))
+
+/* delivery operations (one per synapse kind, DENSE and DENSE_REDUCE share) */
+enum { OP_CONV, OP_ROW, OP_ONE, OP_BCAST, OP_WINDOW, OP_SSA_Q, OP_SSA_K, OP_SSA_V };
+
+typedef struct {
+    uint32_t dl; /* the destination axon's deliveries: offset << 8 | count */
+    int32_t pl;
+} ev_t;
+
+typedef struct {
+    uint16_t blk; /* block of the core */
+    uint16_t c;   /* CONV/ROW: source channel; ONE/BCAST: channel; WINDOW: slice-local channel */
+    int32_t off;  /* ROW/ONE/BCAST: accumulator offset; CONV/WINDOW: y << 16 | x; SSA: n << 16 | c */
+} dlv_t;
+
+typedef struct {
+    int op;
+    int sl;               /* slice (index in s->sl) */
+    int nch, nchp;        /* real and padded channels of the slice */
+    int32_t *acc;         /* the slice's accumulator (MAX: running max) */
+    int32_t *w;           /* CONV [ci][k][k][nchp]; ROW [ci][nchp]; ONE/BCAST [C] (pre-shifted; owned) */
+    int32_t w1;           /* WINDOW: payload multiplier (1 << shift) */
+    int kk_nchp;          /* CONV: k * k * nchp */
+    int row_step;         /* CONV/WINDOW: one output row in the accumulator (w * nchp) */
+    int wy_step, wx_step; /* CONV: weight offset decrease per output row / column */
+    int npos;             /* BCAST: positions of the slice */
+    int32_t *ty, *tx;     /* CONV/WINDOW, per source row / column: {acc offset, count, weight offset} */
+    int stage;            /* the destination stage */
+    int64_t syn;          /* synops this run, folded into the core's and the stage's counters after it */
+} block_t;
+
+typedef struct {
+    int stage, kind, core;
+    int c0, c1, y0, y1;
+    int nch, nchp, w, npos;
+    int32_t base;      /* core-local index of the slice's first neuron */
+    int32_t *acc;      /* [npos][nchp] */
+    int32_t *v;        /* LIF membrane [npos][nchp] */
+    int32_t *out;      /* emitted values [npos][nchp] */
+    int32_t *bias32;   /* LIF with |bias| <= 2^29 (the 8-lane path): bias per padded channel */
+    int32_t *lanemask; /* -1 for real channels, 0 for padding */
+    int64_t *bias64;   /* bias per slice channel (zeros if the stage has none) */
+    int wide;          /* LIF: some |bias| > 2^29, updated one neuron at a time in int64 */
+    /* SSA */
+    int d, C, N;
+    uint8_t *qb, *kb, *vb; /* [N][C] bits */
+    int32_t *ql, *kl, *vl; /* events of this tick: n << 16 | c */
+    int32_t nq, nk, nv;
+    int32_t *kvt; /* [nch][d]: kv of (slice channel, head channel) */
+    int32_t *hd0; /* [C]: first channel of the head of c */
+    /* INPUT */
+    int32_t *in_idx, *in_pl; /* non-zero encoded values: neuron p * nch + (c - c0), payload */
+    int32_t in_n;
+} slice_t;
+
+/* A route, resolved: where the event lands and what it costs. */
+typedef struct {
+    uint32_t dl; /* deliveries of the destination axon: offset << 8 | count */
+    uint16_t dcore;
+    uint8_t delay;
+    uint8_t cls;  /* 0 same core, 1 another core of the chip, 2 another chip */
+    int32_t hops; /* X-Y hops on the chip's mesh (cls 1) */
+} route_t;
+
+typedef struct {
+    int chip, x, y;
+    int sl0, nsl;
+    int n_neurons, n_axons;
+    int32_t *rto; /* n_neurons + 1, in emission order (slice, position, channel):
+                     routes of that neuron are rt[rto[i] .. rto[i + 1]) */
+    route_t *rt;
+    uint32_t *apack; /* per axon: its deliveries in dl, offset << 8 | count */
+    dlv_t *dl;       /* deliveries, axons ordered by (projection, y, x, c) of their source */
+    block_t *blk;
+    int nblk;
+    ev_t *q;     /* R slots x cap */
+    int32_t *qn; /* events per slot */
+    int64_t cap;
+} core_t;
+
+struct stc_chipsim {
+    const stc_bundle_t *b;
+    int R, mask;
+    int nsl;
+    slice_t *sl;
+    core_t *core;
+    stc_core_counters_t *cnt;  /* per core */
+    stc_core_counters_t *scnt; /* per stage */
+    int64_t **rsum;  /* per stage: READOUT sums (c*h*w), NULL for other kinds */
+    int64_t **trbuf; /* per stage: the trace tensor of the current timestep */
+    int64_t *stspk;  /* per stage: events emitted this run */
+    int simd;
+    int overflow;
+    int32_t *em_n, *em_pl; /* scratch: the events of one slice update (largest slice) */
+    stc_simtrace_fn trace;
+    void *ud;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static void *amalloc(int64_t n) {
+    if (n < 0 || (uint64_t)n > ((uint64_t)1 << 40)) return NULL;
+    size_t r = ((size_t)n + 63) & ~(size_t)63;
+    if (!r) r = 64;
+    void *p = aligned_alloc(64, r);
+    if (p) memset(p, 0, r);
+    return p;
+}
+
+static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
+
+static int is_active(const stc_bundle_t *b, const stc_stage_t *st, int tick) {
+    int t = tick - st->depth;
+    return t >= 0 && t < b->T;
+}
+
+void stc_chipsim_destroy(stc_chipsim_t **sp) {
+    if (!sp || !*sp) return;
+    stc_chipsim_t *s = *sp;
+    for (int i = 0; s->sl && i < s->nsl; i++) {
+        slice_t *l = &s->sl[i];
+        free(l->acc), free(l->v), free(l->out), free(l->bias32), free(l->lanemask), free(l->bias64);
+        free(l->qb), free(l->kb), free(l->vb), free(l->ql), free(l->kl), free(l->vl), free(l->kvt);
+        free(l->hd0), free(l->in_idx), free(l->in_pl);
+    }
+    for (int i = 0; s->core && i < s->b->n_cores; i++) {
+        core_t *c = &s->core[i];
+        for (int j = 0; c->blk && j < c->nblk; j++) free(c->blk[j].w), free(c->blk[j].ty), free(c->blk[j].tx);
+        free(c->blk), free(c->rt), free(c->rto), free(c->apack), free(c->dl), free(c->q), free(c->qn);
+    }
+    for (int i = 0; i < s->b->n_stages; i++) {
+        if (s->rsum) free(s->rsum[i]);
+        if (s->trbuf) free(s->trbuf[i]);
+    }
+    free(s->rsum), free(s->trbuf), free(s->stspk), free(s->em_n), free(s->em_pl);
+    free(s->sl), free(s->core), free(s->cnt), free(s->scnt);
+    free(s);
+    *sp = NULL;
+}
+
+/* ------------------------------------------------------ checking a bundle */
+
+#define BAD(...) stc_err_set(err, STC_E_FORMAT, "chipsim: " __VA_ARGS__)
+
+static stc_status_t check_stages(const stc_bundle_t *b, stc_err_t *err) {
+    if (b->T < 1 || b->T > 1 << 16) return BAD("bundle T = %d, expected 1..65536", b->T);
+    if (b->ticks < b->T || b->ticks > 1 << 20) return BAD("bundle ticks = %d, expected T (%d) .. 2^20", b->ticks, b->T);
+    if (b->n_stages < 1 || !b->stages) return BAD("bundle has no stages");
+    if (b->n_cores < 1 || !b->cores) return BAD("bundle has no cores");
+    if (b->n_projs < 0 || (b->n_projs && !b->projs)) return BAD("bundle: n_projs = %d without projections", b->n_projs);
+    for (int i = 0; i < b->n_stages; i++) {
+        const stc_stage_t *s = &b->stages[i];
+        if (s->kind < STC_NK_INPUT || s->kind >= STC_NK_COUNT) return BAD("stage %d: kind %d unknown", i, s->kind);
+        if (s->c < 1 || s->h < 1 || s->w < 1 || s->c > 65535 || s->h > 32767 || s->w > 32767 || numel(s) > (1 << 28))
+            return BAD("stage %d '%s': shape [%d,%d,%d] outside 1..65535 channels, 1..32767 rows/columns, 2^28 neurons",
+                       i, s->name, s->c, s->h, s->w);
+        if (s->depth < 0 || s->depth > b->ticks)
+            return BAD("stage %d '%s': depth %d outside 0..ticks", i, s->name, s->depth);
+        if (s->kind == STC_NK_LIF) {
+            if (s->shl < 0 || s->shl > 23 || s->dk < 0 || s->dk > 4096)
+                return BAD("stage %d '%s': LIF shl %d (0..23) or dk %d (0..4096) out of range", i, s->name, s->shl,
+                           s->dk);
+            if (s->vreset > STC_STATE_MAX || s->vreset < -STC_STATE_MAX)
+                return BAD("stage %d '%s': LIF vreset %lld does not fit the 24-bit state", i, s->name,
+                           (long long)s->vreset);
+        }
+        if ((s->kind == STC_NK_RELAY || s->kind == STC_NK_INPUT) &&
+            (s->pbits < 2 || s->pbits > 31 || s->rsh < 0 || s->rsh > 62))
+            return BAD("stage %d '%s': payload bits %d (2..31) or rsh %d (0..62) out of range", i, s->name, s->pbits,
+                       s->rsh);
+        if (s->kind == STC_NK_INPUT && (s->qexp < -64 || s->qexp > 64))
+            return BAD("stage %d '%s': qexp %d out of range", i, s->name, s->qexp);
+        if (s->kind == STC_NK_SSA) {
+            if (s->heads < 1 || s->c % s->heads)
+                return BAD("stage %d '%s': %d channels do not split into %d heads", i, s->name, s->c, s->heads);
+            if ((int64_t)s->h * s->w > 32767)
+                return BAD("stage %d '%s': SSA over %d tokens, at most 32767", i, s->name, s->h * s->w);
+        }
+        if (s->bias)
+            for (int c = 0; c < s->c; c++)
+                if (s->bias[c] > INT32_MAX || s->bias[c] < -(int64_t)INT32_MAX)
+                    return BAD("stage %d '%s': bias[%d] = %lld, expected |bias| < 2^31", i, s->name, c,
+                               (long long)s->bias[c]);
+    }
+    if (b->input_stage < 0 || b->input_stage >= b->n_stages || b->stages[b->input_stage].kind != STC_NK_INPUT)
+        return BAD("input_stage %d is not an INPUT stage", b->input_stage);
+    const stc_stage_t *in = &b->stages[b->input_stage];
+    if (in->c != b->in_c || in->h != b->in_h || in->w != b->in_w)
+        return BAD("input stage [%d,%d,%d] differs from the input shape [%d,%d,%d]", in->c, in->h, in->w, b->in_c,
+                   b->in_h, b->in_w);
+    if (b->output_stage < 0 || b->output_stage >= b->n_stages || b->stages[b->output_stage].kind != STC_NK_READOUT)
+        return BAD("output_stage %d is not a READOUT stage", b->output_stage);
+    if (numel(&b->stages[b->output_stage]) != b->n_out)
+        return BAD("output stage has %lld neurons, n_out is %d", (long long)numel(&b->stages[b->output_stage]),
+                   b->n_out);
+    return STC_OK;
+}
+
+static stc_status_t check_projs(const stc_bundle_t *b, stc_err_t *err) {
+    for (int i = 0; i < b->n_projs; i++) {
+        const stc_proj_t *p = &b->projs[i];
+        if (p->src < 0 || p->src >= b->n_stages || p->dst < 0 || p->dst >= b->n_stages)
+            return BAD("projection %d: stages %d -> %d out of range", i, p->src, p->dst);
+        const stc_stage_t *S = &b->stages[p->src], *D = &b->stages[p->dst];
+        if (p->delay < 1 || p->delay != D->depth - S->depth)
+            return BAD("projection %d ('%s' -> '%s'): delay %d, expected depth difference %d (>= 1)", i, S->name,
+                       D->name, p->delay, D->depth - S->depth);
+        if (p->shift < 0 || p->shift > 24) return BAD("projection %d: shift %d outside 0..24", i, p->shift);
+        if (S->kind == STC_NK_READOUT) return BAD("projection %d: source '%s' is a READOUT", i, S->name);
+        int dk = D->kind, k = p->kind;
+        int64_t want = -1; /* number of weights expected (-1: none or per-channel) */
+        switch (k) {
+        case STC_SK_CONV:
+            if (p->k < 1 || p->k > 64 || p->stride < 1 || p->pad < 0 || p->pad >= 1 << 12)
+                return BAD("projection %d: CONV k %d stride %d pad %d", i, p->k, p->stride, p->pad);
+            if (p->co != D->c || p->ci != S->c)
+                return BAD("projection %d: CONV %dx%d for %d -> %d channels", i, p->co, p->ci, S->c, D->c);
+            want = (int64_t)p->co * p->ci * p->k * p->k;
+            break;
+        case STC_SK_DENSE:
+            if (S->h != D->h || S->w != D->w) return BAD("projection %d: DENSE between different positions", i);
+            /* fall through */
+        case STC_SK_DENSE_REDUCE:
+            if (k == STC_SK_DENSE_REDUCE && (D->h != 1 || D->w != 1))
+                return BAD("projection %d: DENSE_REDUCE into [%d,%d,%d]", i, D->c, D->h, D->w);
+            if (p->co != D->c || p->ci != S->c)
+                return BAD("projection %d: weights %dx%d for %d -> %d channels", i, p->co, p->ci, S->c, D->c);
+            want = (int64_t)p->co * p->ci;
+            break;
+        case STC_SK_ONE2ONE:
+            if (S->c != D->c || S->h != D->h || S->w != D->w)
+                return BAD("projection %d: ONE2ONE between different shapes", i);
+            break;
+        case STC_SK_REDUCE:
+            if (S->c != D->c || D->h != 1 || D->w != 1)
+                return BAD("projection %d: REDUCE [%d,..] into [%d,%d,%d]", i, S->c, D->c, D->h, D->w);
+            break;
+        case STC_SK_BCAST:
+            if (S->c != D->c || S->h != 1 || S->w != 1)
+                return BAD("projection %d: BCAST from [%d,%d,%d] to %d channels", i, S->c, S->h, S->w, D->c);
+            break;
+        case STC_SK_WINDOW:
+            if (p->k < 1 || p->k > 64 || p->stride < 1 || p->pad < 0 || p->pad >= 1 << 12)
+                return BAD("projection %d: WINDOW k %d stride %d pad %d", i, p->k, p->stride, p->pad);
+            if (S->c != D->c) return BAD("projection %d: WINDOW between %d and %d channels", i, S->c, D->c);
+            break;
+        case STC_SK_SSA_Q:
+        case STC_SK_SSA_K:
+        case STC_SK_SSA_V:
+            if (S->c != D->c || S->h != D->h || S->w != D->w)
+                return BAD("projection %d: SSA input of another shape", i);
+            break;
+        default: return BAD("projection %d: synapse kind %d unknown", i, k);
+        }
+        int into_ssa = k == STC_SK_SSA_Q || k == STC_SK_SSA_K || k == STC_SK_SSA_V;
+        if ((dk == STC_NK_SSA) != into_ssa || (dk == STC_NK_MAX) != (k == STC_SK_WINDOW) || dk == STC_NK_INPUT)
+            return BAD("projection %d: synapse kind %d cannot feed stage '%s' of kind %d", i, k, D->name, dk);
+        if (want >= 0) {
+            if (p->n_w != want || !p->w)
+                return BAD("projection %d: %lld weights, expected %lld", i, (long long)p->n_w, (long long)want);
+        } else if (k == STC_SK_ONE2ONE || k == STC_SK_REDUCE || k == STC_SK_BCAST) {
+            if (p->n_w && (!p->w || (p->n_w != 1 && p->n_w != D->c)))
+                return BAD("projection %d: %lld weights, expected 1 or %d", i, (long long)p->n_w, D->c);
+            if (!p->n_w && k != STC_SK_BCAST) return BAD("projection %d: no weights", i);
+        }
+    }
+    return STC_OK;
+}
+
+/* ------------------------------------------------------------------ create */
+
+/* Per source row (or column) i in [0, n_src): the output rows o in [lo, hi) with
+ * o*s + t - p == i for a tap t in [0, k): first reached, how many, its tap. */
+static void tap_table(int32_t *tab, int n_src, int k, int s, int p, int lo, int hi, int32_t acc_unit, int32_t w_unit) {
+    for (int i = 0; i < n_src; i++) {
+        int first = -1, cnt = 0, tap = 0;
+        for (int o = lo; o < hi; o++) {
+            int t = i + p - o * s;
+            if (t < 0 || t >= k) continue;
+            if (first < 0) first = o, tap = t;
+            cnt++;
+        }
+        tab[3 * i] = first < 0 ? 0 : (first - lo) * acc_unit;
+        tab[3 * i + 1] = cnt;
+        tab[3 * i + 2] = tap * w_unit;
+    }
+}
+
+static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    const stc_proj_t *p = &b->projs[pi];
+    const stc_stage_t *S = &b->stages[p->src], *D = &b->stages[p->dst];
+    slice_t *l = &s->sl[si];
+    memset(bk, 0, sizeof *bk);
+    bk->sl = si, bk->nch = l->nch, bk->nchp = l->nchp, bk->acc = l->acc, bk->npos = l->npos, bk->stage = l->stage;
+    int nchp = l->nchp;
+    switch (p->kind) {
+    case STC_SK_CONV: {
+        int K = p->k;
+        bk->op = OP_CONV;
+        bk->kk_nchp = K * K * nchp;
+        bk->row_step = D->w * nchp;
+        bk->wy_step = p->stride * K * nchp;
+        bk->wx_step = p->stride * nchp;
+        bk->w = amalloc((int64_t)p->ci * K * K * nchp * 4);
+        bk->ty = amalloc((int64_t)3 * S->h * 4);
+        bk->tx = amalloc((int64_t)3 * S->w * 4);
+        if (!bk->w || !bk->ty || !bk->tx) goto oom;
+        for (int o = l->c0; o < l->c1; o++)
+            for (int c = 0; c < p->ci; c++)
+                for (int t = 0; t < K * K; t++)
+                    bk->w[((int64_t)c * K * K + t) * nchp + (o - l->c0)] =
+                        (int32_t)p->w[((int64_t)o * p->ci + c) * K * K + t] * (1 << p->shift);
+        tap_table(bk->ty, S->h, K, p->stride, p->pad, l->y0, l->y1, D->w * nchp, K * nchp);
+        tap_table(bk->tx, S->w, K, p->stride, p->pad, 0, D->w, nchp, nchp);
+        break;
+    }
+    case STC_SK_WINDOW:
+        bk->op = OP_WINDOW;
+        bk->w1 = 1 << p->shift;
+        bk->row_step = D->w * nchp;
+        bk->ty = amalloc((int64_t)3 * S->h * 4);
+        bk->tx = amalloc((int64_t)3 * S->w * 4);
+        if (!bk->ty || !bk->tx) goto oom;
+        tap_table(bk->ty, S->h, p->k, p->stride, p->pad, l->y0, l->y1, D->w * nchp, 0);
+        tap_table(bk->tx, S->w, p->k, p->stride, p->pad, 0, D->w, nchp, 0);
+        break;
+    case STC_SK_DENSE:
+    case STC_SK_DENSE_REDUCE:
+        bk->op = OP_ROW;
+        bk->w = amalloc((int64_t)p->ci * nchp * 4);
+        if (!bk->w) goto oom;
+        for (int o = l->c0; o < l->c1; o++)
+            for (int c = 0; c < p->ci; c++)
+                bk->w[(int64_t)c * nchp + (o - l->c0)] = (int32_t)p->w[(int64_t)o * p->ci + c] * (1 << p->shift);
+        break;
+    case STC_SK_ONE2ONE:
+    case STC_SK_REDUCE:
+    case STC_SK_BCAST:
+        bk->op = p->kind == STC_SK_BCAST ? OP_BCAST : OP_ONE;
+        bk->w = amalloc((int64_t)D->c * 4);
+        if (!bk->w) goto oom;
+        for (int c = 0; c < D->c; c++) bk->w[c] = (p->n_w ? (int32_t)p->w[p->n_w == 1 ? 0 : c] : 1) * (1 << p->shift);
+        break;
+    case STC_SK_SSA_Q: bk->op = OP_SSA_Q; break;
+    case STC_SK_SSA_K: bk->op = OP_SSA_K; break;
+    default: bk->op = OP_SSA_V; break;
+    }
+    return STC_OK;
+oom:
+    return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the weights of projection %d", pi);
+}
+
+/* Does source neuron (c, y, x) of projection p reach slice l; if so, fill the delivery. */
+static int resolve(const stc_chipsim_t *s, const stc_proj_t *p, const block_t *bk, const slice_t *l, int c, int y,
+                   int x, dlv_t *d) {
+    const stc_stage_t *D = &s->b->stages[p->dst];
+    d->c = (uint16_t)c;
+    switch (p->kind) {
+    case STC_SK_CONV:
+    case STC_SK_WINDOW:
+        if (p->kind == STC_SK_WINDOW) {
+            if (c < l->c0 || c >= l->c1) return 0;
+            d->c = (uint16_t)(c - l->c0);
+        }
+        if (!bk->ty[3 * y + 1] || !bk->tx[3 * x + 1]) return 0;
+        d->off = y << 16 | x;
+        return 1;
+    case STC_SK_DENSE:
+        if (y < l->y0 || y >= l->y1) return 0;
+        d->off = ((y - l->y0) * D->w + x) * l->nchp;
+        return 1;
+    case STC_SK_DENSE_REDUCE:
+        if (l->y0 > 0) return 0;
+        d->off = 0;
+        return 1;
+    case STC_SK_ONE2ONE:
+        if (c < l->c0 || c >= l->c1 || y < l->y0 || y >= l->y1) return 0;
+        d->off = ((y - l->y0) * D->w + x) * l->nchp + (c - l->c0);
+        return 1;
+    case STC_SK_REDUCE:
+        if (c < l->c0 || c >= l->c1 || l->y0 > 0) return 0;
+        d->off = c - l->c0;
+        return 1;
+    case STC_SK_BCAST:
+        if (c < l->c0 || c >= l->c1) return 0;
+        d->off = c - l->c0;
+        return 1;
+    default: { /* SSA_Q/K/V: what this slice's heads need */
+        int h0 = l->hd0[c], n = y * D->w + x;
+        int head_in = h0 < l->c1 && h0 + l->d > l->c0;
+        if (p->kind == STC_SK_SSA_Q && (!head_in || y < l->y0 || y >= l->y1)) return 0;
+        if (p->kind == STC_SK_SSA_K && !head_in) return 0;
+        if (p->kind == STC_SK_SSA_V && (c < l->c0 || c >= l->c1)) return 0;
+        d->off = n << 16 | c;
+        return 1;
+    }
+    }
+}
+
+static stc_status_t make_slices(stc_chipsim_t *s, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    int n = 0;
+    for (int i = 0; i < b->n_cores; i++) {
+        const stc_core_t *c = &b->cores[i];
+        if (c->n_slices < 0 || (c->n_slices && !c->slices) || c->n_slices > 1 << 16)
+            return BAD("core %d: %d slices", i, c->n_slices);
+        n += c->n_slices;
+        if (n > 1 << 24) return BAD("too many slices");
+    }
+    s->nsl = n;
+    s->sl = calloc((size_t)(n ? n : 1), sizeof *s->sl);
+    if (!s->sl) return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for slices");
+    int k = 0;
+    for (int i = 0; i < b->n_cores; i++) {
+        const stc_core_t *c = &b->cores[i];
+        int64_t base = 0;
+        s->core[i].sl0 = k, s->core[i].nsl = c->n_slices;
+        for (int j = 0; j < c->n_slices; j++, k++) {
+            const stc_slice_t *bs = &c->slices[j];
+            slice_t *l = &s->sl[k];
+            if (bs->stage < 0 || bs->stage >= b->n_stages)
+                return BAD("core %d slice %d: stage %d out of range", i, j, bs->stage);
+            const stc_stage_t *st = &b->stages[bs->stage];
+            if (bs->c0 < 0 || bs->c1 <= bs->c0 || bs->c1 > st->c || bs->y0 < 0 || bs->y1 <= bs->y0 || bs->y1 > st->h)
+                return BAD("core %d slice %d: channels [%d,%d) rows [%d,%d) outside stage '%s' [%d,%d,%d]", i, j,
+                           bs->c0, bs->c1, bs->y0, bs->y1, st->name, st->c, st->h, st->w);
+            if (st->kind == STC_NK_SSA) {
+                int d = st->c / st->heads;
+                if (bs->c0 % d || bs->c1 % d)
+                    return BAD("core %d slice %d: SSA channels [%d,%d) split a head of %d", i, j, bs->c0, bs->c1, d);
+            }
+            l->stage = bs->stage, l->kind = st->kind, l->core = i;
+            l->c0 = bs->c0, l->c1 = bs->c1, l->y0 = bs->y0, l->y1 = bs->y1;
+            l->nch = bs->c1 - bs->c0, l->nchp = (l->nch + VL - 1) / VL * VL;
+            l->w = st->w, l->npos = (bs->y1 - bs->y0) * st->w;
+            l->base = (int32_t)base;
+            base += (int64_t)l->nch * l->npos;
+            if (base > INT32_MAX / 2) return BAD("core %d: too many neurons", i);
+            int64_t sz = (int64_t)l->npos * l->nchp * 4;
+            l->acc = amalloc(sz), l->out = amalloc(sz), l->lanemask = amalloc((int64_t)l->nchp * 4);
+            if (!l->acc || !l->out || !l->lanemask) goto oom;
+            for (int q = 0; q < l->nch; q++) l->lanemask[q] = -1;
+            if (st->kind == STC_NK_MAX)
+                for (int64_t q = 0; q < (int64_t)l->npos * l->nchp; q++) l->acc[q] = INT32_MIN;
+            l->bias64 = amalloc((int64_t)l->nch * 8);
+            if (!l->bias64) goto oom;
+            for (int q = 0; q < l->nch; q++) l->bias64[q] = st->bias ? st->bias[l->c0 + q] : 0;
+            if (st->kind == STC_NK_LIF) {
+                l->bias32 = amalloc((int64_t)l->nchp * 4);
+                if (!l->bias32 || !(l->v = amalloc(sz))) goto oom;
+                for (int q = 0; q < l->nch; q++) {
+                    l->bias32[q] = (int32_t)l->bias64[q];
+                    l->wide |= l->bias64[q] > (1 << 29) || l->bias64[q] < -(1 << 29);
+                }
+            }
+            if (st->kind == STC_NK_SSA) {
+                l->C = st->c, l->d = st->c / st->heads, l->N = st->h * st->w;
+                int64_t cn = (int64_t)l->C * l->N;
+                l->qb = amalloc(cn), l->kb = amalloc(cn), l->vb = amalloc(cn);
+                l->ql = amalloc(cn * 4), l->kl = amalloc(cn * 4), l->vl = amalloc(cn * 4);
+                l->kvt = amalloc((int64_t)l->nch * l->d * 4), l->hd0 = amalloc((int64_t)l->C * 4);
+                if (!l->qb || !l->kb || !l->vb || !l->ql || !l->kl || !l->vl || !l->kvt || !l->hd0) goto oom;
+                for (int q = 0; q < l->C; q++) l->hd0[q] = q / l->d * l->d;
+            }
+            if (st->kind == STC_NK_INPUT) {
+                l->in_idx = amalloc((int64_t)l->nch * l->npos * 4), l->in_pl = amalloc((int64_t)l->nch * l->npos * 4);
+                if (!l->in_idx || !l->in_pl) goto oom;
+            }
+        }
+        if (base != c->n_neurons)
+            return BAD("core %d: n_neurons %d, its slices hold %lld", i, c->n_neurons, (long long)base);
+    }
+    return STC_OK;
+oom:
+    return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for neuron state");
+}
+
+typedef struct {
+    int64_t key;
+    int32_t a;
+} akey_t;
+
+static int akey_cmp(const void *x, const void *y) {
+    const akey_t *p = x, *q = y;
+    return p->key < q->key ? -1 : p->key > q->key ? 1 : (p->a > q->a) - (p->a < q->a);
+}
+
+/* Deliveries of every axon of core i, axons laid out in the order their events
+ * tend to arrive (source position-major, as the slices emit). */
+static stc_status_t make_deliveries(stc_chipsim_t *s, int i, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    const stc_core_t *c = &b->cores[i];
+    core_t *cr = &s->core[i];
+    stc_status_t st = STC_OK;
+    size_t nbo = (size_t)(b->n_projs ? b->n_projs : 1) * (size_t)(cr->nsl ? cr->nsl : 1);
+    int *blk_of = malloc(nbo * sizeof(int));
+    akey_t *ord = malloc((size_t)(c->n_axons ? c->n_axons : 1) * sizeof *ord);
+    cr->blk = calloc(nbo, sizeof(block_t));
+    cr->apack = calloc((size_t)(c->n_axons ? c->n_axons : 1), sizeof(uint32_t));
+    if (!blk_of || !ord || !cr->blk || !cr->apack) goto oom;
+    for (size_t q = 0; q < nbo; q++) blk_of[q] = -1;
+    for (int a = 0; a < c->n_axons; a++) {
+        const stc_axon_t *ax = &c->axons[a];
+        const stc_stage_t *S = &b->stages[b->projs[ax->proj].src];
+        int64_t hw = (int64_t)S->h * S->w, sc = ax->src / hw, pos = ax->src % hw;
+        ord[a].key = (int64_t)ax->proj << 40 | (pos * S->c + sc);
+        ord[a].a = a;
+    }
+    qsort(ord, (size_t)c->n_axons, sizeof *ord, akey_cmp);
+    int64_t nd = 0;
+    dlv_t *dl = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        nd = 0;
+        for (int k = 0; k < c->n_axons; k++) {
+            int a = ord[k].a;
+            const stc_axon_t *ax = &c->axons[a];
+            const stc_proj_t *p = &b->projs[ax->proj];
+            const stc_stage_t *S = &b->stages[p->src];
+            int sc = ax->src / (S->h * S->w), sy = ax->src / S->w % S->h, sx = ax->src % S->w;
+            int any_slice = 0;
+            int64_t first = nd;
+            for (int j = 0; j < cr->nsl; j++) {
+                const slice_t *l = &s->sl[cr->sl0 + j];
+                if (l->stage != p->dst) continue;
+                any_slice = 1;
+                int *bi = &blk_of[ax->proj * cr->nsl + j];
+                if (*bi < 0) {
+                    if (cr->nblk >= 65535) {
+                        st = BAD("core %d: more than 65535 synapse blocks", i);
+                        goto out;
+                    }
+                    if ((st = make_block(s, ax->proj, cr->sl0 + j, &cr->blk[cr->nblk], err))) goto out;
+                    *bi = cr->nblk++;
+                }
+                dlv_t d;
+                if (!resolve(s, p, &cr->blk[*bi], l, sc, sy, sx, &d)) continue;
+                d.blk = (uint16_t)*bi;
+                if (dl) dl[nd] = d;
+                nd++;
+            }
+            if (!any_slice) {
+                st = BAD("core %d axon %d: projection %d feeds stage %d, which has no slice on this core", i, a,
+                         ax->proj, p->dst);
+                goto out;
+            }
+            if (nd - first > 255 || nd >= 1 << 24) {
+                st = BAD("core %d: too many deliveries (axon %d)", i, a);
+                goto out;
+            }
+            cr->apack[a] = (uint32_t)(first << 8 | (nd - first));
+        }
+        if (pass == 0 && !(dl = cr->dl = malloc((size_t)(nd ? nd : 1) * sizeof(dlv_t)))) goto oom;
+    }
+out:
+    free(blk_of), free(ord);
+    return st;
+oom:
+    free(blk_of), free(ord);
+    return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the synapse tables of core %d", i);
+}
+
+/* Core i's routes in emission order, checked against the axons they reach. */
+static stc_status_t make_routes(stc_chipsim_t *s, int i, int64_t *in_ev, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    const stc_core_t *c = &b->cores[i];
+    core_t *cr = &s->core[i];
+    cr->rto = malloc(((size_t)c->n_neurons + 1) * sizeof(int32_t));
+    cr->rt = malloc((size_t)(c->n_routes ? c->n_routes : 1) * sizeof *cr->rt);
+    if (!cr->rto || !cr->rt)
+        return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the routes of core %d", i);
+    int32_t nr = 0;
+    for (int j = 0; j < cr->nsl; j++) {
+        const slice_t *l = &s->sl[cr->sl0 + j];
+        const stc_stage_t *st = &b->stages[l->stage];
+        for (int p = 0; p < l->npos; p++)
+            for (int ch = 0; ch < l->nch; ch++) {
+                int32_t n = l->base + ch * l->npos + p; /* the bundle's index */
+                int64_t flat = ((int64_t)(l->c0 + ch) * st->h + l->y0) * st->w + p;
+                cr->rto[l->base + p * l->nch + ch] = nr;
+                for (int32_t r = c->rt_off[n]; r < c->rt_off[n + 1]; r++) {
+                    const stc_route_t *ro = &c->routes[r];
+                    if (ro->core < 0 || ro->core >= b->n_cores || ro->axon < 0 ||
+                        ro->axon >= b->cores[ro->core].n_axons)
+                        return BAD("core %d route %d: core %d axon %d out of range", i, r, ro->core, ro->axon);
+                    const stc_axon_t *ax = &b->cores[ro->core].axons[ro->axon];
+                    const stc_proj_t *pj = &b->projs[ax->proj];
+                    if (pj->src != l->stage || ax->src != flat)
+                        return BAD("core %d neuron %d (stage %d, index %lld) routes to core %d axon %d, which carries "
+                                   "neuron %d of stage %d",
+                                   i, n, l->stage, (long long)flat, ro->core, ro->axon, ax->src, pj->src);
+                    const stc_core_t *dc = &b->cores[ro->core];
+                    route_t *rt = &cr->rt[nr++];
+                    rt->dl = s->core[ro->core].apack[ro->axon];
+                    rt->dcore = (uint16_t)ro->core, rt->delay = (uint8_t)pj->delay;
+                    rt->cls = ro->core == i ? 0 : dc->chip == c->chip ? 1 : 2;
+                    rt->hops = rt->cls == 1 ? abs(dc->x - c->x) + abs(dc->y - c->y) : 0;
+                    if (rt->dl & 255) in_ev[ro->core]++;
+                }
+            }
+    }
+    cr->rto[c->n_neurons] = nr;
+    return STC_OK;
+}
+
+static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    int maxdelay = 1;
+    for (int i = 0; i < b->n_projs; i++)
+        if (b->projs[i].delay > maxdelay) maxdelay = b->projs[i].delay;
+    if (maxdelay > 255) return BAD("a delay of %d ticks, at most 255", maxdelay);
+    if (b->n_cores > 65535) return BAD("%d cores, at most 65535", b->n_cores);
+    s->R = 1;
+    while (s->R < maxdelay + 1) s->R <<= 1;
+    s->mask = s->R - 1;
+    for (int i = 0; i < b->n_cores; i++) {
+        const stc_core_t *c = &b->cores[i];
+        core_t *cr = &s->core[i];
+        cr->chip = c->chip, cr->x = c->x, cr->y = c->y;
+        cr->n_neurons = c->n_neurons, cr->n_axons = c->n_axons;
+        if (c->n_axons < 0 || (c->n_axons && !c->axons)) return BAD("core %d: %d axons", i, c->n_axons);
+        for (int a = 0; a < c->n_axons; a++) {
+            const stc_axon_t *ax = &c->axons[a];
+            if (ax->proj < 0 || ax->proj >= b->n_projs || ax->src < 0 ||
+                ax->src >= numel(&b->stages[b->projs[ax->proj].src]))
+                return BAD("core %d axon %d: projection %d / source neuron %d out of range", i, a, ax->proj, ax->src);
+        }
+        if (c->n_routes < 0 || (c->n_routes && !c->routes) || !c->rt_off || c->rt_off[0] != 0 ||
+            c->rt_off[c->n_neurons] != c->n_routes)
+            return BAD("core %d: routing table offsets do not span its %d routes", i, c->n_routes);
+        for (int n = 0; n < c->n_neurons; n++)
+            if (c->rt_off[n + 1] < c->rt_off[n]) return BAD("core %d: rt_off[%d] decreases", i, n + 1);
+    }
+    stc_status_t st;
+    for (int i = 0; i < b->n_cores; i++)
+        if ((st = make_deliveries(s, i, err))) return st;
+    int64_t *in_ev = calloc((size_t)b->n_cores, sizeof(int64_t));
+    if (!in_ev) return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory");
+    for (int i = 0; i < b->n_cores; i++)
+        if ((st = make_routes(s, i, in_ev, err))) {
+            free(in_ev);
+            return st;
+        }
+    /* a slot receives at most one event per route into the core */
+    for (int i = 0; i < b->n_cores; i++) {
+        core_t *cr = &s->core[i];
+        cr->cap = in_ev[i];
+        cr->q = malloc((size_t)s->R * (size_t)(cr->cap ? cr->cap : 1) * sizeof(ev_t));
+        cr->qn = calloc((size_t)s->R, sizeof(int32_t));
+        if (!cr->q || !cr->qn) {
+            free(in_ev);
+            return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the event queues of core %d", i);
+        }
+    }
+    free(in_ev);
+    return STC_OK;
+}
+
+stc_chipsim_t *stc_chipsim_create(const stc_bundle_t *b, stc_err_t *err) {
+    if (!b) {
+        stc_err_set(err, STC_E_USAGE, "chipsim: no bundle");
+        return NULL;
+    }
+    if (check_stages(b, err) || check_projs(b, err)) return NULL;
+    stc_chipsim_t *s = calloc(1, sizeof *s);
+    if (!s) goto oom;
+    s->b = b;
+    s->core = calloc((size_t)b->n_cores, sizeof *s->core);
+    s->cnt = calloc((size_t)b->n_cores, sizeof *s->cnt);
+    s->scnt = calloc((size_t)b->n_stages, sizeof *s->scnt);
+    s->rsum = calloc((size_t)b->n_stages, sizeof *s->rsum);
+    s->trbuf = calloc((size_t)b->n_stages, sizeof *s->trbuf);
+    s->stspk = calloc((size_t)b->n_stages, sizeof *s->stspk);
+    if (!s->core || !s->cnt || !s->scnt || !s->rsum || !s->trbuf || !s->stspk) goto oom;
+    for (int i = 0; i < b->n_stages; i++) {
+        const stc_stage_t *st = &b->stages[i];
+        s->trbuf[i] = amalloc(numel(st) * 8);
+        if (!s->trbuf[i]) goto oom;
+        if (st->kind == STC_NK_READOUT && !(s->rsum[i] = amalloc(numel(st) * 8))) goto oom;
+    }
+    if (make_slices(s, err) || make_cores(s, err)) {
+        stc_chipsim_destroy(&s);
+        return NULL;
+    }
+    int64_t most = 1;
+    for (int i = 0; i < s->nsl; i++)
+        if ((int64_t)s->sl[i].nch * s->sl[i].npos > most) most = (int64_t)s->sl[i].nch * s->sl[i].npos;
+    /* + VL: the gather stores each lane before it knows whether to keep it */
+    s->em_n = amalloc((most + VL) * 4), s->em_pl = amalloc((most + VL) * 4);
+    if (!s->em_n || !s->em_pl) goto oom;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    {
+        const char *e = getenv("STC_CHIPSIM_NOSIMD");
+        __builtin_cpu_init();
+        s->simd = __builtin_cpu_supports("avx2") && !(e && *e && *e != '0');
+    }
+#endif
+    return s;
+oom:
+    stc_chipsim_destroy(&s);
+    stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory");
+    return NULL;
+}
+
+const stc_core_counters_t *stc_chipsim_counters(const stc_chipsim_t *s) { return s->cnt; }
+
+/* Per stage: synops and kernel work of the stage's neurons (as receivers),
+ * their updates, and the events and messages they send; ticks_active counts
+ * the ticks at which the stage computed. */
+const stc_core_counters_t *stc_chipsim_stage_counters(const stc_chipsim_t *s) { return s->scnt; }
+
+void stc_chipsim_reset_counters(stc_chipsim_t *s) {
+    memset(s->cnt, 0, (size_t)s->b->n_cores * sizeof *s->cnt);
+    memset(s->scnt, 0, (size_t)s->b->n_stages * sizeof *s->scnt);
+}
+
+/* ------------------------------------------------------------- the ticks */
+
+#define bc(x) ((v8i){(x), (x), (x), (x), (x), (x), (x), (x)})
+
+/* min(max(x, lo), hi), lane by lane (a macro: 32-byte vectors are not passed by value) */
+#define vclamp(x, lo, hi) vsel_((x) > (hi), (hi), vsel_((x) < (lo), (lo), (x)))
+#define vsel_(m, a, b) (((m) & (a)) | (~(m) & (b)))
+
+ALWAYS int64_t hsum(const v8i *x) {
+    int32_t t[VL];
+    memcpy(t, x, sizeof t);
+    int64_t n = 0;
+    for (int i = 0; i < VL; i++) n += t[i];
+    return n;
+}
+
+/* a[0..nv*8) += w[0..nv*8) * pl, in wrapping (two's complement) arithmetic */
+ALWAYS void row_add(int32_t *a, const int32_t *w, int nv, int32_t pl) {
+    v8u *A = (v8u *)a;
+    const v8u *W = (const v8u *)w;
+    if (pl == 1) {
+        for (int j = 0; j < nv; j++) A[j] += W[j];
+    } else {
+        uint32_t u = (uint32_t)pl;
+        for (int j = 0; j < nv; j++) A[j] += W[j] * u;
+    }
+}
+
+ALWAYS int32_t wmul(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
+ALWAYS int32_t wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
+/* Send one event of core-local neuron n through its routes. */
+typedef struct {
+    int64_t local, core, hops, chip;
+} msgs_t;
+
+/* Send one event of neuron n (emission order) through its routes. */
+ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl, int tick) {
+    core_t *cores = s->core;
+    for (int32_t r = cr->rto[n], e = cr->rto[n + 1]; r < e; r++) {
+        const route_t *rt = &cr->rt[r];
+        m->local += rt->cls == 0;
+        m->core += rt->cls == 1;
+        m->chip += rt->cls == 2;
+        m->hops += rt->hops;
+        if (!(rt->dl & 255)) continue; /* reaches no neuron there: nothing to deliver */
+        core_t *dc = &cores[rt->dcore];
+        int slot = (tick + rt->delay) & s->mask;
+        int32_t qn = dc->qn[slot];
+        if (qn >= dc->cap) {
+            s->overflow = 1;
+            continue;
+        }
+        dc->q[(int64_t)slot * dc->cap + qn] = (ev_t){rt->dl, pl};
+        dc->qn[slot] = qn + 1;
+    }
+}
+
+/* Send a list of events: the route entries are prefetched a few events ahead
+ * (each event is a chain of dependent loads otherwise). */
+#define PF_AHEAD 8
+ALWAYS void emit_list(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, stc_core_counters_t *g,
+                      const int32_t *en, const int32_t *ep, int64_t cnt, int tick) {
+    msgs_t m = {0, 0, 0, 0};
+    for (int64_t i = 0; i < cnt; i++) {
+        if (i + 2 * PF_AHEAD < cnt) __builtin_prefetch(&cr->rto[en[i + 2 * PF_AHEAD]]);
+        if (i + PF_AHEAD < cnt) __builtin_prefetch(&cr->rt[cr->rto[en[i + PF_AHEAD]]]);
+        emit(s, cr, &m, en[i], ep[i], tick);
+    }
+    k->msgs_local += m.local, k->msgs_core += m.core, k->core_hops += m.hops, k->msgs_chip += m.chip;
+    g->msgs_local += m.local, g->msgs_core += m.core, g->core_hops += m.hops, g->msgs_chip += m.chip;
+    k->spikes += cnt, g->spikes += cnt;
+}
+
+/* The events of this tick into the core's slices. */
+ALWAYS void deliver(stc_chipsim_t *s, core_t *cr, int slot) {
+    int32_t n = cr->qn[slot];
+    if (!n) return;
+    const ev_t *ev = cr->q + (int64_t)slot * cr->cap;
+    for (int32_t i = 0; i < n; i++) {
+        int32_t pl = ev[i].pl;
+        for (uint32_t di = ev[i].dl >> 8, de = di + (ev[i].dl & 255); di < de; di++) {
+            const dlv_t d = cr->dl[di];
+            block_t *bk = &cr->blk[d.blk];
+            switch (bk->op) {
+            case OP_CONV: {
+                const int32_t *ty = bk->ty + 3 * (d.off >> 16), *tx = bk->tx + 3 * (d.off & 0xffff);
+                int noy = ty[1], nox = tx[1], nchp = bk->nchp, nv = nchp / VL;
+                int32_t *arow = bk->acc + ty[0] + tx[0];
+                const int32_t *wrow = bk->w + (int64_t)d.c * bk->kk_nchp + ty[2] + tx[2];
+                for (int iy = 0; iy < noy; iy++) {
+                    int32_t *ap = arow;
+                    const int32_t *wp = wrow;
+                    for (int ix = 0; ix < nox; ix++) {
+                        row_add(ap, wp, nv, pl);
+                        ap += nchp;
+                        wp -= bk->wx_step;
+                    }
+                    arow += bk->row_step;
+                    wrow -= bk->wy_step;
+                }
+                bk->syn += (int64_t)noy * nox * bk->nch;
+                break;
+            }
+            case OP_ROW:
+                row_add(bk->acc + d.off, bk->w + (int64_t)d.c * bk->nchp, bk->nchp / VL, pl);
+                bk->syn += bk->nch;
+                break;
+            case OP_ONE:
+                bk->acc[d.off] = wadd(bk->acc[d.off], wmul(bk->w[d.c], pl));
+                bk->syn++;
+                break;
+            case OP_BCAST: {
+                int32_t add = wmul(bk->w[d.c], pl), *ap = bk->acc + d.off;
+                for (int p = 0; p < bk->npos; p++) ap[(int64_t)p * bk->nchp] = wadd(ap[(int64_t)p * bk->nchp], add);
+                bk->syn += bk->npos;
+                break;
+            }
+            case OP_WINDOW: {
+                const int32_t *ty = bk->ty + 3 * (d.off >> 16), *tx = bk->tx + 3 * (d.off & 0xffff);
+                int noy = ty[1], nox = tx[1], nchp = bk->nchp;
+                int32_t val = wmul(pl, bk->w1), *arow = bk->acc + ty[0] + tx[0] + d.c;
+                for (int iy = 0; iy < noy; iy++, arow += bk->row_step)
+                    for (int ix = 0; ix < nox; ix++)
+                        if (arow[ix * nchp] < val) arow[ix * nchp] = val;
+                bk->syn += (int64_t)noy * nox;
+                break;
+            }
+            default: { /* SSA buffers: n << 16 | c, stored token-major */
+                slice_t *l = &s->sl[bk->sl];
+                int32_t idx = (d.off >> 16) * l->C + (d.off & 0xffff);
+                uint8_t *bits = bk->op == OP_SSA_Q ? l->qb : bk->op == OP_SSA_K ? l->kb : l->vb;
+                bk->syn++;
+                if (!pl || bits[idx]) break;
+                bits[idx] = 1;
+                if (bk->op == OP_SSA_Q)
+                    l->ql[l->nq++] = d.off;
+                else if (bk->op == OP_SSA_K)
+                    l->kl[l->nk++] = d.off;
+                else
+                    l->vl[l->nv++] = d.off;
+                break;
+            }
+            }
+        }
+    }
+    cr->qn[slot] = 0;
+}
+
+/* Bit i set iff lane i of *x is non-zero. */
+ALWAYS uint32_t lane_mask(const v8i *x) {
+    const v8i bits = {1, 2, 4, 8, 16, 32, 64, 128};
+    v8i b = (*x != bc(0)) & bits;
+    int32_t t[VL];
+    memcpy(t, &b, sizeof t);
+    return (uint32_t)(t[0] | t[1] | t[2] | t[3] | t[4] | t[5] | t[6] | t[7]);
+}
+
+/* Emit the non-zero outputs of a slice (every output if dense): gathered
+ * 8 lanes at a time through a bit mask, then sent. */
+ALWAYS int64_t emit_rows(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, stc_core_counters_t *g, const slice_t *l,
+                         int dense, int tick) {
+    int nv = l->nchp / VL;
+    int32_t *en = s->em_n, *ep = s->em_pl;
+    uint32_t last = l->nch % VL ? (1u << (l->nch % VL)) - 1 : 0xffu; /* real lanes of the last vector */
+    int64_t cnt = 0;
+    for (int p = 0; p < l->npos; p++) {
+        const int32_t *o = l->out + (int64_t)p * l->nchp;
+        int32_t nb = l->base + p * l->nch;
+        for (int j = 0; j < nv; j++) {
+            uint32_t m = dense ? 0xffu : lane_mask((const v8i *)o + j);
+            if (j == nv - 1) m &= last;
+            if (!m) continue;
+            for (int i = 0; i < VL; i++) { /* without a branch per lane */
+                en[cnt] = nb + j * VL + i;
+                ep[cnt] = o[j * VL + i];
+                cnt += (m >> i) & 1;
+            }
+        }
+    }
+    emit_list(s, cr, k, g, en, ep, cnt, tick);
+    return cnt;
+}
+
+static void trace_rows(const stc_chipsim_t *s, const slice_t *l) {
+    const stc_stage_t *st = &s->b->stages[l->stage];
+    int64_t *tr = s->trbuf[l->stage];
+    for (int c = 0; c < l->nch; c++) {
+        int64_t *dst = tr + ((int64_t)(l->c0 + c) * st->h + l->y0) * st->w;
+        for (int p = 0; p < l->npos; p++) dst[p] = l->out[(int64_t)p * l->nchp + c];
+    }
+}
+
+/* LIF, 8 lanes in int32, exactly stc_lif_step:
+ *   x = a_in + bias is saturated to +-(lim + 1), lim = (2^23 - 1) >> shl, so
+ *   that X = clamp24(x << shl) needs no wider lane (the accumulator is first
+ *   held to +-2^30, which leaves the saturation of X unchanged when
+ *   |bias| <= 2^29; slices with larger biases take lif_wide);
+ *   (X - v) * dk >> 12 = dh * dk + (dl * dk >> 12) with X - v = dh * 4096 + dl,
+ *   0 <= dl < 4096, since dh * dk * 4096 is a multiple of 4096 (floor). */
+ALWAYS int64_t lif_rows(slice_t *l, const stc_stage_t *st) {
+    int nv = l->nchp / VL;
+    int32_t lim = (int32_t)(STC_STATE_MAX >> st->shl);
+    const v8i A30 = bc(1 << 30), NA30 = bc(-(1 << 30)), L1 = bc(lim + 1), NL1 = bc(-lim - 1);
+    const v8i MX = bc((int32_t)STC_STATE_MAX), NMX = bc(-(int32_t)STC_STATE_MAX);
+    const v8i MUL = bc(1 << st->shl), DK = bc(st->dk), M12 = bc(4095);
+    int64_t vth64 = st->vth < INT32_MIN ? INT32_MIN : st->vth > INT32_MAX ? INT32_MAX : st->vth;
+    const v8i VTH = bc((int32_t)vth64), VR = bc((int32_t)st->vreset), ZERO = bc(0);
+    const v8i *B = (const v8i *)l->bias32, *LM = (const v8i *)l->lanemask;
+    v8i cnt = ZERO;
+    for (int p = 0; p < l->npos; p++) {
+        v8i *AC = (v8i *)(l->acc + (int64_t)p * l->nchp), *V = (v8i *)(l->v + (int64_t)p * l->nchp);
+        v8i *O = (v8i *)(l->out + (int64_t)p * l->nchp);
+        for (int j = 0; j < nv; j++) {
+            v8i x = AC[j];
+            x = vclamp(x, NA30, A30) + B[j];
+            v8i v = V[j];
+            cnt -= ((x != ZERO) | (v != ZERO)) & LM[j]; /* active: input or state non-zero */
+            x = vclamp(x, NL1, L1);
+            v8i X = vclamp(x * MUL, NMX, MX);
+            v8i dd = X - v;
+            v8i h = vclamp(v + (dd >> 12) * DK + (((dd & M12) * DK) >> 12), NMX, MX);
+            v8i sp = h >= VTH;
+            V[j] = vsel_(sp, VR, h);
+            O[j] = -sp;
+            AC[j] = ZERO;
+        }
+    }
+    return hsum(&cnt);
+}
+
+/* LIF one neuron at a time on int64 (slices with a bias beyond 2^29). */
+static int64_t lif_wide(slice_t *l, const stc_stage_t *st) {
+    int64_t active = 0;
+    for (int p = 0; p < l->npos; p++)
+        for (int c = 0; c < l->nch; c++) {
+            int64_t i = (int64_t)p * l->nchp + c, x = (int64_t)l->acc[i] + l->bias64[c], v = l->v[i];
+            active += x != 0 || v != 0;
+            l->out[i] = stc_lif_step(x, &v, st->shl, st->dk, st->vth, st->vreset);
+            l->v[i] = (int32_t)v; /* |v| <= 2^23 - 1 (vreset is checked at create) */
+            l->acc[i] = 0;
+        }
+    return active;
+}
+
+ALWAYS int64_t update_simple(slice_t *l, const stc_stage_t *st, int64_t *rsum, int64_t *tr) {
+    int64_t active = 0;
+    int nv = l->nchp / VL;
+    switch (l->kind) {
+    case STC_NK_MAX: { /* INT32_MIN: nothing received (payloads are far smaller) */
+        const v8i MIN = bc(INT32_MIN), *LM = (const v8i *)l->lanemask;
+        v8i cnt = bc(0);
+        for (int p = 0; p < l->npos; p++) {
+            v8i *AC = (v8i *)(l->acc + (int64_t)p * l->nchp), *O = (v8i *)(l->out + (int64_t)p * l->nchp);
+            for (int j = 0; j < nv; j++) {
+                v8i a = AC[j], none = a == MIN;
+                O[j] = ~none & a;
+                AC[j] = MIN;
+                cnt -= ~none & LM[j];
+            }
+        }
+        active = hsum(&cnt);
+        break;
+    }
+    case STC_NK_AND:
+        for (int p = 0; p < l->npos; p++)
+            for (int c = 0; c < l->nch; c++) {
+                int64_t i = (int64_t)p * l->nchp + c;
+                int64_t x = (int64_t)l->acc[i] + l->bias64[c];
+                l->out[i] = x == 2;
+                active += x != 0;
+                l->acc[i] = 0;
+            }
+        break;
+    case STC_NK_RELAY:
+        for (int p = 0; p < l->npos; p++)
+            for (int c = 0; c < l->nch; c++) {
+                int64_t i = (int64_t)p * l->nchp + c;
+                int64_t x = (int64_t)l->acc[i] + l->bias64[c];
+                l->out[i] = (int32_t)stc_graded(x, st->rsh, st->pbits);
+                active += x != 0;
+                l->acc[i] = 0;
+            }
+        break;
+    default: /* READOUT */
+        for (int p = 0; p < l->npos; p++)
+            for (int c = 0; c < l->nch; c++) {
+                int64_t i = (int64_t)p * l->nchp + c;
+                int64_t x = (int64_t)l->acc[i] + l->bias64[c], at = ((int64_t)(l->c0 + c) * st->h + l->y0) * st->w + p;
+                rsum[at] += x;
+                if (tr) tr[at] = x;
+                active += x != 0;
+                l->acc[i] = 0;
+            }
+        break;
+    }
+    return active;
+}
+
+/* SSA: kv[c][c'] = sum_m k[c', m] v[c, m] over the head of c, then
+ * I[c, n] = sum_c' q[c', n] kv[c][c']; emits I * mul.  Returns the active count. */
+ALWAYS int64_t update_ssa(slice_t *l, const stc_stage_t *st, int64_t *kernel_ops, int64_t *tr) {
+    int d = l->d, C = l->C;
+    int64_t kops = 0, active = 0;
+    memset(l->kvt, 0, (size_t)l->nch * d * sizeof(int32_t));
+    for (int32_t i = 0; i < l->nv; i++) {
+        int n = l->vl[i] >> 16, c = l->vl[i] & 0xffff, h0 = l->hd0[c];
+        const uint8_t *kr = l->kb + (int64_t)n * C + h0;
+        int32_t *kv = l->kvt + (int64_t)(c - l->c0) * d;
+        for (int j = 0; j < d; j++) kv[j] += kr[j];
+        kops += d;
+    }
+    for (int32_t i = 0; i < l->nq; i++) {
+        int n = l->ql[i] >> 16, c1 = l->ql[i] & 0xffff, h0 = l->hd0[c1];
+        int lo = h0 > l->c0 ? h0 : l->c0, hi = h0 + d < l->c1 ? h0 + d : l->c1;
+        int32_t *I = l->acc + (int64_t)(n - l->y0 * l->w) * l->nchp;
+        for (int c = lo; c < hi; c++) I[c - l->c0] += l->kvt[(int64_t)(c - l->c0) * d + (c1 - h0)];
+        kops += hi > lo ? hi - lo : 0;
+    }
+    for (int32_t i = 0; i < l->nq; i++) l->qb[(l->ql[i] >> 16) * C + (l->ql[i] & 0xffff)] = 0;
+    for (int32_t i = 0; i < l->nk; i++) l->kb[(l->kl[i] >> 16) * C + (l->kl[i] & 0xffff)] = 0;
+    for (int32_t i = 0; i < l->nv; i++) l->vb[(l->vl[i] >> 16) * C + (l->vl[i] & 0xffff)] = 0;
+    l->nq = l->nk = l->nv = 0;
+    for (int p = 0; p < l->npos; p++)
+        for (int c = 0; c < l->nch; c++) {
+            int64_t i = (int64_t)p * l->nchp + c;
+            int64_t q = (int64_t)l->acc[i] * st->mul;
+            l->acc[i] = 0;
+            l->out[i] = (int32_t)(q > INT32_MAX ? INT32_MAX : q < INT32_MIN ? INT32_MIN : q);
+            active += q != 0;
+            if (tr) tr[((int64_t)(l->c0 + c) * st->h + l->y0) * st->w + p] = q;
+        }
+    *kernel_ops = kops;
+    return active;
+}
+
+/* Update one active slice and emit what it sends. */
+ALWAYS void update_slice(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, slice_t *l, int tick) {
+    const stc_stage_t *st = &s->b->stages[l->stage];
+    stc_core_counters_t *g = &s->scnt[l->stage];
+    int64_t *tr = s->trace ? s->trbuf[l->stage] : NULL;
+    int64_t sent = 0;
+    if (l->kind == STC_NK_INPUT) {
+        for (int32_t i = 0; i < l->in_n; i++) s->em_n[i] = l->base + l->in_idx[i];
+        emit_list(s, cr, k, g, s->em_n, l->in_pl, l->in_n, tick);
+        sent = l->in_n;
+        if (tr) trace_rows(s, l);
+    } else {
+        int64_t nn = (int64_t)l->nch * l->npos, active, kops = 0;
+        int dense = 0;
+        switch (l->kind) {
+        case STC_NK_LIF: active = l->wide ? lif_wide(l, st) : lif_rows(l, st); break;
+        case STC_NK_SSA:
+            active = update_ssa(l, st, &kops, tr);
+            dense = st->dense;
+            break;
+        default:
+            active = update_simple(l, st, s->rsum[l->stage], tr);
+            dense = st->dense && (l->kind == STC_NK_RELAY || l->kind == STC_NK_MAX);
+            break;
+        }
+        k->neuron_updates += nn, g->neuron_updates += nn;
+        k->neuron_active += active, g->neuron_active += active;
+        k->kernel_ops += kops, g->kernel_ops += kops;
+        if (tr && l->kind != STC_NK_READOUT && l->kind != STC_NK_SSA) trace_rows(s, l); /* those two write it */
+        if (l->kind != STC_NK_READOUT) sent = emit_rows(s, cr, k, g, l, dense, tick);
+    }
+    s->stspk[l->stage] += sent;
+}
+
+ALWAYS void run_ticks_body(stc_chipsim_t *s) {
+    const stc_bundle_t *b = s->b;
+    for (int tick = 0; tick < b->ticks; tick++) {
+        for (int i = 0; i < b->n_stages; i++)
+            if (is_active(b, &b->stages[i], tick)) {
+                s->scnt[i].ticks_active++;
+                if (s->trace) memset(s->trbuf[i], 0, (size_t)numel(&b->stages[i]) * 8);
+            }
+        for (int i = 0; i < b->n_cores; i++) {
+            core_t *cr = &s->core[i];
+            stc_core_counters_t *k = &s->cnt[i];
+            deliver(s, cr, tick & s->mask);
+            int any = 0;
+            for (int j = 0; j < cr->nsl; j++) {
+                slice_t *l = &s->sl[cr->sl0 + j];
+                if (!is_active(b, &b->stages[l->stage], tick)) continue;
+                update_slice(s, cr, k, l, tick);
+                any = 1;
+            }
+            k->ticks_active += any;
+        }
+        if (s->trace)
+            for (int i = 0; i < b->n_stages; i++)
+                if (is_active(b, &b->stages[i], tick)) s->trace(s->ud, b, i, tick - b->stages[i].depth, s->trbuf[i]);
+    }
+}
+
+static void run_ticks_base(stc_chipsim_t *s) { run_ticks_body(s); }
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+__attribute__((target("avx2"))) static void run_ticks_avx2(stc_chipsim_t *s) { run_ticks_body(s); }
+#endif
+
+/* ---------------------------------------------------------------- running */
+
+stc_status_t stc_chipsim_run(stc_chipsim_t *s, const float *image, float *logits, int64_t *stage_spikes,
+                             stc_simtrace_fn trace, void *ud, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    if (!image) return stc_err_set(err, STC_E_USAGE, "chipsim: no input image");
+    /* a clean chip: membranes, accumulators, queues, readout sums */
+    for (int i = 0; i < s->nsl; i++) {
+        slice_t *l = &s->sl[i];
+        size_t sz = (size_t)l->npos * l->nchp * sizeof(int32_t);
+        if (l->v) memset(l->v, 0, sz);
+        if (l->kind == STC_NK_MAX)
+            for (size_t q = 0; q < sz / 4; q++) l->acc[q] = INT32_MIN;
+        else
+            memset(l->acc, 0, sz);
+        if (l->kind == STC_NK_SSA) {
+            size_t cn = (size_t)l->C * l->N;
+            memset(l->qb, 0, cn), memset(l->kb, 0, cn), memset(l->vb, 0, cn);
+            l->nq = l->nk = l->nv = 0;
+        }
+        if (l->kind == STC_NK_INPUT) {
+            /* the host's encoding, once: the image is the same at every timestep */
+            const stc_stage_t *st = &b->stages[l->stage];
+            l->in_n = 0;
+            for (int p = 0; p < l->npos; p++)
+                for (int c = 0; c < l->nch; c++) {
+                    int64_t q = stc_encode_input(image[((int64_t)(l->c0 + c) * st->h + l->y0) * st->w + p], st->qexp,
+                                                 st->pbits);
+                    l->out[(int64_t)p * l->nchp + c] = (int32_t)q;
+                    if (q) {
+                        l->in_idx[l->in_n] = p * l->nch + c;
+                        l->in_pl[l->in_n++] = (int32_t)q;
+                    }
+                }
+        }
+    }
+    for (int i = 0; i < b->n_cores; i++) memset(s->core[i].qn, 0, (size_t)s->R * sizeof(int32_t));
+    for (int i = 0; i < b->n_stages; i++)
+        if (s->rsum[i]) memset(s->rsum[i], 0, (size_t)numel(&b->stages[i]) * 8);
+    memset(s->stspk, 0, (size_t)b->n_stages * sizeof(int64_t));
+    s->trace = trace, s->ud = ud, s->overflow = 0;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    if (s->simd)
+        run_ticks_avx2(s);
+    else
+#endif
+        run_ticks_base(s);
+    s->trace = NULL, s->ud = NULL;
+    for (int i = 0; i < b->n_cores; i++)
+        for (int j = 0; j < s->core[i].nblk; j++) {
+            block_t *bk = &s->core[i].blk[j];
+            s->cnt[i].synops += bk->syn, s->scnt[bk->stage].synops += bk->syn;
+            bk->syn = 0;
+        }
+    if (s->overflow)
+        return stc_err_set(err, STC_E_INTERNAL, "chipsim: an event queue overflowed (routing table bound broken)");
+    const stc_stage_t *out = &b->stages[b->output_stage];
+    if (logits)
+        for (int i = 0; i < b->n_out; i++) logits[i] = stc_logit(s->rsum[b->output_stage][i], out->qstep, b->T);
+    if (stage_spikes) memcpy(stage_spikes, s->stspk, (size_t)b->n_stages * sizeof(int64_t));
+    return STC_OK;
+}
