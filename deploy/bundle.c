@@ -1,12 +1,21 @@
-/* bundle.c - the bundle in memory: ownership (and, below, the .stc file).
+/* bundle.c - the bundle in memory: ownership and the structural check.
  *
- * docs/bundle.md documents the byte layout; docs/backend.md what the stages
- * and projections compute.
+ * stc_bundle_validate() is the one place that knows what a well-formed bundle
+ * is: the reader (bundle_io.c) runs it on every file it accepts and the
+ * lowering on what it builds, so the simulator can index without checking.
+ * docs/bundle.md lists the checks; docs/backend.md says what the stages and
+ * projections compute.  The .stc file itself is bundle_io.c.
  * SPDX-License-Identifier: MIT
  */
 #include "stc_bundle.h"
+#include "stc_fixed.h"
+#include "stc_target.h"
 
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void stc_bundle_destroy(stc_bundle_t **bp) {
     if (!bp || !*bp) return;
@@ -25,4 +34,588 @@ void stc_bundle_destroy(stc_bundle_t **bp) {
     free(b->target_json);
     free(b);
     *bp = NULL;
+}
+
+/* ------------------------------------------------------------- validation */
+
+/* ORDER NK, ORDER SK: the enums of stc_bundle.h. */
+static const char *const nk_names[] = {"?", "INPUT", "LIF", "RELAY", "MAX", "AND", "SSA", "READOUT"};
+static const char *const sk_names[] = {"?",      "CONV",  "DENSE", "ONE2ONE", "REDUCE", "DENSE_REDUCE",
+                                       "WINDOW", "BCAST", "SSA_Q", "SSA_K",   "SSA_V"};
+_Static_assert(sizeof nk_names / sizeof *nk_names == STC_NK_COUNT, "ORDER NK");
+_Static_assert(sizeof sk_names / sizeof *sk_names == STC_SK_COUNT, "ORDER SK");
+
+const char *stc_bundle_stage_kind_name(int kind) {
+    return kind > 0 && kind < STC_NK_COUNT ? nk_names[kind] : "?";
+}
+
+const char *stc_bundle_synapse_kind_name(int kind) {
+    return kind > 0 && kind < STC_SK_COUNT ? sk_names[kind] : "?";
+}
+
+/* 1 if s is NUL-terminated within cap bytes and has no control characters. */
+static int text_ok(const char *s, size_t cap) {
+    const char *e = memchr(s, 0, cap);
+    if (!e) return 0;
+    for (; s < e; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 0;
+    return 1;
+}
+
+static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
+
+typedef struct {
+    const stc_bundle_t *b;
+    const char *name;
+    const stc_target_t *t; /* NULL without an embedded descriptor */
+    stc_err_t *err;
+} vctx_t;
+
+#define BAD(...) stc_err_set(v->err, STC_E_FORMAT, __VA_ARGS__)
+
+static stc_status_t check_manifest_text(vctx_t *v) {
+    const stc_bundle_t *b = v->b;
+    static const struct {
+        const char *field;
+        size_t off, cap;
+    } f[] = {
+        {"model", offsetof(stc_bundle_t, model), sizeof b->model},
+        {"source", offsetof(stc_bundle_t, source), sizeof b->source},
+        {"target", offsetof(stc_bundle_t, target), sizeof b->target},
+        {"options", offsetof(stc_bundle_t, options), sizeof b->options},
+        {"dataset", offsetof(stc_bundle_t, dataset), sizeof b->dataset},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (!text_ok((const char *)b + f[i].off, f[i].cap))
+            return BAD("%s: manifest: field '%s' is not text of at most %zu bytes without control characters",
+                       v->name, f[i].field, f[i].cap - 1);
+    if (b->n_norm < 0 || b->n_norm > 4)
+        return BAD("%s: manifest: field 'n_norm' is %d, expected 0..4 channels", v->name, b->n_norm);
+    for (int c = 0; c < b->n_norm; c++)
+        if (!isfinite(b->norm_mean[c]) || !(b->norm_std[c] > 0) || !isfinite(b->norm_std[c]))
+            return BAD("%s: manifest: normalization channel %d: mean %g, std %g: expected finite values, std > 0",
+                       v->name, c, (double)b->norm_mean[c], (double)b->norm_std[c]);
+    if (!isfinite(b->pytorch_accuracy))
+        return BAD("%s: manifest: field 'pytorch_accuracy' is %g, expected a finite number (< 0: unknown)", v->name,
+                   b->pytorch_accuracy);
+    if (b->T < 1 || b->T > STC_BUNDLE_MAX_T)
+        return BAD("%s: manifest: field 'T' is %d, expected 1..%d timesteps", v->name, b->T, STC_BUNDLE_MAX_T);
+    if (b->n_chips < 0 || b->n_chips > STC_BUNDLE_MAX_CHIPS)
+        return BAD("%s: manifest: field 'n_chips' is %d, expected 0..%d", v->name, b->n_chips, STC_BUNDLE_MAX_CHIPS);
+    if (b->n_stages < 1 || b->n_stages > STC_BUNDLE_MAX_STAGES || !b->stages)
+        return BAD("%s: %d stages%s, expected 1..%d", v->name, b->n_stages, b->stages ? "" : " (no array)",
+                   STC_BUNDLE_MAX_STAGES);
+    if (b->n_projs < 0 || b->n_projs > STC_BUNDLE_MAX_PROJS || (b->n_projs && !b->projs))
+        return BAD("%s: %d projections%s, expected 0..%d", v->name, b->n_projs, b->projs ? "" : " (no array)",
+                   STC_BUNDLE_MAX_PROJS);
+    if (b->n_cores < 1 || b->n_cores > STC_BUNDLE_MAX_CORES || !b->cores)
+        return BAD("%s: %d cores%s, expected 1..%d (core 0 is the host port)", v->name, b->n_cores,
+                   b->cores ? "" : " (no array)", STC_BUNDLE_MAX_CORES);
+    if (b->target_json) {
+        size_t n = strnlen(b->target_json, (size_t)STC_BUNDLE_MAX_TARGET_JSON + 1);
+        if (n > STC_BUNDLE_MAX_TARGET_JSON)
+            return stc_err_set(v->err, STC_E_LIMIT, "%s: the target descriptor is over %d bytes", v->name,
+                               STC_BUNDLE_MAX_TARGET_JSON);
+    }
+    return STC_OK;
+}
+
+/* The fields a stage's kind uses (docs/backend.md section 2). */
+static stc_status_t check_stage(vctx_t *v, int i) {
+    const stc_stage_t *s = &v->b->stages[i];
+    if (!text_ok(s->name, sizeof s->name))
+        return BAD("%s: stage %d: field 'name' is not text of at most %zu bytes without control characters",
+                   v->name, i, sizeof s->name - 1);
+    const char *nm = s->name;
+    if (s->kind < 1 || s->kind >= STC_NK_COUNT)
+        return BAD("%s: stage %d '%s': field 'kind' is %d, expected a stage kind 1..%d", v->name, i, nm, s->kind,
+                   STC_NK_COUNT - 1);
+    const char *kn = nk_names[s->kind];
+    if (s->ir_node < -1) return BAD("%s: stage %d '%s': field 'ir_node' is %d, expected >= -1", v->name, i, nm, s->ir_node);
+    if (s->c < 1 || s->c > STC_BUNDLE_MAX_DIM || s->h < 1 || s->h > STC_BUNDLE_MAX_DIM || s->w < 1 ||
+        s->w > STC_BUNDLE_MAX_DIM)
+        return BAD("%s: stage %d '%s': shape [%d,%d,%d], expected each of c, h, w in 1..%d", v->name, i, nm, s->c, s->h,
+                   s->w, STC_BUNDLE_MAX_DIM);
+    if (numel(s) > STC_BUNDLE_MAX_STAGE_NEURONS)
+        return stc_err_set(v->err, STC_E_LIMIT, "%s: stage %d '%s': shape [%d,%d,%d] has %lld neurons, limit %d",
+                           v->name, i, nm, s->c, s->h, s->w, (long long)numel(s), STC_BUNDLE_MAX_STAGE_NEURONS);
+    if (s->kind == STC_NK_INPUT ? s->depth != 0 : (s->depth < 1 || s->depth > STC_BUNDLE_MAX_DEPTH))
+        return BAD("%s: stage %d '%s' (%s): field 'depth' is %d, expected %s", v->name, i, nm, kn, s->depth,
+                   s->kind == STC_NK_INPUT ? "0 for the INPUT stage" : "1..65536 for a stage after the input");
+    switch (s->kind) {
+    case STC_NK_INPUT:
+    case STC_NK_RELAY:
+        if (s->pbits < 2 || s->pbits > 31)
+            return BAD("%s: stage %d '%s' (%s): field 'pbits' is %d, expected 2..31", v->name, i, nm, kn, s->pbits);
+        if (v->t && s->pbits > v->t->payload_bits)
+            return BAD("%s: stage %d '%s' (%s): field 'pbits' is %d, the target's payload_bits is %d", v->name, i, nm,
+                       kn, s->pbits, v->t->payload_bits);
+        if (s->kind == STC_NK_INPUT && (s->qexp < -STC_BUNDLE_MAX_QEXP || s->qexp > STC_BUNDLE_MAX_QEXP))
+            return BAD("%s: stage %d '%s' (INPUT): field 'qexp' is %d, expected -%d..%d", v->name, i, nm, s->qexp,
+                       STC_BUNDLE_MAX_QEXP, STC_BUNDLE_MAX_QEXP);
+        if (s->kind == STC_NK_RELAY && (s->rsh < 0 || s->rsh > STC_BUNDLE_MAX_RSH))
+            return BAD("%s: stage %d '%s' (RELAY): field 'rsh' is %d, expected 0..%d", v->name, i, nm, s->rsh,
+                       STC_BUNDLE_MAX_RSH);
+        if (s->kind == STC_NK_RELAY && s->dense != 0 && s->dense != 1)
+            return BAD("%s: stage %d '%s' (RELAY): field 'dense' is %d, expected 0 or 1", v->name, i, nm, s->dense);
+        break;
+    case STC_NK_LIF:
+        if (s->shl < 0 || s->shl > 12)
+            return BAD("%s: stage %d '%s' (LIF): field 'shl' is %d, expected 0..12", v->name, i, nm, s->shl);
+        if (s->dk < 1 || s->dk > 4096)
+            return BAD("%s: stage %d '%s' (LIF): field 'dk' is %d, expected 1..4096", v->name, i, nm, s->dk);
+        if (s->vth > STC_BUNDLE_MAX_ABS_VTH || s->vth < -STC_BUNDLE_MAX_ABS_VTH)
+            return BAD("%s: stage %d '%s' (LIF): field 'vth' is %lld, expected |vth| <= 2^40", v->name, i, nm,
+                       (long long)s->vth);
+        if (s->vreset > STC_STATE_MAX || s->vreset < -STC_STATE_MAX)
+            return BAD("%s: stage %d '%s' (LIF): field 'vreset' is %lld, expected a 24-bit state (|v| <= %lld)",
+                       v->name, i, nm, (long long)s->vreset, (long long)STC_STATE_MAX);
+        break;
+    case STC_NK_SSA:
+        if (s->heads < 1 || s->c % s->heads)
+            return BAD("%s: stage %d '%s' (SSA): field 'heads' is %d, expected a divisor of its %d channels", v->name,
+                       i, nm, s->heads, s->c);
+        if (s->mul > STC_BUNDLE_MAX_ABS_MUL || s->mul < -STC_BUNDLE_MAX_ABS_MUL)
+            return BAD("%s: stage %d '%s' (SSA): field 'mul' is %d, expected |mul| <= 2^24", v->name, i, nm, s->mul);
+        break;
+    case STC_NK_READOUT:
+        if (!(s->qstep > 0) || !isfinite(s->qstep))
+            return BAD("%s: stage %d '%s' (READOUT): field 'qstep' is %g, expected a finite step > 0", v->name, i, nm,
+                       s->qstep);
+        break;
+    default:
+        break;
+    }
+    if (s->bias) {
+        if (s->kind != STC_NK_LIF && s->kind != STC_NK_RELAY && s->kind != STC_NK_READOUT)
+            return BAD("%s: stage %d '%s' (%s): has a bias; only LIF, RELAY and READOUT stages add one", v->name, i,
+                       nm, kn);
+        for (int c = 0; c < s->c; c++)
+            if (s->bias[c] > STC_BUNDLE_MAX_ABS_BIAS || s->bias[c] < -STC_BUNDLE_MAX_ABS_BIAS)
+                return BAD("%s: stage %d '%s' (%s): bias[%d] is %lld, expected |bias| < 2^31", v->name, i, nm, kn, c,
+                           (long long)s->bias[c]);
+    }
+    return STC_OK;
+}
+
+static stc_status_t check_io_stages(vctx_t *v) {
+    const stc_bundle_t *b = v->b;
+    for (int i = 0; i < b->n_stages; i++) {
+        int k = b->stages[i].kind;
+        if (k == STC_NK_INPUT && i != b->input_stage)
+            return BAD("%s: stage %d '%s' is an INPUT stage, but input_stage is %d (a bundle has one input)", v->name,
+                       i, b->stages[i].name, b->input_stage);
+        if (k == STC_NK_READOUT && i != b->output_stage)
+            return BAD("%s: stage %d '%s' is a READOUT stage, but output_stage is %d (a bundle has one readout)",
+                       v->name, i, b->stages[i].name, b->output_stage);
+    }
+    if (b->input_stage < 0 || b->input_stage >= b->n_stages || b->stages[b->input_stage].kind != STC_NK_INPUT)
+        return BAD("%s: manifest: field 'input_stage' is %d, expected the index of the INPUT stage (0..%d)", v->name,
+                   b->input_stage, b->n_stages - 1);
+    if (b->output_stage < 0 || b->output_stage >= b->n_stages || b->stages[b->output_stage].kind != STC_NK_READOUT)
+        return BAD("%s: manifest: field 'output_stage' is %d, expected the index of the READOUT stage (0..%d)",
+                   v->name, b->output_stage, b->n_stages - 1);
+    const stc_stage_t *in = &b->stages[b->input_stage], *out = &b->stages[b->output_stage];
+    if (b->in_c != in->c || b->in_h != in->h || b->in_w != in->w)
+        return BAD("%s: manifest: input shape [%d,%d,%d], the INPUT stage '%s' is [%d,%d,%d]", v->name, b->in_c,
+                   b->in_h, b->in_w, in->name, in->c, in->h, in->w);
+    if (b->n_out != numel(out))
+        return BAD("%s: manifest: field 'n_out' is %d, the READOUT stage '%s' has %lld neurons", v->name, b->n_out,
+                   out->name, (long long)numel(out));
+    if (b->ticks != b->T + out->depth)
+        return BAD("%s: manifest: field 'ticks' is %d, expected T + depth(READOUT) = %d + %d = %d", v->name, b->ticks,
+                   b->T, out->depth, b->T + out->depth);
+    return STC_OK;
+}
+
+/* Output size of a window (CONV, WINDOW) along one axis; -1 if the input is too small. */
+static int64_t win_out(int in, int k, int stride, int pad) {
+    int64_t span = (int64_t)in + 2 * (int64_t)pad - k;
+    return span < 0 ? -1 : span / stride + 1;
+}
+
+static stc_status_t check_proj(vctx_t *v, int j, int *ssa_in) {
+    const stc_bundle_t *b = v->b;
+    const stc_proj_t *p = &b->projs[j];
+    if (p->kind < 1 || p->kind >= STC_SK_COUNT)
+        return BAD("%s: projection %d: field 'kind' is %d, expected a synapse kind 1..%d", v->name, j, p->kind,
+                   STC_SK_COUNT - 1);
+    if (p->src < 0 || p->src >= b->n_stages)
+        return BAD("%s: projection %d (%s): field 'src' is %d, expected a stage index 0..%d", v->name, j,
+                   sk_names[p->kind], p->src, b->n_stages - 1);
+    if (p->dst < 0 || p->dst >= b->n_stages)
+        return BAD("%s: projection %d (%s): field 'dst' is %d, expected a stage index 0..%d", v->name, j,
+                   sk_names[p->kind], p->dst, b->n_stages - 1);
+    const stc_stage_t *S = &b->stages[p->src], *D = &b->stages[p->dst];
+    char lab[280];
+    snprintf(lab, sizeof lab, "%s: projection %d (%s '%s' -> '%s')", v->name, j, sk_names[p->kind], S->name, D->name);
+    int k = p->kind;
+    if (D->kind == STC_NK_INPUT) return BAD("%s: the INPUT stage receives no projection", lab);
+    if (S->kind == STC_NK_READOUT) return BAD("%s: a READOUT stage never spikes, it cannot be a source", lab);
+    int into_ssa = k == STC_SK_SSA_Q || k == STC_SK_SSA_K || k == STC_SK_SSA_V;
+    if ((D->kind == STC_NK_SSA) != into_ssa)
+        return BAD("%s: %s into a %s stage: SSA stages take exactly SSA_Q, SSA_K and SSA_V", lab, sk_names[k],
+                   nk_names[D->kind]);
+    if ((D->kind == STC_NK_MAX) != (k == STC_SK_WINDOW))
+        return BAD("%s: %s into a %s stage: MAX stages take WINDOW projections, and only they do", lab, sk_names[k],
+                   nk_names[D->kind]);
+    if (p->delay < 1 || p->delay != D->depth - S->depth)
+        return BAD("%s: field 'delay' is %d, expected depth(dst) - depth(src) = %d - %d = %d (>= 1)", lab, p->delay,
+                   D->depth, S->depth, D->depth - S->depth);
+    if (p->shift < 0 || p->shift > STC_BUNDLE_MAX_SHIFT)
+        return BAD("%s: field 'shift' is %d, expected 0..%d", lab, p->shift, STC_BUNDLE_MAX_SHIFT);
+    if (k == STC_SK_CONV || k == STC_SK_WINDOW) {
+        if (p->k < 1 || p->k > STC_BUNDLE_MAX_KERNEL || p->stride < 1 || p->stride > STC_BUNDLE_MAX_KERNEL ||
+            p->pad < 0 || p->pad > STC_BUNDLE_MAX_KERNEL)
+            return BAD("%s: k %d, stride %d, pad %d: expected k and stride 1..%d, pad 0..%d", lab, p->k, p->stride,
+                       p->pad, STC_BUNDLE_MAX_KERNEL, STC_BUNDLE_MAX_KERNEL);
+        int64_t oh = win_out(S->h, p->k, p->stride, p->pad), ow = win_out(S->w, p->k, p->stride, p->pad);
+        if (oh != D->h || ow != D->w)
+            return BAD("%s: a %dx%d window (stride %d, pad %d) over %dx%d gives %lldx%lld, the destination is %dx%d",
+                       lab, p->k, p->k, p->stride, p->pad, S->h, S->w, (long long)oh, (long long)ow, D->h, D->w);
+    }
+    int64_t want = 0; /* weights the kind implies; -1: C or 1 */
+    switch (k) {
+    case STC_SK_CONV:
+    case STC_SK_DENSE:
+    case STC_SK_DENSE_REDUCE:
+        if (p->co != D->c || p->ci != S->c)
+            return BAD("%s: weights co %d x ci %d, expected %d x %d (destination x source channels)", lab, p->co,
+                       p->ci, D->c, S->c);
+        if (k == STC_SK_DENSE && (D->h != S->h || D->w != S->w))
+            return BAD("%s: DENSE keeps positions: source is %dx%d, destination %dx%d", lab, S->h, S->w, D->h, D->w);
+        if (k == STC_SK_DENSE_REDUCE && (D->h != 1 || D->w != 1))
+            return BAD("%s: DENSE_REDUCE ends in [%d,1,1], the destination is [%d,%d,%d]", lab, D->c, D->c, D->h,
+                       D->w);
+        want = (int64_t)p->co * p->ci * (k == STC_SK_CONV ? (int64_t)p->k * p->k : 1);
+        break;
+    case STC_SK_ONE2ONE:
+    case STC_SK_SSA_Q:
+    case STC_SK_SSA_K:
+    case STC_SK_SSA_V:
+        if (S->c != D->c || S->h != D->h || S->w != D->w)
+            return BAD("%s: %s joins equal shapes: source [%d,%d,%d], destination [%d,%d,%d]", lab, sk_names[k], S->c,
+                       S->h, S->w, D->c, D->h, D->w);
+        want = k == STC_SK_ONE2ONE ? -1 : 0;
+        break;
+    case STC_SK_REDUCE:
+        if (S->c != D->c || D->h != 1 || D->w != 1)
+            return BAD("%s: REDUCE sums [%d,%d,%d] into [%d,1,1], the destination is [%d,%d,%d]", lab, S->c, S->h,
+                       S->w, S->c, D->c, D->h, D->w);
+        want = -1;
+        break;
+    case STC_SK_WINDOW:
+        if (S->c != D->c) return BAD("%s: WINDOW keeps channels: source %d, destination %d", lab, S->c, D->c);
+        break;
+    case STC_SK_BCAST:
+        if (S->c != D->c || S->h != 1 || S->w != 1)
+            return BAD("%s: BCAST spreads [%d,1,1], the source is [%d,%d,%d]", lab, D->c, S->c, S->h, S->w);
+        break;
+    }
+    if (want >= 0 ? p->n_w != want : (p->n_w != S->c && p->n_w != 1)) {
+        if (want > 0)
+            return BAD("%s: field 'n_w' is %lld, %s needs %lld weights (%s)", lab, (long long)p->n_w, sk_names[k],
+                       (long long)want, k == STC_SK_CONV ? "co*ci*k*k" : "co*ci");
+        if (want == 0) return BAD("%s: field 'n_w' is %lld, %s has no weights", lab, (long long)p->n_w, sk_names[k]);
+        return BAD("%s: field 'n_w' is %lld, %s needs C = %d or 1 weights", lab, (long long)p->n_w, sk_names[k], S->c);
+    }
+    if (p->n_w > STC_BUNDLE_MAX_WEIGHTS)
+        return stc_err_set(v->err, STC_E_LIMIT, "%s: %lld weights, limit %d", lab, (long long)p->n_w,
+                           STC_BUNDLE_MAX_WEIGHTS);
+    if (p->n_w && !p->w) return BAD("%s: %lld weights but no weight array", lab, (long long)p->n_w);
+    if (into_ssa) ssa_in[3 * p->dst + (k - STC_SK_SSA_Q)]++;
+    return STC_OK;
+}
+
+/* Per core: the header fields, slices (inside their stages), axons and rt_off. */
+static stc_status_t check_core(vctx_t *v, int ci, int *stamp, int64_t *covered) {
+    const stc_bundle_t *b = v->b;
+    const stc_core_t *c = &b->cores[ci];
+    if (ci == 0 ? c->chip != -1 : (c->chip < 0 || c->chip >= b->n_chips))
+        return BAD("%s: core %d: field 'chip' is %d, expected %s", v->name, ci, c->chip,
+                   ci == 0 ? "-1 (core 0 is the host port)" : "a chip index below n_chips");
+    int mx = v->t && c->chip >= 0 ? v->t->core_mesh[0] : STC_BUNDLE_MAX_MESH;
+    int my = v->t && c->chip >= 0 ? v->t->core_mesh[1] : STC_BUNDLE_MAX_MESH;
+    if (c->x < 0 || c->x >= mx || c->y < 0 || c->y >= my)
+        return BAD("%s: core %d: position (x %d, y %d) outside the %dx%d core mesh", v->name, ci, c->x, c->y, mx, my);
+    static const struct {
+        const char *field;
+        size_t off;
+        int lim;
+    } cnt[] = {
+        {"n_slices", offsetof(stc_core_t, n_slices), STC_BUNDLE_MAX_SLICES},
+        {"n_axons", offsetof(stc_core_t, n_axons), STC_BUNDLE_MAX_AXONS},
+        {"n_neurons", offsetof(stc_core_t, n_neurons), STC_BUNDLE_MAX_CORE_NEURONS},
+        {"n_routes", offsetof(stc_core_t, n_routes), STC_BUNDLE_MAX_ROUTES},
+    };
+    for (size_t i = 0; i < sizeof cnt / sizeof *cnt; i++) {
+        int n = *(const int *)((const char *)c + cnt[i].off);
+        if (n < 0 || n > cnt[i].lim)
+            return stc_err_set(v->err, n < 0 ? STC_E_FORMAT : STC_E_LIMIT, "%s: core %d: field '%s' is %d, limit %d",
+                               v->name, ci, cnt[i].field, n, cnt[i].lim);
+    }
+    if ((c->n_slices && !c->slices) || (c->n_axons && !c->axons) || !c->rt_off || (c->n_routes && !c->routes))
+        return BAD("%s: core %d: a table is missing (slices, axons, rt_off or routes)", v->name, ci);
+    const int64_t mem[3] = {c->mem_state, c->mem_syn, c->mem_axon};
+    static const char *const mem_f[3] = {"mem_state", "mem_syn", "mem_axon"};
+    for (int i = 0; i < 3; i++)
+        if (mem[i] < 0 || mem[i] > STC_BUNDLE_MAX_MEM_BYTES)
+            return BAD("%s: core %d: field '%s' is %lld bytes, expected 0..2^40", v->name, ci, mem_f[i],
+                       (long long)mem[i]);
+    if (v->t && c->chip >= 0) {
+        const stc_target_t *t = v->t;
+        int64_t m = mem[0] + mem[1] + mem[2];
+        if (c->n_neurons > t->neurons_per_core)
+            return BAD("%s: core %d: %d neurons, target %s has neurons_per_core %d", v->name, ci, c->n_neurons,
+                       t->name, t->neurons_per_core);
+        if (c->n_axons > t->fan_in_axons_per_core)
+            return BAD("%s: core %d: %d input axons, target %s has fan_in_axons_per_core %d", v->name, ci, c->n_axons,
+                       t->name, t->fan_in_axons_per_core);
+        if (c->n_routes > t->fan_out_axons_per_core)
+            return BAD("%s: core %d: %d routes, target %s has fan_out_axons_per_core %d", v->name, ci, c->n_routes,
+                       t->name, t->fan_out_axons_per_core);
+        if (m > t->memory_per_core_bytes)
+            return BAD("%s: core %d: %lld bytes of memory (state %lld + synapses %lld + axons %lld), target %s has "
+                       "memory_per_core_bytes %d",
+                       v->name, ci, (long long)m, (long long)mem[0], (long long)mem[1], (long long)mem[2], t->name,
+                       t->memory_per_core_bytes);
+    }
+    int64_t sum = 0;
+    for (int i = 0; i < c->n_slices; i++) {
+        const stc_slice_t *sl = &c->slices[i];
+        if (sl->stage < 0 || sl->stage >= b->n_stages)
+            return BAD("%s: core %d slice %d: field 'stage' is %d, expected a stage index 0..%d", v->name, ci, i,
+                       sl->stage, b->n_stages - 1);
+        const stc_stage_t *s = &b->stages[sl->stage];
+        char lab[240];
+        snprintf(lab, sizeof lab, "%s: core %d slice %d (stage %d '%s')", v->name, ci, i, sl->stage, s->name);
+        if (sl->c0 < 0 || sl->c0 >= sl->c1 || sl->c1 > s->c)
+            return BAD("%s: channels [%d,%d) outside the stage's %d channels", lab, sl->c0, sl->c1, s->c);
+        if (sl->y0 < 0 || sl->y0 >= sl->y1 || sl->y1 > s->h)
+            return BAD("%s: rows [%d,%d) outside the stage's %d rows", lab, sl->y0, sl->y1, s->h);
+        if (s->kind == STC_NK_SSA && (sl->c0 % (s->c / s->heads) || sl->c1 % (s->c / s->heads)))
+            return BAD("%s: channels [%d,%d) split a head of %d channels (an SSA slice holds whole heads)", lab,
+                       sl->c0, sl->c1, s->c / s->heads);
+        if ((s->kind == STC_NK_INPUT) != (ci == 0))
+            return BAD("%s: %s", lab,
+                       ci == 0 ? "the host port (core 0) holds the INPUT stage only"
+                               : "the INPUT stage lives on the host port (core 0)");
+        int64_t n = (int64_t)(sl->c1 - sl->c0) * (sl->y1 - sl->y0) * s->w;
+        sum += n;
+        covered[sl->stage] += n;
+        stamp[sl->stage] = ci + 1;
+    }
+    if (sum != c->n_neurons)
+        return BAD("%s: core %d: field 'n_neurons' is %d, its slices hold %lld neurons", v->name, ci, c->n_neurons,
+                   (long long)sum);
+    for (int a = 0; a < c->n_axons; a++) {
+        const stc_axon_t *ax = &c->axons[a];
+        if (ax->proj < 0 || ax->proj >= b->n_projs)
+            return BAD("%s: core %d axon %d: field 'proj' is %d, expected a projection index 0..%d", v->name, ci, a,
+                       ax->proj, b->n_projs - 1);
+        const stc_proj_t *p = &b->projs[ax->proj];
+        const stc_stage_t *S = &b->stages[p->src], *D = &b->stages[p->dst];
+        if (ax->src < 0 || ax->src >= numel(S))
+            return BAD("%s: core %d axon %d (projection %d '%s' -> '%s'): field 'src' is %d, outside the source "
+                       "stage's %lld neurons",
+                       v->name, ci, a, ax->proj, S->name, D->name, ax->src, (long long)numel(S));
+        if (stamp[p->dst] != ci + 1)
+            return BAD("%s: core %d axon %d (projection %d '%s' -> '%s'): the core holds no slice of the "
+                       "destination stage",
+                       v->name, ci, a, ax->proj, S->name, D->name);
+    }
+    if (c->rt_off[0] != 0)
+        return BAD("%s: core %d: rt_off[0] is %d, expected 0", v->name, ci, c->rt_off[0]);
+    for (int i = 0; i < c->n_neurons; i++)
+        if (c->rt_off[i + 1] < c->rt_off[i])
+            return BAD("%s: core %d: rt_off[%d] is %d, below rt_off[%d] = %d (offsets must not decrease)", v->name,
+                       ci, i + 1, c->rt_off[i + 1], i, c->rt_off[i]);
+    if (c->rt_off[c->n_neurons] != c->n_routes)
+        return BAD("%s: core %d: rt_off[%d] (the last) is %d, expected n_routes = %d", v->name, ci, c->n_neurons,
+                   c->rt_off[c->n_neurons], c->n_routes);
+    return STC_OK;
+}
+
+/* Every stage's neurons are in exactly one slice. */
+static stc_status_t check_cover(vctx_t *v, const int64_t *covered) {
+    const stc_bundle_t *b = v->b;
+    int64_t cells = 0;
+    for (int s = 0; s < b->n_stages; s++) {
+        if (covered[s] != numel(&b->stages[s]))
+            return BAD("%s: stage %d '%s': the cores' slices hold %lld neurons, the stage has %lld", v->name, s,
+                       b->stages[s].name, (long long)covered[s], (long long)numel(&b->stages[s]));
+        cells += (int64_t)b->stages[s].c * b->stages[s].h;
+    }
+    /* the counts agree; now no (channel, row) may be in two slices.  cells <=
+     * the neurons of all slices, which the cores' rt_off arrays hold. */
+    int64_t *base = malloc(((size_t)b->n_stages + 1) * sizeof *base);
+    unsigned char *seen = calloc((size_t)cells + 1, 1);
+    stc_status_t st = STC_OK;
+    if (!base || !seen) {
+        st = stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking slices", v->name);
+        goto out;
+    }
+    base[0] = 0;
+    for (int s = 0; s < b->n_stages; s++) base[s + 1] = base[s] + (int64_t)b->stages[s].c * b->stages[s].h;
+    for (int ci = 0; ci < b->n_cores && !st; ci++)
+        for (int i = 0; i < b->cores[ci].n_slices && !st; i++) {
+            const stc_slice_t *sl = &b->cores[ci].slices[i];
+            const stc_stage_t *s = &b->stages[sl->stage];
+            for (int ch = sl->c0; ch < sl->c1 && !st; ch++)
+                for (int y = sl->y0; y < sl->y1; y++) {
+                    unsigned char *m = &seen[base[sl->stage] + (int64_t)ch * s->h + y];
+                    if (*m) {
+                        st = BAD("%s: core %d slice %d (stage %d '%s'): channel %d row %d is also in another slice",
+                                 v->name, ci, i, sl->stage, s->name, ch, y);
+                        break;
+                    }
+                    *m = 1;
+                }
+        }
+out:
+    free(base);
+    free(seen);
+    return st;
+}
+
+/* Cores are at distinct (chip, x, y). */
+typedef struct {
+    int chip, x, y, core;
+} pos_t;
+
+static int cmp_pos(const void *a, const void *b) {
+    const pos_t *p = a, *q = b;
+    if (p->chip != q->chip) return (p->chip > q->chip) - (p->chip < q->chip);
+    if (p->x != q->x) return (p->x > q->x) - (p->x < q->x);
+    if (p->y != q->y) return (p->y > q->y) - (p->y < q->y);
+    return (p->core > q->core) - (p->core < q->core);
+}
+
+static stc_status_t check_positions(vctx_t *v) {
+    const stc_bundle_t *b = v->b;
+    pos_t *pos = malloc((size_t)b->n_cores * sizeof *pos);
+    if (!pos) return stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking core positions", v->name);
+    int n = 0;
+    for (int i = 1; i < b->n_cores; i++) pos[n++] = (pos_t){b->cores[i].chip, b->cores[i].x, b->cores[i].y, i};
+    qsort(pos, (size_t)n, sizeof *pos, cmp_pos);
+    stc_status_t st = STC_OK;
+    for (int i = 1; i < n; i++)
+        if (pos[i].chip == pos[i - 1].chip && pos[i].x == pos[i - 1].x && pos[i].y == pos[i - 1].y) {
+            st = BAD("%s: cores %d and %d are both at chip %d (x %d, y %d)", v->name, pos[i - 1].core, pos[i].core,
+                     pos[i].chip, pos[i].x, pos[i].y);
+            break;
+        }
+    free(pos);
+    return st;
+}
+
+/* Every route reaches an axon that carries its own neuron, and every axon is
+ * reached by exactly one route. */
+static stc_status_t check_routes(vctx_t *v) {
+    const stc_bundle_t *b = v->b;
+    int64_t *abase = malloc(((size_t)b->n_cores + 1) * sizeof *abase);
+    if (!abase) return stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking routes", v->name);
+    abase[0] = 0;
+    for (int c = 0; c < b->n_cores; c++) abase[c + 1] = abase[c] + b->cores[c].n_axons;
+    unsigned char *hits = calloc((size_t)abase[b->n_cores] + 1, 1);
+    stc_status_t st = hits ? STC_OK : stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking routes", v->name);
+    for (int ci = 0; ci < b->n_cores && !st; ci++) {
+        const stc_core_t *c = &b->cores[ci];
+        int local = 0;
+        for (int i = 0; i < c->n_slices && !st; i++) {
+            const stc_slice_t *sl = &c->slices[i];
+            const stc_stage_t *s = &b->stages[sl->stage];
+            for (int ch = sl->c0; ch < sl->c1 && !st; ch++)
+                for (int y = sl->y0; y < sl->y1 && !st; y++)
+                    for (int x = 0; x < s->w && !st; x++, local++) {
+                        int32_t flat = (int32_t)(((int64_t)ch * s->h + y) * s->w + x);
+                        for (int r = c->rt_off[local]; r < c->rt_off[local + 1]; r++) {
+                            const stc_route_t *ro = &c->routes[r];
+                            char lab[240];
+                            snprintf(lab, sizeof lab, "%s: core %d route %d (neuron %d: stage %d '%s' neuron %d)",
+                                     v->name, ci, r, local, sl->stage, s->name, flat);
+                            if (ro->core < 0 || ro->core >= b->n_cores) {
+                                st = BAD("%s: field 'core' is %d, expected a core index 0..%d", lab, ro->core,
+                                         b->n_cores - 1);
+                                break;
+                            }
+                            const stc_core_t *dc = &b->cores[ro->core];
+                            if (ro->axon < 0 || ro->axon >= dc->n_axons) {
+                                st = BAD("%s: field 'axon' is %d, core %d has %d input axons", lab, ro->axon, ro->core,
+                                         dc->n_axons);
+                                break;
+                            }
+                            const stc_axon_t *ax = &dc->axons[ro->axon];
+                            const stc_proj_t *p = &b->projs[ax->proj];
+                            if (p->src != sl->stage || ax->src != flat) {
+                                st = BAD("%s: reaches core %d axon %d, which carries stage %d '%s' neuron %d "
+                                         "(projection %d)",
+                                         lab, ro->core, ro->axon, p->src, b->stages[p->src].name, ax->src, ax->proj);
+                                break;
+                            }
+                            unsigned char *h = &hits[abase[ro->core] + ro->axon];
+                            if (*h) {
+                                st = BAD("%s: core %d axon %d is reached by a second route", lab, ro->core, ro->axon);
+                                break;
+                            }
+                            *h = 1;
+                        }
+                    }
+        }
+    }
+    for (int ci = 0; ci < b->n_cores && !st; ci++)
+        for (int a = 0; a < b->cores[ci].n_axons; a++)
+            if (!hits[abase[ci] + a]) {
+                const stc_axon_t *ax = &b->cores[ci].axons[a];
+                st = BAD("%s: core %d axon %d (projection %d, source neuron %d): no route reaches it", v->name, ci, a,
+                         ax->proj, ax->src);
+                break;
+            }
+    free(hits);
+    free(abase);
+    return st;
+}
+
+stc_status_t stc_bundle_validate(const stc_bundle_t *b, const char *name, stc_err_t *err) {
+    if (!name) name = "bundle";
+    if (!b) return stc_err_set(err, STC_E_USAGE, "%s: no bundle", name);
+    vctx_t v = {b, name, NULL, err};
+    stc_target_t t;
+    stc_status_t st = check_manifest_text(&v);
+    if (st) return st;
+    if (b->target_json) {
+        char tname[300];
+        snprintf(tname, sizeof tname, "%s: target descriptor", name);
+        st = stc_target_parse(b->target_json, strlen(b->target_json), tname, &t, err);
+        if (st) return st;
+        v.t = &t;
+    }
+    for (int i = 0; i < b->n_stages; i++)
+        if ((st = check_stage(&v, i))) return st;
+    if ((st = check_io_stages(&v))) return st;
+    int *ssa_in = calloc((size_t)b->n_stages * 3, sizeof *ssa_in);
+    int *stamp = calloc((size_t)b->n_stages, sizeof *stamp);
+    int64_t *covered = calloc((size_t)b->n_stages, sizeof *covered);
+    if (!ssa_in || !stamp || !covered) {
+        st = stc_err_set(err, STC_E_NOMEM, "%s: out of memory validating", name);
+        goto out;
+    }
+    for (int j = 0; j < b->n_projs && !st; j++) st = check_proj(&v, j, ssa_in);
+    for (int s = 0; s < b->n_stages && !st; s++)
+        if (b->stages[s].kind == STC_NK_SSA)
+            for (int q = 0; q < 3; q++)
+                if (ssa_in[3 * s + q] != 1) {
+                    st = stc_err_set(err, STC_E_FORMAT, "%s: stage %d '%s' (SSA): %d %s projections, expected exactly 1", name, s,
+                             b->stages[s].name, ssa_in[3 * s + q], sk_names[STC_SK_SSA_Q + q]);
+                    break;
+                }
+    for (int c = 0; c < b->n_cores && !st; c++) st = check_core(&v, c, stamp, covered);
+    if (!st) st = check_cover(&v, covered);
+    if (!st) st = check_positions(&v);
+    if (!st) st = check_routes(&v);
+out:
+    free(ssa_in);
+    free(stamp);
+    free(covered);
+    return st;
 }

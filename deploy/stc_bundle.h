@@ -24,7 +24,7 @@ typedef enum {
     STC_NK_RELAY,     /* graded(a_in + bias), sent as a graded spike */
     STC_NK_MAX,       /* max of received payloads in the window (0 if none) */
     STC_NK_AND,       /* spike iff a_in == 2 */
-    STC_NK_SSA,       /* attention kernel: I = (q k^T) v per head, as graded spikes */
+    STC_NK_SSA,       /* attention kernel: I = (q k^T) v per head; emits I * mul as graded spikes */
     STC_NK_READOUT,   /* accumulates a_in + bias over timesteps; never spikes */
     STC_NK_COUNT
 } stc_nkind_t;
@@ -53,7 +53,7 @@ typedef struct {
     /* RELAY: graded(a_in + bias, rsh, pbits); dense: send zeros too (a MAX reads it)
      * INPUT: qexp and pbits encode the image */
     int rsh, pbits, dense, qexp;
-    int heads;            /* SSA */
+    int heads, mul;       /* SSA: emits I * mul */
     double qstep;         /* READOUT: logits = sum * qstep / T */
     int64_t *bias;        /* per channel (c entries), added to a_in; NULL if none */
 } stc_stage_t;
@@ -96,7 +96,7 @@ typedef struct {
     int32_t *rt_off;      /* n_neurons + 1: routes of neuron i are routes[rt_off[i] .. rt_off[i+1]) */
     int n_routes;
     stc_route_t *routes;
-    /* accounting (recomputed by the reader, checked against the target) */
+    /* accounting: the lowering's figures, stored in the file; validate checks them against the target */
     int64_t mem_state, mem_syn, mem_axon; /* bytes */
 } stc_core_t;
 
@@ -112,6 +112,10 @@ typedef struct {
     int input_stage, output_stage;
     int in_c, in_h, in_w; /* input shape */
     int n_out;            /* logits */
+    char dataset[32];     /* the data set the model was trained on ("" if unknown) */
+    int n_norm;           /* input normalization (x - mean[c]) / std[c] of raw images, 0..4 channels */
+    float norm_mean[4], norm_std[4];
+    double pytorch_accuracy; /* as the model's config reports it; < 0 if unknown */
     /* the model in hardware terms */
     int n_stages;
     stc_stage_t *stages;
@@ -124,6 +128,39 @@ typedef struct {
 } stc_bundle_t;
 
 void stc_bundle_destroy(stc_bundle_t **bp);
+
+/* Limits of the bundle reader and of stc_bundle_validate (docs/bundle.md,
+ * "Limits").  Far above the largest published models; they bound what a
+ * hostile file can make the reader allocate and the simulator loop over.
+ * Strings are limited by their fields above (name 95 bytes, model 127, ...). */
+#define STC_BUNDLE_MAX_FILE_BYTES    ((uint64_t)1 << 32) /* a whole .stc file */
+#define STC_BUNDLE_MAX_STAGES        (1 << 16)
+#define STC_BUNDLE_MAX_PROJS         (1 << 18)
+#define STC_BUNDLE_MAX_CORES         (1 << 20)
+#define STC_BUNDLE_MAX_CHIPS         (1 << 16)
+#define STC_BUNDLE_MAX_T             4096                /* timesteps per inference */
+#define STC_BUNDLE_MAX_DIM           (1 << 16)           /* c, h, w of a stage; co, ci */
+#define STC_BUNDLE_MAX_STAGE_NEURONS (1 << 26)           /* c * h * w */
+#define STC_BUNDLE_MAX_DEPTH         (1 << 16)           /* stage depth, hence delays */
+#define STC_BUNDLE_MAX_WEIGHTS       (1 << 26)           /* per projection */
+#define STC_BUNDLE_MAX_KERNEL        64                  /* k, stride and pad of CONV/WINDOW */
+#define STC_BUNDLE_MAX_SHIFT         24                  /* int8 << 24 still fits int32 */
+#define STC_BUNDLE_MAX_SLICES        (1 << 16)           /* per core */
+#define STC_BUNDLE_MAX_AXONS         (1 << 24)           /* per core */
+#define STC_BUNDLE_MAX_CORE_NEURONS  (1 << 24)           /* per core */
+#define STC_BUNDLE_MAX_ROUTES        (1 << 28)           /* per core */
+#define STC_BUNDLE_MAX_MESH          (1 << 16)           /* core position x, y */
+#define STC_BUNDLE_MAX_MEM_BYTES     ((int64_t)1 << 40)  /* each of mem_state, mem_syn, mem_axon */
+#define STC_BUNDLE_MAX_ABS_BIAS      ((int64_t)INT32_MAX) /* |bias| (a_in is an int32 sum) */
+#define STC_BUNDLE_MAX_ABS_VTH       ((int64_t)1 << 40)  /* |vth| of a LIF */
+#define STC_BUNDLE_MAX_RSH           48                  /* RELAY rounding shift */
+#define STC_BUNDLE_MAX_QEXP          62                  /* |qexp| of the INPUT encoding */
+#define STC_BUNDLE_MAX_ABS_MUL       (1 << 24)           /* |mul| of an SSA stage */
+#define STC_BUNDLE_MAX_TARGET_JSON   (1 << 20)           /* bytes of the embedded descriptor */
+
+/* "LIF", "CONV", ...; "?" for a value out of range. */
+const char *stc_bundle_stage_kind_name(int kind);
+const char *stc_bundle_synapse_kind_name(int kind);
 
 /* Write / read the .stc file (docs/bundle.md).  The reader checks the magic,
  * version and checksum, every count against explicit limits and every index

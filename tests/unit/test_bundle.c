@@ -1,0 +1,874 @@
+/* test_bundle.c - suite "bundle": the .stc file (deploy/bundle_io.c) and stc_bundle_validate.
+ *
+ * A small bundle is built by hand: twelve stages of every kind, projections
+ * of every synapse kind with weights, the host port and three cores on two
+ * chips with their slices, and axon and routing tables made the simple way
+ * (every source neuron of a projection gets an axon on every core that holds
+ * the destination).  It must survive write -> read -> write byte for byte and
+ * field for field; every kind of damage (truncation at every length, a
+ * flipped byte, out-of-range fields with the CRC made right, foreign files)
+ * must be refused with a message naming the file, the record and the field.
+ * The fuzz seeds in tests/fuzz/corpus/bundle/ are this bundle's encoding
+ * (checked here byte for byte); STC_BUNDLE_WRITE_SEEDS=1 stc-tests bundle
+ * rewrites them after a deliberate format change.
+ * SPDX-License-Identifier: MIT
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stc_bundle.h"
+#include "stc_target.h"
+#include "test_util.h"
+
+#define SEEDS STC_SOURCE_DIR "/tests/fuzz/corpus/bundle/"
+
+/* ------------------------------------------------------------ the bundle */
+
+static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
+
+static void stage(stc_bundle_t *b, int i, int kind, const char *name, int c, int h, int w, int depth) {
+    stc_stage_t *s = &b->stages[i];
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->ir_node = 3 * i + 1;
+    s->kind = kind;
+    s->c = c, s->h = h, s->w = w;
+    s->depth = depth;
+    s->qstep = 0.5 + i; /* carried for every stage, used by READOUT */
+    if (kind == STC_NK_LIF) s->shl = 4, s->dk = 2048, s->vth = 1000 + i, s->vreset = -(int64_t)i;
+    if (kind == STC_NK_RELAY || kind == STC_NK_INPUT) s->pbits = 8, s->rsh = i % 3;
+    if (kind == STC_NK_INPUT) s->qexp = 5;
+    if (kind == STC_NK_LIF || kind == STC_NK_RELAY || kind == STC_NK_READOUT) {
+        s->bias = malloc((size_t)c * sizeof *s->bias);
+        for (int k = 0; k < c; k++) s->bias[k] = (int64_t)(k * 1000003 % 4001) - 2000 - (int64_t)i * 7;
+    }
+}
+
+static void proj(stc_bundle_t *b, int j, int kind, int src, int dst, int64_t n_w, int shift) {
+    stc_proj_t *p = &b->projs[j];
+    p->kind = kind, p->src = src, p->dst = dst, p->shift = shift;
+    p->delay = b->stages[dst].depth - b->stages[src].depth;
+    p->n_w = n_w;
+    if (n_w) {
+        p->w = malloc((size_t)n_w);
+        for (int64_t i = 0; i < n_w; i++) p->w[i] = (int8_t)((i * 37 + j * 11) % 255 - 127);
+    }
+}
+
+static void core(stc_bundle_t *b, int i, int chip, int x, int y, int n, const stc_slice_t *sl) {
+    stc_core_t *c = &b->cores[i];
+    c->chip = chip, c->x = x, c->y = y;
+    c->n_slices = n;
+    c->slices = malloc((size_t)n * sizeof *c->slices);
+    memcpy(c->slices, sl, (size_t)n * sizeof *sl);
+    for (int k = 0; k < n; k++) {
+        const stc_stage_t *s = &b->stages[sl[k].stage];
+        c->n_neurons += (sl[k].c1 - sl[k].c0) * (sl[k].y1 - sl[k].y0) * s->w;
+    }
+}
+
+typedef struct {
+    int32_t src_core, src_local, dst_core, axon;
+} rt_t;
+
+/* Axons: every source neuron of every projection, on every core holding a
+ * slice of its destination; one route per axon from the neuron's core. */
+static void tables(stc_bundle_t *b) {
+    int32_t **own = calloc((size_t)b->n_stages, sizeof *own); /* flat -> core << 16 | local */
+    for (int s = 0; s < b->n_stages; s++) own[s] = calloc((size_t)numel(&b->stages[s]), sizeof **own);
+    for (int c = 0; c < b->n_cores; c++) {
+        int local = 0;
+        for (int k = 0; k < b->cores[c].n_slices; k++) {
+            const stc_slice_t *sl = &b->cores[c].slices[k];
+            const stc_stage_t *s = &b->stages[sl->stage];
+            for (int ch = sl->c0; ch < sl->c1; ch++)
+                for (int y = sl->y0; y < sl->y1; y++)
+                    for (int x = 0; x < s->w; x++) own[sl->stage][(ch * s->h + y) * s->w + x] = c << 16 | local++;
+        }
+    }
+    rt_t *rt = NULL;
+    int n_rt = 0;
+    for (int d = 1; d < b->n_cores; d++) {
+        stc_core_t *c = &b->cores[d];
+        for (int pi = 0; pi < b->n_projs; pi++) {
+            const stc_proj_t *p = &b->projs[pi];
+            int holds = 0;
+            for (int k = 0; k < c->n_slices; k++) holds |= c->slices[k].stage == p->dst;
+            if (!holds) continue;
+            int64_t ns = numel(&b->stages[p->src]);
+            c->axons = realloc(c->axons, (size_t)(c->n_axons + ns) * sizeof *c->axons);
+            rt = realloc(rt, (size_t)(n_rt + ns) * sizeof *rt);
+            for (int f = 0; f < ns; f++) {
+                c->axons[c->n_axons] = (stc_axon_t){pi, f};
+                int32_t o = own[p->src][f];
+                rt[n_rt++] = (rt_t){o >> 16, o & 0xffff, d, c->n_axons++};
+            }
+        }
+    }
+    for (int ci = 0; ci < b->n_cores; ci++) {
+        stc_core_t *c = &b->cores[ci];
+        c->rt_off = calloc((size_t)c->n_neurons + 1, sizeof *c->rt_off);
+        for (int i = 0; i < n_rt; i++)
+            if (rt[i].src_core == ci) c->rt_off[rt[i].src_local + 1]++;
+        for (int i = 0; i < c->n_neurons; i++) c->rt_off[i + 1] += c->rt_off[i];
+        c->n_routes = c->rt_off[c->n_neurons];
+        c->routes = malloc((size_t)(c->n_routes ? c->n_routes : 1) * sizeof *c->routes);
+        int32_t *cur = malloc(((size_t)c->n_neurons + 1) * sizeof *cur);
+        memcpy(cur, c->rt_off, ((size_t)c->n_neurons + 1) * sizeof *cur);
+        for (int i = 0; i < n_rt; i++)
+            if (rt[i].src_core == ci) c->routes[cur[rt[i].src_local]++] = (stc_route_t){rt[i].dst_core, rt[i].axon};
+        free(cur);
+        c->mem_state = (int64_t)c->n_neurons * 8;
+        c->mem_syn = 100 * ci;
+        c->mem_axon = (int64_t)c->n_axons * 4;
+    }
+    free(rt);
+    for (int s = 0; s < b->n_stages; s++) free(own[s]);
+    free(own);
+}
+
+enum { P_CONV, P_WINDOW, P_DENSE, P_Q1, P_K1, P_V1, P_SQ, P_SK, P_SV, P_ADD_A, P_ADD_B, P_REDUCE, P_BCAST, P_MASK,
+       P_HEAD, N_PROJS };
+
+/* The test bundle; with_target: carry loihi2's descriptor (then its limits are checked too). */
+static stc_bundle_t *build(int with_target) {
+    stc_bundle_t *b = calloc(1, sizeof *b);
+    snprintf(b->model, sizeof b->model, "tiny_spikformer");
+    snprintf(b->source, sizeof b->source, "tiny.pth");
+    snprintf(b->target, sizeof b->target, "loihi2");
+    snprintf(b->options, sizeof b->options, "-O2 --target loihi2 --weight-bits 8");
+    snprintf(b->dataset, sizeof b->dataset, "cifar10");
+    b->n_norm = 2;
+    b->norm_mean[0] = 0.4914f, b->norm_mean[1] = 0.4822f;
+    b->norm_std[0] = 0.247f, b->norm_std[1] = 0.2435f;
+    b->pytorch_accuracy = 0.9512;
+    b->T = 4;
+    b->n_stages = 12;
+    b->stages = calloc(12, sizeof *b->stages);
+    stage(b, 0, STC_NK_INPUT, "input", 2, 4, 4, 0);
+    stage(b, 1, STC_NK_RELAY, "patch.conv", 3, 4, 4, 1);
+    b->stages[1].dense = 1; /* a MAX reads it */
+    stage(b, 2, STC_NK_MAX, "patch.pool", 3, 2, 2, 2);
+    stage(b, 3, STC_NK_LIF, "patch.lif", 4, 2, 2, 3);
+    stage(b, 4, STC_NK_LIF, "block.0.attn.q_lif", 4, 2, 2, 4);
+    stage(b, 5, STC_NK_LIF, "block.0.attn.k_lif", 4, 2, 2, 4);
+    stage(b, 6, STC_NK_LIF, "block.0.attn.v_lif", 4, 2, 2, 4);
+    stage(b, 7, STC_NK_SSA, "block.0.attn", 4, 2, 2, 5);
+    b->stages[7].heads = 2, b->stages[7].mul = 3;
+    stage(b, 8, STC_NK_RELAY, "block.0.add", 4, 2, 2, 6);
+    stage(b, 9, STC_NK_LIF, "block.0.mean_lif", 4, 1, 1, 7);
+    stage(b, 10, STC_NK_AND, "block.0.mask", 4, 2, 2, 8);
+    stage(b, 11, STC_NK_READOUT, "head", 5, 1, 1, 9);
+    b->stages[11].qstep = 0.125;
+    b->input_stage = 0, b->output_stage = 11;
+    b->in_c = 2, b->in_h = 4, b->in_w = 4, b->n_out = 5;
+    b->ticks = b->T + 9;
+
+    b->n_projs = N_PROJS;
+    b->projs = calloc(N_PROJS, sizeof *b->projs);
+    proj(b, P_CONV, STC_SK_CONV, 0, 1, 3 * 2 * 3 * 3, 0);
+    b->projs[P_CONV].k = 3, b->projs[P_CONV].stride = 1, b->projs[P_CONV].pad = 1;
+    b->projs[P_CONV].co = 3, b->projs[P_CONV].ci = 2;
+    proj(b, P_WINDOW, STC_SK_WINDOW, 1, 2, 0, 0);
+    b->projs[P_WINDOW].k = 2, b->projs[P_WINDOW].stride = 2;
+    proj(b, P_DENSE, STC_SK_DENSE, 2, 3, 4 * 3, 1);
+    b->projs[P_DENSE].co = 4, b->projs[P_DENSE].ci = 3;
+    proj(b, P_Q1, STC_SK_ONE2ONE, 3, 4, 4, 0); /* per channel */
+    proj(b, P_K1, STC_SK_ONE2ONE, 3, 5, 1, 2); /* one shared weight, shifted */
+    proj(b, P_V1, STC_SK_ONE2ONE, 3, 6, 1, 0);
+    proj(b, P_SQ, STC_SK_SSA_Q, 4, 7, 0, 0);
+    proj(b, P_SK, STC_SK_SSA_K, 5, 7, 0, 0);
+    proj(b, P_SV, STC_SK_SSA_V, 6, 7, 0, 0);
+    proj(b, P_ADD_A, STC_SK_ONE2ONE, 7, 8, 1, 0);
+    proj(b, P_ADD_B, STC_SK_ONE2ONE, 3, 8, 1, 1); /* the residual, three ticks late */
+    proj(b, P_REDUCE, STC_SK_REDUCE, 8, 9, 4, 0);
+    proj(b, P_BCAST, STC_SK_BCAST, 9, 10, 0, 0);
+    proj(b, P_MASK, STC_SK_ONE2ONE, 4, 10, 1, 0);
+    proj(b, P_HEAD, STC_SK_DENSE_REDUCE, 10, 11, 5 * 4, 0);
+    b->projs[P_HEAD].co = 5, b->projs[P_HEAD].ci = 4;
+
+    b->n_chips = 2;
+    b->n_cores = 4;
+    b->cores = calloc(4, sizeof *b->cores);
+    core(b, 0, -1, 0, 0, 1, (stc_slice_t[]){{0, 0, 2, 0, 4}});
+    core(b, 1, 0, 0, 0, 3, (stc_slice_t[]){{1, 0, 3, 0, 4}, {2, 0, 3, 0, 2}, {3, 0, 2, 0, 2}});
+    core(b, 2, 0, 1, 0, 6,
+         (stc_slice_t[]){{3, 2, 4, 0, 2}, {4, 0, 4, 0, 2}, {5, 0, 4, 0, 2}, {6, 0, 4, 0, 2}, {7, 0, 2, 0, 2},
+                         {8, 0, 4, 1, 2}});
+    core(b, 3, 1, 0, 0, 5, (stc_slice_t[]){{7, 2, 4, 0, 2}, {8, 0, 4, 0, 1}, {9, 0, 4, 0, 1}, {10, 0, 4, 0, 2},
+                                           {11, 0, 5, 0, 1}});
+    tables(b);
+    if (with_target) b->target_json = strdup(stc_target_preset_json("loihi2"));
+    return b;
+}
+
+/* The smallest bundle: the input goes one-to-one into the readout. */
+static stc_bundle_t *build_minimal(void) {
+    stc_bundle_t *b = calloc(1, sizeof *b);
+    snprintf(b->model, sizeof b->model, "minimal");
+    b->pytorch_accuracy = -1;
+    b->T = 1;
+    b->n_stages = 2;
+    b->stages = calloc(2, sizeof *b->stages);
+    stage(b, 0, STC_NK_INPUT, "x", 1, 1, 2, 0);
+    stage(b, 1, STC_NK_READOUT, "y", 1, 1, 2, 1);
+    b->output_stage = 1, b->in_c = 1, b->in_h = 1, b->in_w = 2, b->n_out = 2, b->ticks = 2;
+    b->n_projs = 1;
+    b->projs = calloc(1, sizeof *b->projs);
+    proj(b, 0, STC_SK_ONE2ONE, 0, 1, 1, 0);
+    b->n_chips = 1;
+    b->n_cores = 2;
+    b->cores = calloc(2, sizeof *b->cores);
+    core(b, 0, -1, 0, 0, 1, (stc_slice_t[]){{0, 0, 1, 0, 1}});
+    core(b, 1, 0, 0, 0, 1, (stc_slice_t[]){{1, 0, 1, 0, 1}});
+    tables(b);
+    return b;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+#define EQ(f)                                                                                                   \
+    do {                                                                                                        \
+        if ((x)->f != (y)->f) {                                                                                 \
+            fprintf(stderr, "\n  %s %d: field %s differs\n", what, idx, #f);                                    \
+            return 0;                                                                                           \
+        }                                                                                                       \
+    } while (0)
+#define EQMEM(p, q, n)                                                                                          \
+    do {                                                                                                        \
+        if (((p) == NULL) != ((q) == NULL) || ((p) && memcmp((p), (q), (n)))) {                                 \
+            fprintf(stderr, "\n  %s %d: %s differs\n", what, idx, #p);                                          \
+            return 0;                                                                                           \
+        }                                                                                                       \
+    } while (0)
+
+/* Every field of two bundles, floats bit for bit. */
+static int same(const stc_bundle_t *x, const stc_bundle_t *y) {
+    const char *what = "manifest";
+    int idx = 0;
+    EQMEM(x->model, y->model, sizeof x->model);
+    EQMEM(x->source, y->source, sizeof x->source);
+    EQMEM(x->target, y->target, sizeof x->target);
+    EQMEM(x->options, y->options, sizeof x->options);
+    EQMEM(x->dataset, y->dataset, sizeof x->dataset);
+    EQ(T); EQ(ticks); EQ(n_chips); EQ(input_stage); EQ(output_stage); EQ(in_c); EQ(in_h); EQ(in_w); EQ(n_out);
+    EQ(n_norm); EQ(n_stages); EQ(n_projs); EQ(n_cores);
+    EQMEM(x->norm_mean, y->norm_mean, sizeof x->norm_mean);
+    EQMEM(x->norm_std, y->norm_std, sizeof x->norm_std);
+    EQMEM(&x->pytorch_accuracy, &y->pytorch_accuracy, sizeof(double));
+    if ((x->target_json == NULL) != (y->target_json == NULL) ||
+        (x->target_json && strcmp(x->target_json, y->target_json))) {
+        fprintf(stderr, "\n  target_json differs\n");
+        return 0;
+    }
+    const stc_bundle_t *bx = x, *by = y;
+    for (idx = 0; idx < bx->n_stages; idx++) {
+        what = "stage";
+        const stc_stage_t *sx = &bx->stages[idx], *sy = &by->stages[idx];
+        {
+            const stc_stage_t *x = sx, *y = sy;
+            EQMEM(x->name, y->name, sizeof x->name);
+            EQ(ir_node); EQ(kind); EQ(c); EQ(h); EQ(w); EQ(depth); EQ(shl); EQ(dk); EQ(vth); EQ(vreset);
+            EQ(rsh); EQ(pbits); EQ(dense); EQ(qexp); EQ(heads); EQ(mul);
+            EQMEM(&x->qstep, &y->qstep, sizeof(double));
+            EQMEM(x->bias, y->bias, (size_t)x->c * sizeof *x->bias);
+        }
+    }
+    for (idx = 0; idx < bx->n_projs; idx++) {
+        what = "projection";
+        const stc_proj_t *x = &bx->projs[idx], *y = &by->projs[idx];
+        EQ(src); EQ(dst); EQ(kind); EQ(k); EQ(stride); EQ(pad); EQ(delay); EQ(shift); EQ(co); EQ(ci); EQ(n_w);
+        EQMEM(x->w, y->w, (size_t)x->n_w);
+    }
+    for (idx = 0; idx < bx->n_cores; idx++) {
+        what = "core";
+        const stc_core_t *x = &bx->cores[idx], *y = &by->cores[idx];
+        EQ(chip); EQ(x); EQ(y); EQ(n_slices); EQ(n_axons); EQ(n_neurons); EQ(n_routes);
+        EQ(mem_state); EQ(mem_syn); EQ(mem_axon);
+        for (int k = 0; k < x->n_slices; k++) {
+            EQ(slices[k].stage); EQ(slices[k].c0); EQ(slices[k].c1); EQ(slices[k].y0); EQ(slices[k].y1);
+        }
+        for (int k = 0; k < x->n_axons; k++) {
+            EQ(axons[k].proj); EQ(axons[k].src);
+        }
+        for (int k = 0; k <= x->n_neurons; k++) {
+            EQ(rt_off[k]);
+        }
+        for (int k = 0; k < x->n_routes; k++) {
+            EQ(routes[k].core); EQ(routes[k].axon);
+        }
+    }
+    return 1;
+}
+
+static uint32_t get32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+static void put32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Make the header agree with the bytes: body length and CRC (what a forger does). */
+static void fix_header(unsigned char *d, size_t n) {
+    put64(d + 16, n - 32);
+    put32(d + 24, stc_bundle_checksum(d, n));
+}
+
+/* Offset of section `tag`'s payload (0 if absent), its length in *len. */
+static size_t section(const unsigned char *d, size_t n, const char *tag, uint64_t *len) {
+    for (size_t off = 32; off + 12 <= n; off += 12 + (size_t)get64(d + off + 4))
+        if (!memcmp(d + off, tag, 4)) {
+            *len = get64(d + off + 4);
+            return off + 12;
+        }
+    return 0;
+}
+
+static unsigned char *encode(const stc_bundle_t *b, size_t *n) {
+    unsigned char *d = NULL;
+    stc_err_t err = {0};
+    if (stc_bundle_write_mem(b, &d, n, &err)) fprintf(stderr, "\n  write: %s\n", err.msg);
+    return d;
+}
+
+/* read must fail with `st` and a message containing `want` (starting with the file name) */
+static void refused(const unsigned char *d, size_t n, stc_status_t st, const char *want) {
+    stc_err_t err = {0};
+    stc_bundle_t *b = stc_bundle_read_mem(d, n, "t.stc", &err);
+    CU_ASSERT_PTR_NULL(b);
+    stc_bundle_destroy(&b);
+    CU_ASSERT_EQUAL(err.status, st);
+    CU_ASSERT_EQUAL(strncmp(err.msg, "t.stc: ", 7), 0);
+    if (!strstr(err.msg, want)) fprintf(stderr, "\n  expected '%s'\n  got      '%s'\n", want, err.msg);
+    STC_ASSERT_CONTAINS(err.msg, want);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_roundtrip(void) {
+    for (int with_target = 0; with_target < 2; with_target++) {
+        stc_bundle_t *b = build(with_target);
+        stc_err_t err = {0};
+        CU_ASSERT_EQUAL_FATAL(stc_bundle_validate(b, "hand-built", &err), STC_OK);
+        size_t n1, n2;
+        unsigned char *d1 = encode(b, &n1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(d1);
+        /* the header */
+        static const unsigned char magic[8] = {0x89, 'S', 'T', 'C', '\r', '\n', 0x1a, '\n'};
+        CU_ASSERT_EQUAL(memcmp(d1, magic, 8), 0);
+        CU_ASSERT_EQUAL(get32(d1 + 8), STC_BUNDLE_VERSION);
+        CU_ASSERT_EQUAL(get32(d1 + 12), 0);
+        CU_ASSERT_EQUAL(get64(d1 + 16), n1 - 32);
+        CU_ASSERT_EQUAL(get32(d1 + 24), stc_bundle_checksum(d1, n1));
+        CU_ASSERT_EQUAL(get32(d1 + 28), 0);
+        /* the sections, in order, back to back up to the end */
+        size_t off = 32;
+        static const char *const tags[] = {"MANF", "STAG", "PROJ", "CORE", "TRGT"};
+        for (int s = 0; s < 5; s++) {
+            CU_ASSERT_EQUAL(memcmp(d1 + off, tags[s], 4), 0);
+            off += 12 + (size_t)get64(d1 + off + 4);
+        }
+        CU_ASSERT_EQUAL(off, n1);
+        uint64_t tl;
+        size_t at = section(d1, n1, "TRGT", &tl);
+        CU_ASSERT_EQUAL(tl, with_target ? strlen(stc_target_preset_json("loihi2")) : 0);
+        CU_ASSERT(at > 0);
+        /* PROJ: the count, then projection 0 (CONV): src 0, dst 1, kind 1, k 3, ..., n_w 54, weights */
+        at = section(d1, n1, "PROJ", &tl);
+        CU_ASSERT_EQUAL(get32(d1 + at), N_PROJS);
+        CU_ASSERT_EQUAL(get32(d1 + at + 4 + 8), STC_SK_CONV);
+        CU_ASSERT_EQUAL(get32(d1 + at + 4 + 12), 3);
+        CU_ASSERT_EQUAL(get64(d1 + at + 4 + 40), 54);
+        CU_ASSERT_EQUAL((int8_t)d1[at + 4 + 48 + 5], b->projs[0].w[5]);
+
+        stc_bundle_t *r = stc_bundle_read_mem(d1, n1, "t.stc", &err);
+        if (!r) fprintf(stderr, "\n  %s\n", err.msg);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT(same(b, r));
+        unsigned char *d2 = encode(r, &n2);
+        CU_ASSERT_EQUAL(n1, n2);
+        CU_ASSERT(d2 && n1 == n2 && !memcmp(d1, d2, n1));
+        /* through a file */
+        const char *path = STC_TEST_DATA_DIR "/bundle_roundtrip.stc";
+        CU_ASSERT_EQUAL(stc_bundle_write(r, path, &err), STC_OK);
+        stc_bundle_t *f = stc_bundle_read(path, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        CU_ASSERT(same(b, f));
+        remove(path);
+        stc_bundle_destroy(&f);
+        stc_bundle_destroy(&r);
+        stc_bundle_destroy(&b);
+        CU_ASSERT_PTR_NULL(b);
+        free(d1);
+        free(d2);
+    }
+    /* the minimal bundle too; and I/O errors name the path */
+    stc_bundle_t *m = build_minimal();
+    size_t n;
+    unsigned char *d = encode(m, &n);
+    stc_err_t err = {0};
+    stc_bundle_t *r = stc_bundle_read_mem(d, n, "m.stc", &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT(same(m, r));
+    CU_ASSERT_EQUAL(stc_bundle_write(m, "/nonexistent-dir/x.stc", &err), STC_E_IO);
+    STC_ASSERT_CONTAINS(err.msg, "/nonexistent-dir/x.stc: cannot create");
+    CU_ASSERT_PTR_NULL(stc_bundle_read("/nonexistent-dir/x.stc", &err));
+    CU_ASSERT_EQUAL(err.status, STC_E_IO);
+    STC_ASSERT_CONTAINS(err.msg, "/nonexistent-dir/x.stc: cannot open");
+    stc_bundle_destroy(&r);
+    stc_bundle_destroy(&m);
+    free(d);
+}
+
+/* The seeds of the fuzz target are this test's bundles, byte for byte (but
+ * for the copy of loihi2.json that one carries): the format does not change
+ * by accident. */
+static void test_seeds(void) {
+    struct {
+        const char *file;
+        stc_bundle_t *b;
+    } seeds[] = {{"tiny.stc", build(0)}, {"tiny_loihi2.stc", build(1)}, {"minimal.stc", build_minimal()}};
+    int rewrite = getenv("STC_BUNDLE_WRITE_SEEDS") != NULL;
+    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
+        stc_err_t err = {0};
+        char path[512];
+        snprintf(path, sizeof path, SEEDS "%s", seeds[i].file);
+        if (rewrite) CU_ASSERT_EQUAL(stc_bundle_write(seeds[i].b, path, &err), STC_OK);
+        size_t n, m;
+        unsigned char *d = encode(seeds[i].b, &n), *f = NULL;
+        CU_ASSERT_EQUAL_FATAL(stc_read_file(path, 1 << 20, &f, &m, &err), STC_OK);
+        stc_bundle_t *r = stc_bundle_read(path, &err);
+        CU_ASSERT_PTR_NOT_NULL(r);
+        if (r && seeds[i].b->target_json) {
+            /* the embedded loihi2.json may since have changed: the rest must not */
+            free(seeds[i].b->target_json);
+            seeds[i].b->target_json = strdup(r->target_json ? r->target_json : "");
+        } else {
+            if (m != n || memcmp(d, f, n))
+                fprintf(stderr, "\n  %s differs from the test's bundle (a format change? STC_BUNDLE_WRITE_SEEDS=1)\n",
+                        path);
+            CU_ASSERT(m == n && !memcmp(d, f, n));
+        }
+        CU_ASSERT(r && same(seeds[i].b, r));
+        stc_bundle_destroy(&r);
+        stc_bundle_destroy(&seeds[i].b);
+        free(d);
+        free(f);
+    }
+}
+
+static void test_truncated(void) {
+    stc_bundle_t *b = build(1);
+    size_t n;
+    unsigned char *d = encode(b, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    int bad = 0;
+    for (size_t len = 0; len < n; len++) {
+        unsigned char *cut = malloc(len ? len : 1); /* exact size: ASan sees any overread */
+        memcpy(cut, d, len);
+        stc_err_t err = {0};
+        stc_bundle_t *r = stc_bundle_read_mem(cut, len, "t.stc", &err);
+        if (r || err.status != STC_E_FORMAT || strncmp(err.msg, "t.stc: ", 7)) bad++;
+        if (len == 0) STC_ASSERT_CONTAINS(err.msg, "t.stc: empty file (0 bytes): not an stc bundle");
+        if (len > 0 && len < 32) STC_ASSERT_CONTAINS(err.msg, "bytes, the bundle header alone has 32");
+        if (len >= 32) STC_ASSERT_CONTAINS(err.msg, "truncated: the header says");
+        stc_bundle_destroy(&r);
+        /* the same cut with a header that agrees: the section parser meets the end */
+        if (len >= 32) {
+            fix_header(cut, len);
+            r = stc_bundle_read_mem(cut, len, "t.stc", &err);
+            if (r || err.status == STC_OK || strncmp(err.msg, "t.stc: ", 7)) bad++;
+            stc_bundle_destroy(&r);
+        }
+        free(cut);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    /* a cut inside the manifest names the section and the field: the five
+     * strings take 19 + 12 + 10 + 39 + 11 = 91 bytes, then T */
+    uint64_t len;
+    size_t man = section(d, n, "MANF", &len);
+    CU_ASSERT_EQUAL(man, 44);
+    unsigned char *cut = malloc(man + 93);
+    memcpy(cut, d, man + 93);
+    put64(cut + man - 8, 93);
+    fix_header(cut, man + 93);
+    refused(cut, man + 93, STC_E_FORMAT,
+            "t.stc: section 'MANF' at byte 32: field 'T' at byte 135 needs 4 bytes, the section ends 2 bytes later");
+    free(cut);
+    /* a cut inside stage 1's biases: stage 0 takes 93 bytes, stage 1 up to its biases 98 */
+    size_t stag = section(d, n, "STAG", &len);
+    size_t keep = 4 + 93 + 98 + 8;
+    cut = malloc(stag + keep);
+    memcpy(cut, d, stag + keep);
+    put64(cut + stag - 8, keep);
+    put32(cut + stag, 2); /* two stages: 176 bytes at least, 199 there */
+    fix_header(cut, stag + keep);
+    refused(cut, stag + keep, STC_E_FORMAT, "stage 1 'patch.conv': 3 biases need 24 bytes, the section has 8 left");
+    free(cut);
+    free(d);
+    stc_bundle_destroy(&b);
+}
+
+static void test_corrupt(void) {
+    stc_bundle_t *b = build(1);
+    size_t n;
+    unsigned char *d = encode(b, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    int crc_caught = 0, clean = 0;
+    for (size_t i = 32; i < n; i++) {
+        d[i] ^= 0x20;
+        stc_err_t err = {0};
+        stc_bundle_t *r = stc_bundle_read_mem(d, n, "t.stc", &err);
+        crc_caught += !r && strstr(err.msg, "t.stc: corrupt: the CRC-32 of the body is 0x") &&
+                      strstr(err.msg, "the file was damaged after it was written");
+        stc_bundle_destroy(&r);
+        /* with the CRC made right the parser and validate see the damage: no crash, a message or a bundle */
+        uint32_t crc = get32(d + 24);
+        fix_header(d, n);
+        r = stc_bundle_read_mem(d, n, "t.stc", &err);
+        clean += r ? 1 : (err.status != STC_OK && !strncmp(err.msg, "t.stc: ", 7));
+        stc_bundle_destroy(&r);
+        put32(d + 24, crc);
+        d[i] ^= 0x20;
+    }
+    CU_ASSERT_EQUAL(crc_caught, (int)(n - 32));
+    CU_ASSERT_EQUAL(clean, (int)(n - 32));
+    free(d);
+    stc_bundle_destroy(&b);
+}
+
+/* A field set out of range in memory, written (the writer does not judge),
+ * read back: the reader refuses with the message validate gives. */
+typedef void (*mutate_fn)(stc_bundle_t *b);
+static void expect_field(mutate_fn f, stc_status_t st, const char *want) {
+    stc_bundle_t *b = build(1);
+    f(b);
+    stc_err_t err = {0};
+    CU_ASSERT_EQUAL(stc_bundle_validate(b, "t.stc", &err), st);
+    STC_ASSERT_CONTAINS(err.msg, want);
+    char vmsg[STC_ERR_MSG_MAX];
+    snprintf(vmsg, sizeof vmsg, "%s", err.msg);
+    size_t n;
+    unsigned char *d = encode(b, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    refused(d, n, st, want);
+    stc_bundle_t *r = stc_bundle_read_mem(d, n, "t.stc", &err);
+    CU_ASSERT_STRING_EQUAL(err.msg, vmsg);
+    stc_bundle_destroy(&r);
+    free(d);
+    stc_bundle_destroy(&b);
+}
+
+static void m_slice_rows(stc_bundle_t *b) { b->cores[2].slices[1].y1 = 9; }
+static void m_route_axon(stc_bundle_t *b) { b->cores[0].routes[0].axon = 999; }
+static void m_route_core(stc_bundle_t *b) { b->cores[0].routes[3].core = 4; }
+static void m_route_other(stc_bundle_t *b) { b->cores[0].routes[0].axon = 1; }
+static void m_axon_src(stc_bundle_t *b) { b->cores[1].axons[0].src = 99; }
+static void m_axon_proj(stc_bundle_t *b) { b->cores[1].axons[2].proj = -1; }
+static void m_conv_nw(stc_bundle_t *b) { b->projs[P_CONV].n_w = 10; }
+static void m_one2one_nw(stc_bundle_t *b) { b->projs[P_Q1].n_w = 3; }
+static void m_delay(stc_bundle_t *b) { b->projs[P_ADD_A].delay = 2; }
+static void m_stage_kind(stc_bundle_t *b) { b->stages[3].kind = 99; }
+static void m_proj_kind(stc_bundle_t *b) { b->projs[P_BCAST].kind = 0; }
+static void m_proj_dst(stc_bundle_t *b) { b->projs[P_HEAD].dst = 12; }
+static void m_rt_off(stc_bundle_t *b) { b->cores[0].rt_off[1] = b->cores[0].rt_off[2] + 1; }
+static void m_rt_last(stc_bundle_t *b) { b->cores[3].n_routes = 0; }
+static void m_input_stage(stc_bundle_t *b) { b->input_stage = 12; }
+static void m_n_neurons(stc_bundle_t *b) { b->cores[1].n_neurons--; }
+static void m_overlap(stc_bundle_t *b) { b->cores[2].slices[5].y0 = 0, b->cores[2].slices[5].y1 = 1; }
+static void m_memory(stc_bundle_t *b) { b->cores[1].mem_syn = 200000; }
+static void m_position(stc_bundle_t *b) { b->cores[2].x = 0; }
+static void m_heads(stc_bundle_t *b) { b->stages[7].heads = 3; }
+static void m_ticks(stc_bundle_t *b) { b->ticks = 12; }
+static void m_depth(stc_bundle_t *b) { b->stages[0].depth = 1; }
+static void m_dk(stc_bundle_t *b) { b->stages[4].dk = 0; }
+static void m_window(stc_bundle_t *b) { b->projs[P_WINDOW].stride = 1; }
+static void m_chip(stc_bundle_t *b) { b->cores[3].chip = 2; }
+static void m_name(stc_bundle_t *b) { b->stages[2].name[1] = '\n'; }
+static void m_norm(stc_bundle_t *b) { b->norm_std[1] = 0; }
+static void m_ssa_twice(stc_bundle_t *b) { b->projs[P_SV].kind = STC_SK_SSA_K; }
+static void m_bias_kind(stc_bundle_t *b) { b->stages[2].bias = calloc(3, sizeof(int64_t)); }
+
+static void test_fields(void) {
+    expect_field(m_slice_rows, STC_E_FORMAT,
+                 "t.stc: core 2 slice 1 (stage 4 'block.0.attn.q_lif'): rows [0,9) outside the stage's 2 rows");
+    expect_field(m_route_axon, STC_E_FORMAT,
+                 "t.stc: core 0 route 0 (neuron 0: stage 0 'input' neuron 0): field 'axon' is 999, core 1 has 92 "
+                 "input axons");
+    expect_field(m_route_core, STC_E_FORMAT, "t.stc: core 0 route 3 (neuron 3: stage 0 'input' neuron 3): field "
+                                             "'core' is 4, expected a core index 0..3");
+    expect_field(m_route_other, STC_E_FORMAT, "reaches core 1 axon 1, which carries stage 0 'input' neuron 1 "
+                                              "(projection 0)");
+    expect_field(m_axon_src, STC_E_FORMAT,
+                 "t.stc: core 1 axon 0 (projection 0 'input' -> 'patch.conv'): field 'src' is 99, outside the source "
+                 "stage's 32 neurons");
+    expect_field(m_axon_proj, STC_E_FORMAT, "t.stc: core 1 axon 2: field 'proj' is -1, expected a projection index "
+                                            "0..14");
+    expect_field(m_conv_nw, STC_E_FORMAT, "t.stc: projection 0 (CONV 'input' -> 'patch.conv'): field 'n_w' is 10, "
+                                          "CONV needs 54 weights (co*ci*k*k)");
+    expect_field(m_one2one_nw, STC_E_FORMAT, "t.stc: projection 3 (ONE2ONE 'patch.lif' -> 'block.0.attn.q_lif'): "
+                                             "field 'n_w' is 3, ONE2ONE needs C = 4 or 1 weights");
+    expect_field(m_delay, STC_E_FORMAT, "t.stc: projection 9 (ONE2ONE 'block.0.attn' -> 'block.0.add'): field "
+                                        "'delay' is 2, expected depth(dst) - depth(src) = 6 - 5 = 1");
+    expect_field(m_stage_kind, STC_E_FORMAT, "t.stc: stage 3 'patch.lif': field 'kind' is 99, expected a stage kind "
+                                             "1..7");
+    expect_field(m_proj_kind, STC_E_FORMAT, "t.stc: projection 12: field 'kind' is 0, expected a synapse kind 1..10");
+    expect_field(m_proj_dst, STC_E_FORMAT, "t.stc: projection 14 (DENSE_REDUCE): field 'dst' is 12, expected a stage "
+                                           "index 0..11");
+    expect_field(m_rt_off, STC_E_FORMAT, "t.stc: core 0: rt_off[2] is ");
+    expect_field(m_rt_off, STC_E_FORMAT, "(offsets must not decrease)");
+    expect_field(m_rt_last, STC_E_FORMAT, "t.stc: core 3: rt_off[41] (the last) is ");
+    expect_field(m_input_stage, STC_E_FORMAT, "t.stc: stage 0 'input' is an INPUT stage, but input_stage is 12");
+    expect_field(m_n_neurons, STC_E_FORMAT, "t.stc: core 1: field 'n_neurons' is 67, its slices hold 68 neurons");
+    expect_field(m_overlap, STC_E_FORMAT,
+                 "t.stc: core 3 slice 1 (stage 8 'block.0.add'): channel 0 row 0 is also in another slice");
+    expect_field(m_memory, STC_E_FORMAT, "t.stc: core 1: 200912 bytes of memory (state 544 + synapses 200000 + axons "
+                                         "368), target loihi2 has memory_per_core_bytes 196608");
+    expect_field(m_position, STC_E_FORMAT, "t.stc: cores 1 and 2 are both at chip 0 (x 0, y 0)");
+    expect_field(m_heads, STC_E_FORMAT, "t.stc: stage 7 'block.0.attn' (SSA): field 'heads' is 3, expected a divisor "
+                                        "of its 4 channels");
+    expect_field(m_ticks, STC_E_FORMAT, "t.stc: manifest: field 'ticks' is 12, expected T + depth(READOUT) = 4 + 9 = "
+                                        "13");
+    expect_field(m_depth, STC_E_FORMAT, "t.stc: stage 0 'input' (INPUT): field 'depth' is 1, expected 0 for the INPUT "
+                                        "stage");
+    expect_field(m_dk, STC_E_FORMAT, "t.stc: stage 4 'block.0.attn.q_lif' (LIF): field 'dk' is 0, expected 1..4096");
+    expect_field(m_window, STC_E_FORMAT, "t.stc: projection 1 (WINDOW 'patch.conv' -> 'patch.pool'): a 2x2 window "
+                                         "(stride 1, pad 0) over 4x4 gives 3x3, the destination is 2x2");
+    expect_field(m_chip, STC_E_FORMAT, "t.stc: core 3: field 'chip' is 2, expected a chip index below n_chips");
+    expect_field(m_name, STC_E_FORMAT, "t.stc: stage 2: field 'name' is not text");
+    expect_field(m_norm, STC_E_FORMAT, "t.stc: manifest: normalization channel 1: mean 0.4822, std 0");
+    expect_field(m_ssa_twice, STC_E_FORMAT, "t.stc: stage 7 'block.0.attn' (SSA): 2 SSA_K projections, expected "
+                                            "exactly 1");
+    expect_field(m_bias_kind, STC_E_FORMAT, "t.stc: stage 2 'patch.pool' (MAX): has a bias; only LIF, RELAY and "
+                                            "READOUT stages add one");
+}
+
+/* Damage only the byte layout can have: counts, lengths, tags, the header. */
+static void test_layout(void) {
+    stc_bundle_t *b = build(1);
+    size_t n;
+    unsigned char *d = encode(b, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    unsigned char *e = malloc(n + 64);
+    uint64_t len;
+#define FRESH() memcpy(e, d, n)
+    size_t stag = section(d, n, "STAG", &len), proj = section(d, n, "PROJ", &len);
+    size_t cores = section(d, n, "CORE", &len), trgt = section(d, n, "TRGT", &len);
+
+    FRESH();
+    put32(e + stag, 0xffffffffu);
+    fix_header(e, n);
+    refused(e, n, STC_E_LIMIT, "section 'STAG' at byte ");
+    refused(e, n, STC_E_LIMIT, "field 'n_stages' is 4294967295 stages, limit 65536");
+
+    FRESH();
+    put32(e + proj, 1000);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "t.stc: section 'PROJ' at byte ");
+    refused(e, n, STC_E_FORMAT, "field 'n_projs' is 1000 projections, which need at least 48000 bytes; the section "
+                                "has ");
+
+    FRESH();
+    put32(e + stag + 4, 200); /* stage 0's name length */
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "stage 0: field 'name' is 200 bytes long, at most 95");
+
+    FRESH(); /* stage 0's n_bias: after name (4 + 5), 8 i32, 2 i64, 6 i32, qstep */
+    put32(e + stag + 4 + 9 + 32 + 16 + 24 + 8, 7);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "stage 0 'input': field 'n_bias' is 7, expected 0 or c = 2");
+
+    FRESH(); /* core 0's n_routes */
+    put32(e + cores + 4 + 12 + 12, 1u << 29);
+    fix_header(e, n);
+    refused(e, n, STC_E_LIMIT, "core 0: field 'n_routes' is 536870912, limit 268435456");
+
+    FRESH(); /* core 0's n_axons: the tables no longer fit */
+    put32(e + cores + 4 + 12 + 4, 1u << 20);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "core 0: 1 slices, 1048576 axons, 32 neurons and ");
+
+    FRESH(); /* projection 0's n_w: beyond the limit */
+    put64(e + proj + 4 + 40, (uint64_t)1 << 40);
+    fix_header(e, n);
+    refused(e, n, STC_E_LIMIT, "projection 0: field 'n_w' is 1099511627776 weights, limit 67108864");
+
+    FRESH();
+    memcpy(e + trgt - 12, "TRGX", 4);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "section 'TRGX' at byte ");
+    refused(e, n, STC_E_FORMAT, "expected section 'TRGT' (the sections are MANF STAG PROJ CORE TRGT, in this order");
+
+    FRESH(); /* two sections swapped is refused too: STAG where PROJ belongs */
+    memcpy(e + proj - 12, "STAG", 4);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "expected section 'PROJ'");
+
+    FRESH(); /* a section longer than the file */
+    put64(e + cores - 8, n);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "section 'CORE' at byte ");
+    refused(e, n, STC_E_FORMAT, "bytes, the file has ");
+
+    FRESH(); /* bytes left over inside a section */
+    put64(e + trgt - 8, len + 4);
+    memset(e + n, ' ', 4);
+    fix_header(e, n + 4);
+    stc_err_t err = {0};
+    stc_bundle_t *r = stc_bundle_read_mem(e, n + 4, "t.stc", &err); /* trailing spaces: still JSON */
+    CU_ASSERT_PTR_NOT_NULL(r);
+    stc_bundle_destroy(&r);
+
+    FRESH(); /* the manifest section one byte longer than its fields */
+    {
+        size_t man = section(d, n, "MANF", &len);
+        unsigned char *g = malloc(n + 1);
+        memcpy(g, d, man + len);
+        g[man + len] = 0;
+        memcpy(g + man + len + 1, d + man + len, n - man - len);
+        put64(g + man - 8, len + 1);
+        fix_header(g, n + 1);
+        refused(g, n + 1, STC_E_FORMAT, "section 'MANF' at byte 32: 1 bytes left after the last field");
+        free(g);
+    }
+
+    FRESH(); /* an optional section (lowercase tag) is skipped */
+    {
+        unsigned char *g = malloc(n + 12 + 5);
+        memcpy(g, d, stag - 12);
+        memcpy(g + stag - 12, "note", 4);
+        put64(g + stag - 8, 5);
+        memcpy(g + stag, "hello", 5);
+        memcpy(g + stag + 5, d + stag - 12, n - (stag - 12));
+        fix_header(g, n + 17);
+        r = stc_bundle_read_mem(g, n + 17, "t.stc", &err);
+        CU_ASSERT_PTR_NOT_NULL(r);
+        CU_ASSERT(r && same(b, r));
+        stc_bundle_destroy(&r);
+        memcpy(g + stag - 12, "Note", 4); /* uppercase: critical and unknown */
+        fix_header(g, n + 17);
+        refused(g, n + 17, STC_E_FORMAT, "section 'Note' at byte ");
+        free(g);
+    }
+
+    FRESH();
+    put32(e + 8, 2);
+    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 2; this stc reads version 1");
+    FRESH();
+    put32(e + 8, 0);
+    refused(e, n, STC_E_FORMAT, "t.stc: bundle format version 0 is not a version");
+    FRESH();
+    put32(e + 12, 4);
+    refused(e, n, STC_E_UNSUPPORTED, "t.stc: header flags 0x00000004; this stc knows no flags");
+    FRESH();
+    put32(e + 28, 1);
+    refused(e, n, STC_E_FORMAT, "t.stc: header field 'reserved' is 0x00000001, expected 0");
+    FRESH();
+    e[n] = 0;
+    refused(e, n + 1, STC_E_FORMAT, "t.stc: 1 bytes of garbage after the end of the bundle");
+    FRESH();
+    put64(e + 16, 0);
+    put32(e + 24, stc_bundle_checksum(e, 32));
+    refused(e, 32, STC_E_FORMAT, "t.stc: section 'MANF' is missing (the file ends at byte 32)");
+#undef FRESH
+    free(e);
+    free(d);
+    stc_bundle_destroy(&b);
+}
+
+static void test_foreign(void) {
+    static const unsigned char zip[] = "PK\x03\x04\x14\x00\x00\x00\x00\x00archive/data.pkl";
+    refused(zip, sizeof zip - 1, STC_E_FORMAT,
+            "t.stc: not an stc bundle: it is a zip archive, as torch.save writes: this is a checkpoint; compile it "
+            "first with stc-coord compile");
+    static const unsigned char pickle[] = "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+    refused(pickle, sizeof pickle - 1, STC_E_FORMAT, "it is a Python pickle, as a legacy torch.save writes: this is "
+                                                     "a checkpoint; compile it first with stc-coord compile");
+    static const unsigned char st[] = "\x0e\0\0\0\0\0\0\0{\"a\":\"b\"}     ";
+    refused(st, sizeof st - 1, STC_E_FORMAT, "it is a safetensors file: this is a checkpoint");
+    const char *json = "  {\"format\": \"stc-target 1\"}";
+    refused((const unsigned char *)json, strlen(json), STC_E_FORMAT, "it is JSON text");
+    const char *text = "hello world, this is not a bundle\n";
+    refused((const unsigned char *)text, strlen(text), STC_E_FORMAT,
+            "t.stc: not an stc bundle: it starts with \"hello wo...\", a bundle with \"\\x89STC\\r\\n\\x1a\\n\"");
+    static const unsigned char empty[1] = {0};
+    refused(empty, 0, STC_E_FORMAT, "t.stc: empty file (0 bytes): not an stc bundle");
+    static const unsigned char part[] = {0x89, 'S', 'T'};
+    refused(part, 3, STC_E_FORMAT, "t.stc: truncated: 3 bytes, the bundle header alone has 32");
+    /* a text-mode transfer (CR LF -> LF) breaks the magic */
+    static const unsigned char crlf[] = {0x89, 'S', 'T', 'C', '\n', 0x1a, '\n', 0, 0};
+    refused(crlf, sizeof crlf, STC_E_FORMAT, "not an stc bundle: it starts with");
+    /* a real checkpoint, when the test data is there */
+    const char *pth = STC_TEST_DATA_DIR "/sd_zip.pth";
+    FILE *f = fopen(pth, "rb");
+    if (f) {
+        fclose(f);
+        stc_err_t err = {0};
+        CU_ASSERT_PTR_NULL(stc_bundle_read(pth, &err));
+        STC_ASSERT_CONTAINS(err.msg, "sd_zip.pth: not an stc bundle: it is a zip archive");
+    }
+}
+
+/* What only a bundle built in memory can get wrong; and the writer's refusals. */
+static void test_memory(void) {
+    stc_err_t err = {0};
+    CU_ASSERT_EQUAL(stc_bundle_validate(NULL, "x", &err), STC_E_USAGE);
+    stc_bundle_t *b = build(0);
+    stc_slice_t *keep = b->cores[2].slices;
+    b->cores[2].slices = NULL;
+    CU_ASSERT_EQUAL(stc_bundle_validate(b, NULL, &err), STC_E_FORMAT);
+    STC_ASSERT_CONTAINS(err.msg, "bundle: core 2: a table is missing");
+    unsigned char *d = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL(stc_bundle_write_mem(b, &d, &n, &err), STC_E_USAGE);
+    STC_ASSERT_CONTAINS(err.msg, "bundle write: core 2: 6 slices");
+    CU_ASSERT_PTR_NULL(d);
+    b->cores[2].slices = keep;
+    memset(b->model, 'x', sizeof b->model);
+    CU_ASSERT_EQUAL(stc_bundle_write_mem(b, &d, &n, &err), STC_E_USAGE);
+    STC_ASSERT_CONTAINS(err.msg, "manifest field 'model' is not NUL-terminated");
+    CU_ASSERT_EQUAL(stc_bundle_validate(b, "m", &err), STC_E_FORMAT);
+    STC_ASSERT_CONTAINS(err.msg, "m: manifest: field 'model' is not text of at most 127 bytes");
+    b->model[0] = 0;
+    /* a core's neurons that no route leaves and an axon no route reaches */
+    b->cores[1].n_routes = 0;
+    b->cores[1].rt_off[b->cores[1].n_neurons] = 0;
+    for (int i = 0; i <= b->cores[1].n_neurons; i++) b->cores[1].rt_off[i] = 0;
+    CU_ASSERT_EQUAL(stc_bundle_validate(b, "m", &err), STC_E_FORMAT);
+    STC_ASSERT_CONTAINS(err.msg, "m: core 1 axon 32 (projection 1, source neuron 0): no route reaches it");
+    stc_bundle_destroy(&b);
+    /* a stage no slice holds */
+    b = build_minimal();
+    b->cores[1].n_slices = 0;
+    b->cores[1].n_neurons = 0;
+    b->cores[1].n_axons = 0;
+    CU_ASSERT_EQUAL(stc_bundle_validate(b, "m", &err), STC_E_FORMAT);
+    STC_ASSERT_CONTAINS(err.msg, "m: stage 1 'y': the cores' slices hold 0 neurons, the stage has 2");
+    stc_bundle_destroy(&b);
+    stc_bundle_destroy(&b); /* NULL: nothing */
+    CU_ASSERT_STRING_EQUAL(stc_bundle_stage_kind_name(STC_NK_SSA), "SSA");
+    CU_ASSERT_STRING_EQUAL(stc_bundle_synapse_kind_name(STC_SK_DENSE_REDUCE), "DENSE_REDUCE");
+    CU_ASSERT_STRING_EQUAL(stc_bundle_synapse_kind_name(42), "?");
+}
+
+void stc_suite_bundle(void) {
+    static const stc_test_t tests[] = {
+        {"write, read, write: the same bytes and fields", test_roundtrip},
+        {"the fuzz seeds are this bundle's bytes", test_seeds},
+        {"truncation at every length is refused", test_truncated},
+        {"a flipped byte is a CRC error", test_corrupt},
+        {"fields out of range are named", test_fields},
+        {"counts, lengths, tags and the header", test_layout},
+        {"foreign files say what they are", test_foreign},
+        {"in-memory bundles and the writer", test_memory},
+        {NULL, NULL},
+    };
+    stc_add_suite("bundle", tests);
+}
