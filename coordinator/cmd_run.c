@@ -1,4 +1,10 @@
-/* cmd_run.c - `stc-coord run --float`: images through the float interpreter.
+/* cmd_run.c - `stc-coord run --float | --int`: images through the float or the integer interpreter.
+ *
+ * --int quantizes the graph after the -O level (default -O2, as compile does;
+ * a Spike IR file that is already quantized runs as it is)
+ * with the calibration images compile would use (--calib X, else the first
+ * 64 training images of the data set, else the first 64 inputs) and runs the
+ * integer interpreter, the golden model of the chip (docs/backend.md).
  *
  * Inputs come from --input (npy or idx, with --labels) or --dataset.  Images
  * are spread over worker threads, each with its own interpreter (the graph is
@@ -21,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define QUANT_CALIB_IMAGES 64
+
 typedef struct {
     const stc_ir_t *ir;
     const stc_input_t *in;
@@ -35,6 +43,7 @@ typedef struct {
     atomic_int failed;
     stc_err_t err;
     pthread_mutex_t lock;
+    int int_mode;           /* the integer interpreter (ir is quantized) */
 } job_t;
 
 typedef struct {
@@ -52,8 +61,34 @@ static void on_lif(void *ud, const stc_node_t *node, int t, const float *h, floa
         for (int64_t i = 0; i < m; i++) s[i] = j->force[node->id][at + i] != 0.0f ? 1.0f : 0.0f;
 }
 
+static void worker_done(job_t *j, const stc_err_t *err) {
+    if (!err->status) return;
+    pthread_mutex_lock(&j->lock);
+    if (!atomic_exchange(&j->failed, 1)) j->err = *err;
+    pthread_mutex_unlock(&j->lock);
+}
+
+static void *worker_int(job_t *j) {
+    stc_err_t err = {0};
+    stc_qinterp_t *ip = stc_qinterp_create(j->ir, &err);
+    int64_t per = j->in->c * j->in->h * j->in->w, nn = j->ir->n_nodes;
+    while (ip) {
+        int64_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n || atomic_load(&j->failed)) break;
+        if (stc_qinterp_run(ip, j->in->data + i * per, j->logits + i * j->nout, j->counts + i * nn, NULL, NULL,
+                            &err))
+            break;
+        stc_qinterp_ops(ip, j->acs + i * nn, j->macs + i * nn);
+        atomic_fetch_add(&j->done, 1);
+    }
+    worker_done(j, &err);
+    stc_qinterp_destroy(&ip);
+    return NULL;
+}
+
 static void *worker(void *arg) {
     job_t *j = arg;
+    if (j->int_mode) return worker_int(j);
     stc_err_t err = {0};
     stc_interp_t *ip = stc_interp_create(j->ir, &err);
     int64_t per = j->in->c * j->in->h * j->in->w;
@@ -68,11 +103,7 @@ static void *worker(void *arg) {
         stc_interp_ops(ip, j->acs + i * j->ir->n_nodes, j->macs + i * j->ir->n_nodes);
         atomic_fetch_add(&j->done, 1);
     }
-    if (err.status) {
-        pthread_mutex_lock(&j->lock);
-        if (!atomic_exchange(&j->failed, 1)) j->err = err;
-        pthread_mutex_unlock(&j->lock);
-    }
+    worker_done(j, &err);
     stc_interp_destroy(&ip);
     return NULL;
 }
@@ -114,13 +145,47 @@ static int write_npy(const char *path, const float *data, int64_t n, int T, int6
     return (fclose(f) || bad) ? -1 : 0;
 }
 
+/* --int: quantize as compile does (calibration: --calib X, else the first 64
+ * training images of the data set, else the first 64 of the inputs). */
+static int quantize_for_int(const coord_opts_t *o, coord_model_t *m, const stc_input_t *in, stc_err_t *err) {
+    stc_input_t *cal = NULL;
+    const float *images = in->data;
+    int n = in->n < QUANT_CALIB_IMAGES ? (int)in->n : QUANT_CALIB_IMAGES;
+    if (o->calib || o->dataset || m->cfg.dataset[0]) {
+        cal = coord_calib_images(o, m, err);
+        if (!cal) return 1;
+        images = cal->data;
+        n = (int)cal->n;
+    }
+    stc_pass_opts_t po = {0};
+    po.dump_after = o->dump_after;
+    po.dump_to = stderr;
+    po.dump_weights = o->dump_weights;
+    po.verbose = stc_log_enabled(STC_LOG_INFO);
+    po.weight_bits = o->weight_bits;
+    po.calib = images;
+    po.n_calib = n;
+    int rc = stc_pass_pipeline(m->ir, "quantize", &po, err) ? 1 : 0;
+    stc_input_destroy(&cal);
+    return rc;
+}
+
 int cmd_run(coord_opts_t *o) {
     stc_err_t err = {0};
-    if (!o->float_mode) {
-        fprintf(stderr, "stc-coord: error: run needs --float in this version (the compiled-bundle "
-                        "engine comes with `stc-coord compile`)\n");
+    if (coord_is_bundle(o->model)) return cmd_run_bundle(o);
+    if (o->float_mode == o->int_mode) {
+        fprintf(stderr, "stc-coord: error: run needs one engine: --float (the float interpreter) or --int (the "
+                        "integer interpreter on the quantized graph); a compiled MODEL.stc runs on the chip "
+                        "simulator\n");
         return 2;
     }
+    if (o->int_mode && (o->trace || o->force)) {
+        fprintf(stderr, "stc-coord: error: --trace and --force-spikes work on the float interpreter's LIF "
+                        "charge; use them with --float\n");
+        return 2;
+    }
+    /* --int without a level: -O2 as compile does, unless the model is a quantized .stcir */
+    int default_level = o->int_mode && !o->passes;
     if (!o->input && !o->dataset) {
         fprintf(stderr, "stc-coord: error: run needs --input X (npy or idx), --dataset NAME (its test set), "
                         "or both (X normalized as NAME's images)\n");
@@ -136,6 +201,14 @@ int cmd_run(coord_opts_t *o) {
         coord_fail(&err);
         coord_model_free(&m);
         return 1;
+    }
+    if (default_level && !m.ir->quant) {
+        o->passes = "-O2";
+        if (coord_passes(o, &m, &err)) {
+            coord_fail(&err);
+            coord_model_free(&m);
+            return 1;
+        }
     }
     const stc_ir_t *ir = m.ir;
     const stc_node_t *inode = &ir->nodes[0];
@@ -170,9 +243,17 @@ int cmd_run(coord_opts_t *o) {
         coord_model_free(&m);
         return 1;
     }
+    if (o->int_mode && quantize_for_int(o, &m, in, &err)) {
+        coord_fail(&err);
+        stc_input_destroy(&in);
+        coord_model_free(&m);
+        return 1;
+    }
+    const char *engine = o->int_mode ? "integer interpreter" : "float interpreter";
     job_t j;
     memset(&j, 0, sizeof j);
     j.ir = ir;
+    j.int_mode = o->int_mode;
     j.in = in;
     j.n = in->n;
     j.nout = ir->nodes[ir->n_nodes - 1].shape.c;
@@ -280,7 +361,8 @@ int cmd_run(coord_opts_t *o) {
     if (o->json) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "model", o->model);
-        cJSON_AddStringToObject(r, "engine", "float");
+        cJSON_AddStringToObject(r, "engine", o->int_mode ? "int" : "float");
+        if (o->int_mode) cJSON_AddNumberToObject(r, "weight_bits", o->weight_bits ? o->weight_bits : 8);
         cJSON_AddNumberToObject(r, "T", ir->T);
         cJSON_AddNumberToObject(r, "n_inputs", (double)j.n);
         cJSON_AddNumberToObject(r, "seconds", secs);
@@ -328,8 +410,8 @@ int cmd_run(coord_opts_t *o) {
                 printf("%s\n", j.nout > 10 ? " ..." : "");
             }
         }
-        printf("%lld images in %.1f s (%.1f img/s, %d threads), float interpreter, T=%d\n\n", (long long)j.n,
-               secs, j.n / secs, threads, ir->T);
+        printf("%lld images in %.1f s (%.1f img/s, %d threads), %s, T=%d\n\n", (long long)j.n, secs,
+               j.n / secs, threads, engine, ir->T);
         /* spike statistics: per LIF layer, mean spikes per inference and firing rate */
         printf("%-34s %9s %14s %8s\n", "LIF layer", "neurons", "spikes/image", "rate");
         double all = 0;
@@ -346,8 +428,12 @@ int cmd_run(coord_opts_t *o) {
         printf("energy       %.2f uJ per inference, paper-style: %.2fM MAC x 4.6 pJ + %.2fM AC x 0.9 pJ\n"
                "             (45 nm figures the SNN papers use; the chip model comes with `compile`)\n",
                uj, mac_per / 1e6, ac_per / 1e6);
-        if (in->labels) printf("accuracy     %.2f%% (%lld/%lld)  stc float IR\n", 100.0 * correct / j.n,
-                               (long long)correct, (long long)j.n);
+        if (in->labels && o->int_mode)
+            printf("accuracy     %.2f%% (%lld/%lld)  stc integer IR, %d-bit weights\n", 100.0 * correct / j.n,
+                   (long long)correct, (long long)j.n, o->weight_bits ? o->weight_bits : 8);
+        else if (in->labels)
+            printf("accuracy     %.2f%% (%lld/%lld)  stc float IR\n", 100.0 * correct / j.n, (long long)correct,
+                   (long long)j.n);
         if (m.cfg.pytorch_accuracy >= 0)
             printf("accuracy     %.2f%%               PyTorch, measured at training (%d test images)\n",
                    100.0 * m.cfg.pytorch_accuracy, m.cfg.pytorch_images);

@@ -29,6 +29,13 @@ typedef struct {
     bool progress, no_progress;
     const char *passes;      /* -O0..-O3 or --passes a,b */
     const char *dump_after;  /* --dump-ir-after PASS */
+    /* backend: compile, run --int, profile */
+    bool int_mode;           /* run --int: the integer interpreter */
+    int weight_bits;         /* --weight-bits N (0: 8) */
+    const char *calib;       /* --calib X: calibration images */
+    const char *target;      /* --target NAME|FILE.json (compile) */
+    const char *out;         /* -o FILE */
+    int chips;               /* --chips N (0: as many as needed) */
 } coord_opts_t;
 
 /* A loaded model: the IR, plus the checkpoint and resolved config when it came from one. */
@@ -43,10 +50,19 @@ int coord_load_model(const coord_opts_t *o, coord_model_t *m, stc_err_t *err);
 void coord_model_free(coord_model_t *m);
 /* Run the pass pipeline the options ask for (-O*, --passes, --dump-ir-after). */
 int coord_passes(const coord_opts_t *o, coord_model_t *m, stc_err_t *err);
+/* The images quantize calibrates on (cmd_compile.c): --calib X, else the first 64
+ * training images of the data set (--dataset or the config's); NULL with a
+ * warning logged and err untouched when there are none, or with err set. */
+stc_input_t *coord_calib_images(const coord_opts_t *o, const coord_model_t *m, stc_err_t *err);
 
 int cmd_inspect(coord_opts_t *o);
 int cmd_run(coord_opts_t *o);
 int cmd_target(coord_opts_t *o);
+int cmd_compile(coord_opts_t *o);
+int cmd_profile(coord_opts_t *o);
+/* run MODEL.stc: the chip simulator (cmd_runsim.c); cmd_run dispatches to it */
+int cmd_run_bundle(coord_opts_t *o);
+int coord_is_bundle(const char *path);
 
 /* Print "error: msg" to stderr (the programs' one place for fatal errors). */
 void coord_fail(const stc_err_t *err);

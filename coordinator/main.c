@@ -38,8 +38,10 @@ static void usage(FILE *f) {
             "  --tau X (2)  --v-threshold X (1)  --attn-v-threshold X (0.5)   LIF constants\n"
             "\n"
             "passes (inspect and run; the verifier runs after each):\n"
-            "  -O0 .. -O3           optimization level (-O1 and up: fold_bn)\n"
-            "  --passes a,b         run these passes in order (fold_bn)\n"
+            "  -O0 .. -O3           optimization level (-O1: fold_bn; -O2 and up: fold_bn,const_fold,\n"
+            "                       dce,cse)\n"
+            "  --passes a,b         run these passes in order (fold_bn, const_fold, dce, cse, quantize,\n"
+            "                       delay_balance)\n"
             "  --dump-ir-after P    print the IR after pass P to stderr\n"
             "\n"
             "inspect options:\n"
@@ -49,7 +51,12 @@ static void usage(FILE *f) {
             "                       loadable file with every parameter value\n"
             "\n"
             "run options:\n"
-            "  --float              use the float interpreter (the only engine in this version)\n"
+            "  --float              use the float interpreter\n"
+            "  --int                quantize (after -O2 unless a level is given) and use the integer\n"
+            "                       interpreter, the golden model of the chip\n"
+            "  --weight-bits N      --int: weight bits, 2..8 (8)\n"
+            "  --calib X            --int: calibrate on the first 64 images of X (npy or idx); default:\n"
+            "                       the data set's first 64 training images, else the first 64 inputs\n"
             "  --input X            .npy float32 [N,C,H,W] or [C,H,W], or an idx image file\n"
             "  --labels L           idx label file (or .npy) for accuracy\n"
             "  --dataset NAME       fashion-mnist: its test set, normalized as the config says\n"
@@ -120,6 +127,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--passes")) { NEED(); o.passes = next; }
         else if (!strcmp(a, "--dump-ir-after")) { NEED(); o.dump_after = next; }
         else if (!strcmp(a, "--float")) o.float_mode = true;
+        else if (!strcmp(a, "--int")) o.int_mode = true;
+        else if (!strcmp(a, "--calib")) { NEED(); o.calib = next; }
+        else if (!strcmp(a, "--target")) { NEED(); o.target = next; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED(); o.out = next; }
         else if (!strcmp(a, "--weights")) o.dump_weights = true;
         else if (!strcmp(a, "--progress")) o.progress = true;
         else if (!strcmp(a, "--no-progress")) o.no_progress = true;
@@ -131,13 +142,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--dataset")) { NEED(); o.dataset = next; }
         else if (!strcmp(a, "--trace")) { NEED(); o.trace = next; }
         else if (!strcmp(a, "--force-spikes")) { NEED(); o.force = next; }
-        else if (!strcmp(a, "--limit") || !strcmp(a, "--threads")) {
+        else if (!strcmp(a, "--limit") || !strcmp(a, "--threads") || !strcmp(a, "--chips") ||
+                 !strcmp(a, "--weight-bits")) {
             NEED();
             char *end;
             long v = strtol(next, &end, 10);
             if (*end || v < 1 || v > 100000000) return bad_usage("%s expects a positive whole number", a);
+            if (!strcmp(a, "--weight-bits") && v > 8) return bad_usage("%s: the chip stores weights of 1 to 8 bits", a);
             if (a[2] == 'l') o.limit = v;
-            else o.threads = (int)v;
+            else if (a[2] == 't') o.threads = (int)v;
+            else if (a[2] == 'c') o.chips = (int)v;
+            else o.weight_bits = (int)v;
         } else if (a[0] == '-' && a[1]) {
             return bad_usage("unknown option '%s'", a);
         } else if (!o.model) {
@@ -155,10 +170,14 @@ int main(int argc, char **argv) {
         if (!o.model) return bad_usage("%s: which model? (stc-coord COMMAND MODEL)", cmd);
         return !strcmp(cmd, "inspect") ? cmd_inspect(&o) : cmd_run(&o);
     }
-    if (!strcmp(cmd, "compile") || !strcmp(cmd, "partition") || !strcmp(cmd, "deploy") ||
-        !strcmp(cmd, "profile") || !strcmp(cmd, "keygen")) {
-        fprintf(stderr, "stc-coord: '%s' is not available in this version (inspect and run --float are)\n", cmd);
+    if (!strcmp(cmd, "compile") || !strcmp(cmd, "profile")) {
+        if (!o.model) return bad_usage("%s: which model? (stc-coord COMMAND MODEL)", cmd);
+        return !strcmp(cmd, "compile") ? cmd_compile(&o) : cmd_profile(&o);
+    }
+    if (!strcmp(cmd, "partition") || !strcmp(cmd, "deploy") || !strcmp(cmd, "keygen")) {
+        fprintf(stderr, "stc-coord: '%s' is not available in this version (inspect, compile, run, profile and "
+                "target are)\n", cmd);
         return 2;
     }
-    return bad_usage("unknown command '%s': expected inspect, run or target", cmd);
+    return bad_usage("unknown command '%s': expected inspect, compile, run, profile or target", cmd);
 }

@@ -380,7 +380,7 @@ static stc_status_t verify_quant(const stc_ir_t *ir, stc_err_t *err) {
                                        where(n, w, sizeof w), k, n->qsh[k]);
         if (n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR) {
             const stc_param_t *p = stc_ir_param(n, "weight");
-            double lim = (double)(((int64_t)1 << (n->qbits - 1)) - 1);
+            double lim = n->qbits == 1 ? 1.0 : (double)(((int64_t)1 << (n->qbits - 1)) - 1); /* 1 bit: +-1 */
             for (int64_t k = 0; k < p->numel; k++) {
                 double v = p->data[k];
                 if (v != floor(v))

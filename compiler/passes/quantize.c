@@ -121,12 +121,18 @@ static int fit_exp(double m, int64_t P) {
  * 88.22% with the choice; 4 bits 74.23% and 86.00% (f0 + 2 as a third
  * candidate: 88.22% and 85.51%; choosing the input's exponent the same way
  * from the calibration pixels did not help either: 88.08%, 85.42%). */
+/* One weight as the chip stores it: round(w * 2^f) clamped to +-P; with 1-bit
+ * weights (P = 0) the sign alone, +-1 (binary weights: zero has no code). */
+static double wq(double w, int f, int64_t P) {
+    if (P == 0) return w >= 0 ? 1.0 : -1.0;
+    double q = round(ldexp(w, f));
+    return q > (double)P ? (double)P : q < -(double)P ? -(double)P : q;
+}
+
 static double wq_sse(const float *w, int64_t n, int f, int64_t P) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) {
-        double q = round(ldexp((double)w[i], f));
-        if (q > (double)P) q = (double)P;
-        if (q < -(double)P) q = -(double)P;
+        double q = wq((double)w[i], f, P);
         double d = ldexp(q, -f) - (double)w[i];
         s += d * d;
     }
@@ -137,6 +143,15 @@ static int choose_wexp(const float *w, int64_t n, int64_t P) {
     double m = 0;
     for (int64_t i = 0; i < n; i++)
         if (fabs((double)w[i]) > m) m = fabs((double)w[i]);
+    if (P == 0) { /* binary: the power of two nearest the best scale, mean |w| */
+        double mean = 0;
+        for (int64_t i = 0; i < n; i++) mean += fabs((double)w[i]);
+        mean = n ? mean / (double)n : 0;
+        int f = mean > 0 ? (int)fmin(60, fmax(-60, -round(log2(mean)))) : 0, best = f;
+        for (int g = f - 1; g <= f + 1; g++)
+            if (wq_sse(w, n, g, P) < wq_sse(w, n, best, P)) best = g;
+        return best;
+    }
     int f = fit_exp(m, P);
     if (m > 0 && f < 60 && wq_sse(w, n, f + 1, P) < wq_sse(w, n, f, P)) f++;
     return f;
@@ -217,8 +232,7 @@ static stc_status_t q_synapse(qctx_t *c, stc_node_t *n) {
             s = fabs(bq);
         }
         for (int64_t k = 0; k < per; k++) {
-            double q = round(ldexp((double)wp->data[o * per + k], f));
-            s += fmin(fabs(q), (double)P) * c->bq[a->id];
+            s += fabs(wq((double)wp->data[o * per + k], f, P)) * c->bq[a->id];
         }
         if (s > bound) bound = s;
     }
@@ -351,10 +365,7 @@ static void commit_params(stc_node_t *n, int wb) {
     stc_param_t *bp = (stc_param_t *)stc_ir_param(n, "bias");
     double step = n->qgraded ? ldexp(n->qstep, -n->qrsh) : n->qstep; /* the accumulator's step */
     int64_t P = stc_payload_max(wb);
-    for (int64_t k = 0; k < wp->numel; k++) {
-        double q = round(ldexp((double)wp->data[k], n->qexp));
-        wp->data[k] = (float)(q > (double)P ? (double)P : q < -(double)P ? -(double)P : q);
-    }
+    for (int64_t k = 0; k < wp->numel; k++) wp->data[k] = (float)wq((double)wp->data[k], n->qexp, P);
     if (bp)
         for (int64_t k = 0; k < bp->numel; k++) bp->data[k] = (float)round((double)bp->data[k] / step);
 }
@@ -371,7 +382,7 @@ stc_status_t stc_pass_quantize(stc_ir_t *ir, const stc_pass_opts_t *o, stc_err_t
     char w[256];
     if (ir->quant) return STC_OK;
     qctx_t c = {.ir = ir, .err = err};
-    if (bits_opt(o ? o->weight_bits : 0, 8, 2, 8, "weight_bits", &c.wb, err) ||
+    if (bits_opt(o ? o->weight_bits : 0, 8, 1, 8, "weight_bits", &c.wb, err) ||
         bits_opt(o ? o->payload_bits : 0, 16, 2, 16, "payload_bits", &c.pb, err) ||
         bits_opt(o ? o->input_bits : 0, 8, 2, 16, "input_bits", &c.ib, err))
         return err->status;

@@ -484,6 +484,41 @@ def recognizer_models():
     torch.save(bad, os.path.join(out, "model_badshape.pth"))
 
 
+# ------------------------------------------- active models for the backend
+
+ACTIVE = {
+    "spikformer_cifar": ["--img", "32", "--depths", "2"],
+    "spikformer_imagenet": ["--img", "64", "--heads", "2", "--depths", "1"],
+    "sdt": ["--img", "32", "--depths", "2"],
+}
+
+
+@case
+def backend_models():
+    """Small models of every architecture whose BatchNorm biases are calibrated
+    (tools/make_test_model.py) so that every LIF fires 1-30% of the time, in
+    OUTDIR/active/<arch>/ (model.pth, model.json, inputs.npy with 8 inputs): the
+    simulator-versus-integer-interpreter tests need layers that actually spike."""
+    import contextlib
+    import importlib
+    tools = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
+    sys.path.insert(0, tools)
+    try:
+        mtm = importlib.import_module("make_test_model")
+    finally:
+        sys.path.remove(tools)
+    for arch, extra in ACTIVE.items():
+        out = path(os.path.join("active", arch))
+        argv = sys.argv
+        sys.argv = ["make_test_model.py", "--arch", arch, "--out", out, "--embed-dims", "32", "--n", "8",
+                    "--formats", "zip"] + extra
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                mtm.main()
+        finally:
+            sys.argv = argv
+
+
 # --------------------------------------------------------------------- main
 
 def main():

@@ -9,6 +9,7 @@
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -106,6 +107,40 @@ def main():
     with open(ir, "w") as f:
         f.write("stc-ir 1\ngraph T=4\n%0 = input [1,4,4] real\n%1 = conv9d %0 [1,4,4] real\n")
     case(s, "IR text with an unknown op", ["inspect", ir], 1, "bad.stcir:4", "conv9d")
+
+    # the backend: compile, run MODEL.stc, profile
+    case(s, "compile without -o", ["compile", good], 2, "-o FILE.stc")
+    case(s, "weight bits beyond 8", ["compile", good, "--weight-bits", "9", "-o", os.path.join(w, "x.stc")], 2,
+         "--weight-bits", "1 to 8")
+    case(s, "unknown target", ["compile", good, "--target", "loihi9", "-o", os.path.join(w, "x.stc")], 1, "loihi9")
+    p = subprocess.run([s, "target", "loihi3", "--json"], capture_output=True, text=True)
+    tiny = json.loads(p.stdout)
+    tiny["name"] = "tiny"
+    tiny["cores_per_chip"]["value"] = 2
+    tiny["core_mesh"]["value"] = [2, 1]
+    tiny["neurons_per_core"]["value"] = 600
+    tiny_path = os.path.join(w, "tiny.json")
+    with open(tiny_path, "w") as f:
+        json.dump(tiny, f)
+    case(s, "model needs more chips", ["compile", good, "--target", tiny_path, "--chips", "1", "-o",
+                                       os.path.join(w, "x.stc")], 1, "chips", "--chips 1", "needs")
+    tiny["neurons_per_core"]["value"] = 8
+    with open(tiny_path, "w") as f:
+        json.dump(tiny, f)
+    case(s, "stage too big for a core", ["compile", good, "--target", tiny_path, "-o", os.path.join(w, "x.stc")],
+         1, "neurons_per_core", "the limit is 8")
+    stc_file = os.path.join(w, "good.stc")
+    case(s, "compile the good model (no error)", ["compile", good, "-o", stc_file], 0)
+    data = bytearray(open(stc_file, "rb").read())
+    data[len(data) // 2] ^= 0x55
+    corrupt = os.path.join(w, "corrupt.stc")
+    open(corrupt, "wb").write(data)
+    case(s, "corrupt bundle", ["run", corrupt, "--input", os.path.join(w, "wrong_size.npy")], 1, "corrupt.stc")
+    foreign = os.path.join(w, "checkpoint.stc")
+    shutil.copy(good, foreign)
+    case(s, "checkpoint named .stc", ["run", foreign, "--input", x], 1, "checkpoint.stc", "compile")
+    case(s, "bundle input of the wrong size", ["run", stc_file, "--input", x], 1, "[3,16,16]", "[3,32,32]")
+    case(s, "profile of a checkpoint", ["profile", good], 2, "compiled bundle")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -1,0 +1,214 @@
+/* cmd_compile.c - `stc-coord compile`: checkpoint -> quantized IR -> chip images in a .stc bundle.
+ *
+ * The order: load and import, the -O level's passes (default -O2), quantize
+ * (calibrated on sample images), delay_balance, lowering onto the target's
+ * cores and chips, then the bundle file and a summary of what was used.
+ * SPDX-License-Identifier: MIT
+ */
+#include "coord.h"
+#include "stc_lower.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CALIB_IMAGES 64
+
+/* The model's own normalization, if its config gives one. */
+static stc_input_norm_t *model_norm(const coord_model_t *m, stc_input_norm_t *norm) {
+    if (!m->cfg.n_norm) return NULL;
+    memset(norm, 0, sizeof *norm);
+    norm->n_ch = m->cfg.n_norm;
+    memcpy(norm->mean, m->cfg.norm_mean, sizeof norm->mean);
+    memcpy(norm->std, m->cfg.norm_std, sizeof norm->std);
+    return norm;
+}
+
+stc_input_t *coord_calib_images(const coord_opts_t *o, const coord_model_t *m, stc_err_t *err) {
+    stc_input_norm_t norm, *np = model_norm(m, &norm);
+    stc_input_t *in = NULL;
+    const char *ds = o->dataset ? o->dataset : m->cfg.dataset[0] ? m->cfg.dataset : NULL;
+    if (o->calib) {
+        in = stc_input_load(o->calib, NULL, np, CALIB_IMAGES, err);
+        if (!in) stc_err_prefix(err, "--calib");
+    } else if (ds) {
+        stc_input_norm_t dn;
+        if (!np && !stc_input_dataset_norm(ds, &dn, err)) np = &dn;
+        if (stc_input_dataset(ds, "train", np, CALIB_IMAGES, &in, err)) {
+            stc_err_prefix(err, "calibration images (the first %d of %s's training set)", CALIB_IMAGES, ds);
+            in = NULL;
+        }
+    } else {
+        stc_log(STC_LOG_WARN, "compile",
+                "no calibration images (--calib X or --dataset NAME): quantizing from static bounds");
+        return NULL;
+    }
+    if (in) {
+        const stc_node_t *x = &m->ir->nodes[0];
+        if (in->c != x->shape.c || in->h != x->shape.h || in->w != x->shape.w) {
+            stc_err_set(err, STC_E_USAGE, "calibration images are [%lld,%lld,%lld], the model expects [%d,%d,%d]",
+                        (long long)in->c, (long long)in->h, (long long)in->w, x->shape.c, x->shape.h, x->shape.w);
+            stc_input_destroy(&in);
+        }
+    }
+    return in;
+}
+
+int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t, const char *target_json,
+                       stc_bundle_t **out, stc_err_t *err) {
+    *out = NULL;
+    if (!o->passes) o->passes = "-O2";
+    if (coord_load_model(o, m, err)) return 1;
+    stc_input_t *cal = NULL;
+    if (o->calib || o->dataset || m->cfg.dataset[0]) {
+        cal = coord_calib_images(o, m, err);
+        if (!cal) return 1;
+    } else {
+        coord_calib_images(o, m, err); /* logs the warning */
+    }
+    stc_pass_opts_t po = {0};
+    po.dump_after = o->dump_after;
+    po.dump_to = stderr;
+    po.verbose = stc_log_enabled(STC_LOG_INFO);
+    po.weight_bits = o->weight_bits ? o->weight_bits : (t->weight_bits < 8 ? t->weight_bits : 8);
+    po.payload_bits = t->payload_bits;
+    if (cal) {
+        po.calib = cal->data;
+        po.n_calib = (int)cal->n;
+    }
+    int rc = 0;
+    if (po.weight_bits > t->weight_bits) {
+        stc_err_set(err, STC_E_USAGE, "--weight-bits %d: target %s stores weights of at most %d bits", po.weight_bits,
+                    t->name, t->weight_bits);
+        rc = 1;
+    }
+    if (!rc && stc_pass_pipeline(m->ir, "quantize,delay_balance", &po, err)) rc = 1;
+    stc_input_destroy(&cal);
+    if (rc) return 1;
+    char opts[256];
+    int n = snprintf(opts, sizeof opts, "%s --target %s --weight-bits %d", o->passes, t->name, po.weight_bits);
+    for (int i = 0; i < o->n_flags && n > 0 && n < (int)sizeof opts; i++)
+        n += snprintf(opts + n, sizeof opts - (size_t)n, " %s=%s", o->flag_names[i], o->flag_values[i]);
+    if (o->chips && n > 0 && n < (int)sizeof opts) snprintf(opts + n, sizeof opts - (size_t)n, " --chips %d", o->chips);
+    const char *base = strrchr(o->model, '/');
+    stc_lower_opts_t lo = {t, o->chips, base ? base + 1 : o->model, opts, target_json};
+    stc_bundle_t *b = stc_lower(m->ir, &lo, err);
+    if (!b) return 1;
+    snprintf(b->dataset, sizeof b->dataset, "%s", m->cfg.dataset);
+    b->n_norm = m->cfg.n_norm;
+    memcpy(b->norm_mean, m->cfg.norm_mean, sizeof b->norm_mean);
+    memcpy(b->norm_std, m->cfg.norm_std, sizeof b->norm_std);
+    b->pytorch_accuracy = m->cfg.pytorch_accuracy;
+    *out = b;
+    return 0;
+}
+
+static const char *kind_name(int k) {
+    static const char *const n[] = {"?", "input", "lif", "relay", "max", "and", "ssa", "readout"};
+    return k > 0 && k < STC_NK_COUNT ? n[k] : "?";
+}
+
+int cmd_compile(coord_opts_t *o) {
+    stc_err_t err = {0};
+    if (!o->out) {
+        fprintf(stderr, "stc-coord: error: compile needs -o FILE.stc (where to write the chip images)\n");
+        return 2;
+    }
+    const char *tname = o->target ? o->target : "loihi3";
+    stc_target_t t;
+    if (stc_target_load(tname, &t, &err)) {
+        coord_fail(&err);
+        return 1;
+    }
+    unsigned char *tjson = NULL;
+    size_t tn = 0;
+    if (!stc_target_preset_json(tname) && stc_read_file(tname, 1 << 20, &tjson, &tn, &err)) {
+        coord_fail(&err);
+        return 1;
+    }
+    coord_model_t m;
+    stc_bundle_t *b = NULL;
+    int rc = 1;
+    if (coord_build_bundle(o, &m, &t, (const char *)tjson, &b, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
+    if (stc_bundle_write(b, o->out, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
+    struct stat st;
+    long long fsize = stat(o->out, &st) ? -1 : (long long)st.st_size;
+    /* what was used */
+    int64_t neurons = 0, mem = 0, axons = 0, routes = 0, weights = 0;
+    for (int c = 1; c < b->n_cores; c++) {
+        const stc_core_t *k = &b->cores[c];
+        neurons += k->n_neurons;
+        mem += k->mem_state + k->mem_syn + k->mem_axon;
+        axons += k->n_axons;
+        routes += k->n_routes;
+    }
+    for (int p = 0; p < b->n_projs; p++) weights += b->projs[p].n_w;
+    int cores = b->n_cores - 1;
+    double util_n = cores ? (double)neurons / ((double)cores * t.neurons_per_core) : 0;
+    double util_m = cores ? (double)mem / ((double)cores * t.memory_per_core_bytes) : 0;
+    if (o->json) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "bundle", o->out);
+        cJSON_AddStringToObject(r, "model", b->model);
+        cJSON_AddStringToObject(r, "target", b->target);
+        cJSON_AddStringToObject(r, "options", b->options);
+        cJSON_AddNumberToObject(r, "T", b->T);
+        cJSON_AddNumberToObject(r, "ticks_per_inference", b->ticks);
+        cJSON_AddNumberToObject(r, "stages", b->n_stages);
+        cJSON_AddNumberToObject(r, "projections", b->n_projs);
+        cJSON_AddNumberToObject(r, "cores_used", cores);
+        cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
+        cJSON_AddNumberToObject(r, "neurons", (double)neurons);
+        cJSON_AddNumberToObject(r, "weights_stored", (double)weights);
+        cJSON_AddNumberToObject(r, "memory_bytes", (double)mem);
+        cJSON_AddNumberToObject(r, "neuron_utilization", util_n);
+        cJSON_AddNumberToObject(r, "memory_utilization", util_m);
+        cJSON_AddNumberToObject(r, "axons", (double)axons);
+        cJSON_AddNumberToObject(r, "routes", (double)routes);
+        cJSON_AddNumberToObject(r, "file_bytes", (double)fsize);
+        cJSON *arr = cJSON_AddArrayToObject(r, "stage_list");
+        for (int s = 0; s < b->n_stages; s++) {
+            const stc_stage_t *g = &b->stages[s];
+            int slices = 0;
+            for (int c = 0; c < b->n_cores; c++)
+                for (int i = 0; i < b->cores[c].n_slices; i++) slices += b->cores[c].slices[i].stage == s;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", g->name);
+            cJSON_AddStringToObject(e, "kind", kind_name(g->kind));
+            cJSON_AddNumberToObject(e, "neurons", (double)g->c * g->h * g->w);
+            cJSON_AddNumberToObject(e, "depth", g->depth);
+            cJSON_AddNumberToObject(e, "slices", slices);
+            cJSON_AddItemToArray(arr, e);
+        }
+        char *s = cJSON_PrintUnformatted(r);
+        puts(s);
+        free(s);
+        cJSON_Delete(r);
+    } else {
+        printf("compiled %s for %s (%s)\n", o->model, b->target, b->options);
+        printf("  %d stages, %d projections, pipeline depth %d: %d ticks per inference of T=%d\n", b->n_stages,
+               b->n_projs, b->ticks - b->T, b->ticks, b->T);
+        printf("  cores        %d on %d chip%s (%d cores per chip)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s",
+               t.cores_per_chip);
+        printf("  neurons      %lld, %.1f%% of the cores' capacity\n", (long long)neurons, 100 * util_n);
+        printf("  memory       %.1f KB (state, synapses, axon tables), %.1f%% of the cores' capacity\n",
+               mem / 1024.0, 100 * util_m);
+        printf("  weights      %lld stored once each (shared over tokens and positions)\n", (long long)weights);
+        printf("  tables       %lld input axons, %lld routes\n", (long long)axons, (long long)routes);
+        printf("  wrote        %s (%lld bytes)\n", o->out, fsize);
+    }
+    rc = 0;
+out:
+    free(tjson);
+    stc_bundle_destroy(&b);
+    coord_model_free(&m);
+    return rc;
+}

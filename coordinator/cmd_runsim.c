@@ -1,0 +1,413 @@
+/* cmd_runsim.c - `stc-coord run MODEL.stc` and `stc-coord profile MODEL.stc`: the chip simulator.
+ *
+ * run: the same inputs and output as the float run (logits, class,
+ * spike_counts by PyTorch module name, accuracy), computed by the
+ * bit-accurate chip simulator on the compiled chip images, one simulator per
+ * worker thread.  profile: the counters of those runs through the target's
+ * energy and latency model, by layer and by operation class, beside the
+ * paper-style estimate.
+ * SPDX-License-Identifier: MIT
+ */
+#include "coord.h"
+#include "stc_chipsim.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROFILE_DEFAULT_IMAGES 100
+
+/* A bundle is named *.stc (the reader then checks its magic and says what it found). */
+int coord_is_bundle(const char *path) {
+    size_t n = strlen(path);
+    return n > 4 && !strcmp(path + n - 4, ".stc");
+}
+
+typedef struct {
+    const stc_bundle_t *b;
+    const stc_input_t *in;
+    int64_t n;
+    float *logits;                /* n * n_out */
+    int64_t *spikes;              /* n * n_stages */
+    stc_core_counters_t *cores;   /* summed over workers, n_cores */
+    stc_core_counters_t *stages;  /* n_stages */
+    atomic_llong next, done, correct;
+    atomic_int failed;
+    stc_err_t err;
+    pthread_mutex_t lock;
+} simjob_t;
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+static void add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
+    a->synops += c->synops, a->neuron_updates += c->neuron_updates, a->neuron_active += c->neuron_active;
+    a->spikes += c->spikes, a->msgs_local += c->msgs_local, a->msgs_core += c->msgs_core;
+    a->core_hops += c->core_hops, a->msgs_chip += c->msgs_chip, a->kernel_ops += c->kernel_ops;
+    a->ticks_active += c->ticks_active;
+}
+
+static void *sim_worker(void *arg) {
+    simjob_t *j = arg;
+    stc_err_t err = {0};
+    stc_chipsim_t *s = stc_chipsim_create(j->b, &err);
+    int64_t per = (int64_t)j->b->in_c * j->b->in_h * j->b->in_w;
+    for (;;) {
+        if (!s) break;
+        int64_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n || atomic_load(&j->failed)) break;
+        float *lg = j->logits + i * j->b->n_out;
+        if (stc_chipsim_run(s, j->in->data + i * per, lg, j->spikes + i * j->b->n_stages, NULL, NULL, &err)) break;
+        if (j->in->labels && argmax(lg, j->b->n_out) == j->in->labels[i]) atomic_fetch_add(&j->correct, 1);
+        atomic_fetch_add(&j->done, 1);
+    }
+    pthread_mutex_lock(&j->lock);
+    if (err.status && !atomic_exchange(&j->failed, 1)) j->err = err;
+    if (s) {
+        const stc_core_counters_t *c = stc_chipsim_counters(s), *g = stc_chipsim_stage_counters(s);
+        for (int k = 0; k < j->b->n_cores; k++) add_counters(&j->cores[k], &c[k]);
+        for (int k = 0; k < j->b->n_stages; k++) add_counters(&j->stages[k], &g[k]);
+    }
+    pthread_mutex_unlock(&j->lock);
+    stc_chipsim_destroy(&s);
+    return NULL;
+}
+
+static void progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels) {
+    int width = 30, fill = n ? (int)(width * done / n) : width;
+    fprintf(stderr, "\r[");
+    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
+    fprintf(stderr, "] %lld/%lld  %.0f img/s", (long long)done, (long long)n, secs > 0 ? done / secs : 0.0);
+    if (has_labels && done) fprintf(stderr, "  acc %.2f%%", 100.0 * correct / done);
+    fflush(stderr);
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Load the bundle and the inputs it is asked to run. */
+static int load(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **inp, int64_t default_limit) {
+    stc_err_t err = {0};
+    *bp = stc_bundle_read(o->model, &err);
+    if (!*bp) {
+        coord_fail(&err);
+        return 1;
+    }
+    stc_bundle_t *b = *bp;
+    stc_input_norm_t norm = {0}, *np = NULL;
+    if (b->n_norm) {
+        norm.n_ch = b->n_norm;
+        memcpy(norm.mean, b->norm_mean, sizeof norm.mean);
+        memcpy(norm.std, b->norm_std, sizeof norm.std);
+        np = &norm;
+    }
+    const char *ds = o->dataset;
+    if (!o->input && !ds && default_limit) ds = b->dataset[0] ? b->dataset : NULL;
+    if (!o->input && !ds) {
+        fprintf(stderr, "stc-coord: error: %s needs --input X (npy or idx) or --dataset NAME (its test set)\n",
+                o->model);
+        return 2;
+    }
+    stc_input_norm_t dn;
+    if (ds && !np && !stc_input_dataset_norm(ds, &dn, &err)) np = &dn;
+    int64_t limit = o->limit ? o->limit : (o->input ? 0 : default_limit);
+    if (ds && !o->input) {
+        if (stc_input_dataset(ds, "test", np, limit, inp, &err)) *inp = NULL;
+    } else {
+        *inp = stc_input_load(o->input, o->labels, np, limit, &err);
+    }
+    if (!*inp) {
+        coord_fail(&err);
+        return 1;
+    }
+    stc_input_t *in = *inp;
+    if (in->c != b->in_c || in->h != b->in_h || in->w != b->in_w) {
+        fprintf(stderr, "stc-coord: error: %s: images are [%lld,%lld,%lld], %s was compiled for [%d,%d,%d]\n",
+                o->input ? o->input : ds, (long long)in->c, (long long)in->h, (long long)in->w, o->model, b->in_c,
+                b->in_h, b->in_w);
+        return 1;
+    }
+    return 0;
+}
+
+static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, simjob_t *j, double *secs,
+                    int *threads_used) {
+    memset(j, 0, sizeof *j);
+    j->b = b, j->in = in, j->n = in->n;
+    j->logits = calloc((size_t)j->n * b->n_out, sizeof(float));
+    j->spikes = calloc((size_t)j->n * b->n_stages, sizeof(int64_t));
+    j->cores = calloc((size_t)b->n_cores, sizeof *j->cores);
+    j->stages = calloc((size_t)b->n_stages, sizeof *j->stages);
+    pthread_mutex_init(&j->lock, NULL);
+    if (!j->logits || !j->spikes || !j->cores || !j->stages) {
+        fprintf(stderr, "stc-coord: error: out of memory\n");
+        return 1;
+    }
+    int threads = o->threads ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (threads > 64) threads = 64;
+    if (threads > j->n) threads = (int)j->n;
+    *threads_used = threads;
+    pthread_t tid[64];
+    double t0 = now();
+    for (int i = 0; i < threads; i++) pthread_create(&tid[i], NULL, sim_worker, j);
+    int show = (o->progress || (isatty(2) && !o->json)) && !o->no_progress && j->n > 1;
+    while (show && atomic_load(&j->done) < j->n && !atomic_load(&j->failed)) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        progress(atomic_load(&j->done), j->n, now() - t0, atomic_load(&j->correct), in->labels != NULL);
+    }
+    for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
+    *secs = now() - t0;
+    if (show) {
+        progress(atomic_load(&j->done), j->n, *secs, atomic_load(&j->correct), in->labels != NULL);
+        fputc('\n', stderr);
+    }
+    if (atomic_load(&j->failed)) {
+        coord_fail(&j->err);
+        return 1;
+    }
+    return 0;
+}
+
+static void simjob_free(simjob_t *j) {
+    free(j->logits);
+    free(j->spikes);
+    free(j->cores);
+    free(j->stages);
+    pthread_mutex_destroy(&j->lock);
+}
+
+static int load_target(const stc_bundle_t *b, stc_target_t *t) {
+    stc_err_t err = {0};
+    stc_status_t st = b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, t, &err)
+                                     : stc_target_load(b->target, t, &err);
+    if (st) {
+        stc_err_prefix(&err, "the bundle's target descriptor");
+        coord_fail(&err);
+        return 1;
+    }
+    return 0;
+}
+
+/* MACs of the first layer on the real-valued image (the papers count them as MACs). */
+static double input_macs(const stc_bundle_t *b) {
+    double m = 0;
+    for (int p = 0; p < b->n_projs; p++) {
+        const stc_proj_t *q = &b->projs[p];
+        if (q->src != b->input_stage) continue;
+        const stc_stage_t *d = &b->stages[q->dst];
+        m += (double)d->c * d->h * d->w * (double)(q->n_w / (q->co ? q->co : 1));
+    }
+    return m * b->T;
+}
+
+int cmd_run_bundle(coord_opts_t *o) {
+    stc_bundle_t *b = NULL;
+    stc_input_t *in = NULL;
+    simjob_t j;
+    memset(&j, 0, sizeof j);
+    int rc = load(o, &b, &in, 0);
+    double secs = 0;
+    int threads = 0;
+    stc_target_t t;
+    if (!rc) rc = load_target(b, &t);
+    if (!rc) rc = simulate(o, b, in, &j, &secs, &threads);
+    if (rc) goto out;
+    stc_energy_t e;
+    stc_energy_model(b, &t, j.cores, j.n, input_macs(b), &e);
+    int64_t correct = atomic_load(&j.correct);
+    if (o->json) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "model", o->model);
+        cJSON_AddStringToObject(r, "engine", "chipsim");
+        cJSON_AddStringToObject(r, "target", b->target);
+        cJSON_AddNumberToObject(r, "T", b->T);
+        cJSON_AddNumberToObject(r, "n_inputs", (double)j.n);
+        cJSON_AddNumberToObject(r, "seconds", secs);
+        if (in->labels) cJSON_AddNumberToObject(r, "accuracy", (double)correct / (double)j.n);
+        if (b->pytorch_accuracy >= 0) cJSON_AddNumberToObject(r, "pytorch_accuracy", b->pytorch_accuracy);
+        cJSON_AddNumberToObject(r, "energy_uj_per_inference", e.total_uj);
+        cJSON_AddNumberToObject(r, "latency_us", e.latency_us);
+        cJSON *en = cJSON_AddObjectToObject(r, "energy_paper_style");
+        cJSON_AddNumberToObject(en, "uj_per_inference", e.paper_uj);
+        cJSON *fr = cJSON_AddObjectToObject(r, "firing_rates");
+        for (int s = 0; s < b->n_stages; s++)
+            if (b->stages[s].kind == STC_NK_LIF) {
+                double tot = 0, cells = (double)b->stages[s].c * b->stages[s].h * b->stages[s].w;
+                for (int64_t i = 0; i < j.n; i++) tot += (double)j.spikes[i * b->n_stages + s];
+                cJSON_AddNumberToObject(fr, b->stages[s].name, tot / ((double)j.n * cells * b->T));
+            }
+        cJSON *arr = cJSON_AddArrayToObject(r, "inputs");
+        for (int64_t i = 0; i < j.n; i++) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "index", (double)i);
+            cJSON_AddNumberToObject(x, "class", argmax(j.logits + i * b->n_out, b->n_out));
+            if (in->labels) cJSON_AddNumberToObject(x, "label", in->labels[i]);
+            cJSON_AddItemToObject(x, "logits", cJSON_CreateFloatArray(j.logits + i * b->n_out, b->n_out));
+            cJSON *sc = cJSON_AddObjectToObject(x, "spike_counts");
+            for (int s = 0; s < b->n_stages; s++)
+                if (b->stages[s].kind == STC_NK_LIF)
+                    cJSON_AddNumberToObject(sc, b->stages[s].name, (double)j.spikes[i * b->n_stages + s]);
+            cJSON_AddItemToArray(arr, x);
+        }
+        char *s = cJSON_PrintUnformatted(r);
+        puts(s);
+        free(s);
+        cJSON_Delete(r);
+    } else {
+        for (int64_t i = 0; i < j.n && j.n <= 20; i++) {
+            int c = argmax(j.logits + i * b->n_out, b->n_out);
+            printf("input %lld: class %d", (long long)i, c);
+            if (in->labels) printf(" (label %d)", in->labels[i]);
+            printf("  logits");
+            for (int k = 0; k < b->n_out && k < 10; k++) printf(" %.4f", (double)j.logits[i * b->n_out + k]);
+            printf("%s\n", b->n_out > 10 ? " ..." : "");
+        }
+        printf("%lld images in %.1f s (%.1f img/s, %d threads), chip simulator, %s, %d cores on %d chip%s, T=%d\n\n",
+               (long long)j.n, secs, j.n / secs, threads, b->target, b->n_cores - 1, b->n_chips,
+               b->n_chips == 1 ? "" : "s", b->T);
+        printf("%-34s %9s %14s %8s\n", "LIF layer", "neurons", "spikes/image", "rate");
+        double all = 0;
+        for (int s = 0; s < b->n_stages; s++) {
+            const stc_stage_t *g = &b->stages[s];
+            if (g->kind != STC_NK_LIF) continue;
+            double tot = 0, cells = (double)g->c * g->h * g->w;
+            for (int64_t i = 0; i < j.n; i++) tot += (double)j.spikes[i * b->n_stages + s];
+            all += tot;
+            printf("%-34s %9.0f %14.1f %7.2f%%\n", g->name, cells, tot / j.n, 100.0 * tot / (j.n * cells * b->T));
+        }
+        printf("%-34s %9s %14.1f\n\n", "all layers", "", all / j.n);
+        printf("energy       %.2f uJ per inference on %s (%.2f dynamic + %.2f static), latency %.1f us\n",
+               e.total_uj, b->target, e.dyn_uj, e.static_uj, e.latency_us);
+        printf("             paper-style %.2f uJ (E_AC 0.9 pJ, E_MAC 4.6 pJ); details: stc-coord profile\n",
+               e.paper_uj);
+        if (in->labels)
+            printf("accuracy     %.2f%% (%lld/%lld)  chip simulator\n", 100.0 * correct / j.n, (long long)correct,
+                   (long long)j.n);
+        if (b->pytorch_accuracy >= 0)
+            printf("accuracy     %.2f%%               PyTorch, measured at training\n", 100.0 * b->pytorch_accuracy);
+    }
+out:
+    simjob_free(&j);
+    stc_input_destroy(&in);
+    stc_bundle_destroy(&b);
+    return rc;
+}
+
+static const char *kind_name(int k) {
+    static const char *const n[] = {"?", "input", "lif", "relay", "max", "and", "ssa", "readout"};
+    return k > 0 && k < STC_NK_COUNT ? n[k] : "?";
+}
+
+int cmd_profile(coord_opts_t *o) {
+    if (!coord_is_bundle(o->model)) {
+        fprintf(stderr, "stc-coord: error: %s: profile takes a compiled bundle (stc-coord compile ... -o M.stc)\n",
+                o->model);
+        return 2;
+    }
+    stc_bundle_t *b = NULL;
+    stc_input_t *in = NULL;
+    simjob_t j;
+    memset(&j, 0, sizeof j);
+    int rc = load(o, &b, &in, PROFILE_DEFAULT_IMAGES);
+    double secs = 0;
+    int threads = 0;
+    stc_target_t t;
+    if (!rc) rc = load_target(b, &t);
+    if (!rc) rc = simulate(o, b, in, &j, &secs, &threads);
+    if (rc) goto out;
+    stc_energy_t e;
+    double n = (double)j.n;
+    stc_energy_model(b, &t, j.cores, j.n, input_macs(b), &e);
+    /* per layer: the same model restricted to one stage's counters (dynamic only) */
+    int64_t neurons = 0;
+    for (int c = 1; c < b->n_cores; c++) neurons += b->cores[c].n_neurons;
+    double util = (b->n_cores - 1) ? (double)neurons / ((double)(b->n_cores - 1) * t.neurons_per_core) : 0;
+    double static_w = t.static_power_w * b->n_chips;
+    cJSON *r = o->json ? cJSON_CreateObject() : NULL;
+    cJSON *layers = r ? cJSON_AddArrayToObject(r, "layers") : NULL;
+    if (!r) {
+        printf("profile of %s on %s: %lld inferences, %d cores on %d chip%s, T=%d, %d ticks per inference\n\n",
+               o->model, b->target, (long long)j.n, b->n_cores - 1, b->n_chips, b->n_chips == 1 ? "" : "s", b->T,
+               b->ticks);
+        printf("%-32s %-7s %10s %10s %10s %9s %9s\n", "layer", "kind", "synops", "updates", "spikes", "uJ", "share");
+    }
+    for (int s = 0; s < b->n_stages; s++) {
+        const stc_core_counters_t *g = &j.stages[s];
+        double uj = ((double)(g->synops + g->kernel_ops) * t.energy_synop_pj +
+                     (double)g->neuron_active * t.energy_neuron_active_pj +
+                     (double)(g->neuron_updates - g->neuron_active) * t.energy_neuron_idle_pj +
+                     (double)g->spikes * t.energy_spike_local_pj + (double)g->core_hops * t.energy_core_hop_pj +
+                     (double)g->msgs_chip * t.energy_chip_hop_pj) / n * 1e-6;
+        if (r) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "name", b->stages[s].name);
+            cJSON_AddStringToObject(x, "kind", kind_name(b->stages[s].kind));
+            cJSON_AddNumberToObject(x, "synops", (double)(g->synops + g->kernel_ops) / n);
+            cJSON_AddNumberToObject(x, "neuron_updates", (double)g->neuron_updates / n);
+            cJSON_AddNumberToObject(x, "spikes", (double)g->spikes / n);
+            cJSON_AddNumberToObject(x, "dynamic_uj", uj);
+            cJSON_AddItemToArray(layers, x);
+        } else {
+            printf("%-32.32s %-7s %10.0f %10.0f %10.0f %9.3f %8.1f%%\n", b->stages[s].name,
+                   kind_name(b->stages[s].kind), (double)(g->synops + g->kernel_ops) / n,
+                   (double)g->neuron_updates / n, (double)g->spikes / n, uj, e.dyn_uj > 0 ? 100 * uj / e.dyn_uj : 0);
+        }
+    }
+    if (r) {
+        cJSON_AddStringToObject(r, "bundle", o->model);
+        cJSON_AddStringToObject(r, "target", b->target);
+        cJSON_AddNumberToObject(r, "n_inputs", n);
+        cJSON *c = cJSON_AddObjectToObject(r, "energy_uj_per_inference");
+        cJSON_AddNumberToObject(c, "synaptic", e.dyn_synop_uj);
+        cJSON_AddNumberToObject(c, "neuron", e.dyn_neuron_uj);
+        cJSON_AddNumberToObject(c, "spike", e.dyn_spike_uj);
+        cJSON_AddNumberToObject(c, "routing", e.dyn_route_uj);
+        cJSON_AddNumberToObject(c, "dynamic", e.dyn_uj);
+        cJSON_AddNumberToObject(c, "static", e.static_uj);
+        cJSON_AddNumberToObject(c, "total", e.total_uj);
+        cJSON_AddNumberToObject(c, "paper_style", e.paper_uj);
+        cJSON_AddNumberToObject(r, "static_power_w", static_w);
+        cJSON_AddNumberToObject(r, "tick_ns", e.tick_ns);
+        cJSON_AddNumberToObject(r, "ticks_per_inference", b->ticks);
+        cJSON_AddNumberToObject(r, "latency_us", e.latency_us);
+        cJSON_AddNumberToObject(r, "cores_used", b->n_cores - 1);
+        cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
+        cJSON_AddNumberToObject(r, "neuron_utilization", util);
+        char *s = cJSON_PrintUnformatted(r);
+        puts(s);
+        free(s);
+        cJSON_Delete(r);
+    } else {
+        printf("\nenergy per inference (%s figures; `stc-coord target %s` shows each one's source or assumption)\n",
+               b->target, b->target);
+        printf("  synaptic ops   %9.3f uJ\n  neuron updates %9.3f uJ\n  spikes         %9.3f uJ\n"
+               "  routing        %9.3f uJ\n  dynamic        %9.3f uJ\n  static         %9.3f uJ  (%.3f W x %d "
+               "chip%s x %.1f us)\n  total          %9.3f uJ\n",
+               e.dyn_synop_uj, e.dyn_neuron_uj, e.dyn_spike_uj, e.dyn_route_uj, e.dyn_uj, e.static_uj, t.static_power_w,
+               b->n_chips, b->n_chips == 1 ? "" : "s", e.latency_us, e.total_uj);
+        printf("  paper-style    %9.3f uJ  (E_AC 0.9 pJ x synops + E_MAC 4.6 pJ x first-layer MACs, 45 nm)\n",
+               e.paper_uj);
+        printf("latency        %.1f us per inference: %d ticks x %.1f ns (busiest core + barrier)\n", e.latency_us,
+               b->ticks, e.tick_ns);
+        printf("utilization    %.1f%% of the neurons of %d cores\n", 100 * util, b->n_cores - 1);
+    }
+out:
+    simjob_free(&j);
+    stc_input_destroy(&in);
+    stc_bundle_destroy(&b);
+    return rc;
+}

@@ -1,0 +1,315 @@
+/* test_lower.c - lowering and the chip simulator against the integer interpreter, end to end.
+ *
+ * For every test model (Spikformer CIFAR and ImageNet variants, Spike-driven
+ * Transformer) and the bundled Fashion-MNIST model: import, fold_bn, quantize
+ * (calibrated), delay_balance, lower onto a target, write and read the bundle,
+ * then run the same images through the integer interpreter and the chip
+ * simulator and require every value of every stage at every timestep, and the
+ * logits, to be identical.  The same on a deliberately tiny target that forces
+ * stages to be cut into many slices over many chips.  And the limit errors.
+ * SPDX-License-Identifier: MIT
+ */
+#include "stc_chipsim.h"
+#include "stc_input.h"
+#include "stc_lower.h"
+#include "stc_model.h"
+#include "stc_pass.h"
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DATA STC_TEST_DATA_DIR "/"
+
+typedef struct {
+    const stc_ir_t *ir;
+    int64_t **q;        /* per node: T * numel of the integer interpreter's outputs */
+    int64_t compared, mismatched, spikes;
+    int64_t *stage_spikes;  /* per stage: spikes seen (LIF) */
+    char first[256];
+} cmp_t;
+
+static int64_t numel(stc_shape_t s) { return (int64_t)s.c * s.h * s.w; }
+
+static void on_q(void *ud, const stc_node_t *n, int t, const int64_t *q) {
+    cmp_t *c = ud;
+    int64_t m = numel(n->shape);
+    memcpy(c->q[n->id] + (int64_t)t * m, q, (size_t)m * sizeof *q);
+}
+
+static void on_sim(void *ud, const stc_bundle_t *b, int stage, int t, const int64_t *q) {
+    cmp_t *c = ud;
+    const stc_stage_t *s = &b->stages[stage];
+    const stc_node_t *n = &c->ir->nodes[s->ir_node];
+    int64_t m = numel(n->shape);
+    const int64_t *want = c->q[n->id] + (int64_t)t * m;
+    int64_t npos = (int64_t)s->h * s->w;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t got = q[i];
+        if (n->op == STC_OP_SDSA) { /* the AND stage holds k*v; the node its column sum */
+            got = 0;
+            for (int64_t p = 0; p < npos; p++) got += q[i * npos + p];
+        }
+        if (s->kind == STC_NK_LIF || s->kind == STC_NK_AND) c->spikes += got;
+        if (s->kind == STC_NK_LIF) c->stage_spikes[stage] += got;
+        c->compared++;
+        if (got != want[i]) {
+            if (!c->mismatched)
+                snprintf(c->first, sizeof c->first, "stage %d '%s' t=%d index %lld: sim %lld, qinterp %lld", stage,
+                         s->name, t, (long long)i, (long long)got, (long long)want[i]);
+            c->mismatched++;
+        }
+    }
+}
+
+static stc_ir_t *load_model(const char *pth, const char *json) {
+    stc_err_t err = {0};
+    stc_model_cfg_t cfg;
+    stc_model_cfg_init(&cfg);
+    if (json && stc_model_cfg_load(&cfg, json, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return NULL;
+    }
+    stc_ckpt_t *ck = stc_ckpt_load(pth, &err);
+    stc_ir_t *ir = NULL;
+    if (ck && !stc_model_recognize(ck, &cfg, &err)) ir = stc_model_import(ck, &cfg, &err);
+    if (!ir) fprintf(stderr, "%s: %s\n", pth, err.msg);
+    stc_ckpt_destroy(&ck);
+    return ir;
+}
+
+static stc_target_t tiny_target(void) {
+    stc_target_t t;
+    stc_err_t err = {0};
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    snprintf(t.name, sizeof t.name, "tiny");
+    t.cores_per_chip = 4;
+    t.core_mesh[0] = 2, t.core_mesh[1] = 2;
+    t.neurons_per_core = 300;
+    t.fan_in_axons_per_core = 2400;
+    t.fan_out_axons_per_core = 8000;
+    t.memory_per_core_bytes = 64 * 1024;
+    return t;
+}
+
+/* Compile `ir` (consumed: quantized in place) for target t and compare sim
+ * with qinterp on n images.  Returns the bundle's core count. */
+static int check_model(stc_ir_t *ir, const float *images, int n, const stc_target_t *t, int weight_bits,
+                       const char *what) {
+    stc_err_t err = {0};
+    stc_pass_opts_t po = {0};
+    po.weight_bits = weight_bits;
+    po.payload_bits = t->payload_bits;
+    po.calib = images;
+    po.n_calib = n;
+    CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
+    stc_lower_opts_t lo = {t, 0, what, "test", NULL};
+    stc_bundle_t *b0 = stc_lower(ir, &lo, &err);
+    if (!b0) fprintf(stderr, "%s: %s\n", what, err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b0);
+    /* what runs is what was read back from the file bytes */
+    unsigned char *bytes = NULL;
+    size_t nb = 0;
+    CU_ASSERT_EQUAL_FATAL(stc_bundle_write_mem(b0, &bytes, &nb, &err), STC_OK);
+    stc_bundle_t *b = stc_bundle_read_mem(bytes, nb, what, &err);
+    if (!b) fprintf(stderr, "%s: %s\n", what, err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    stc_qinterp_t *qi = stc_qinterp_create(ir, &err);
+    stc_chipsim_t *sim = stc_chipsim_create(b, &err);
+    if (!sim) fprintf(stderr, "%s: %s\n", what, err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(qi);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sim);
+    cmp_t c = {0};
+    c.ir = ir;
+    c.stage_spikes = calloc((size_t)b->n_stages, sizeof *c.stage_spikes);
+    c.q = calloc((size_t)ir->n_nodes, sizeof *c.q);
+    for (int i = 0; i < ir->n_nodes; i++) c.q[i] = calloc((size_t)(ir->T * numel(ir->nodes[i].shape)), sizeof(int64_t));
+    int64_t per = numel(ir->nodes[0].shape);
+    int nout = b->n_out, logits_equal = 1, class_seen = 0;
+    float *l1 = malloc((size_t)nout * sizeof(float)), *l2 = malloc((size_t)nout * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        CU_ASSERT_EQUAL_FATAL(stc_qinterp_run(qi, images + i * per, l1, NULL, on_q, &c, &err), STC_OK);
+        CU_ASSERT_EQUAL_FATAL(stc_chipsim_run(sim, images + i * per, l2, NULL, on_sim, &c, &err), STC_OK);
+        logits_equal &= !memcmp(l1, l2, (size_t)nout * sizeof(float));
+        for (int k = 0; k < nout; k++) class_seen |= l1[k] != 0;
+    }
+    if (c.mismatched) fprintf(stderr, "%s: %lld of %lld values differ; first: %s\n", what, (long long)c.mismatched,
+                              (long long)c.compared, c.first);
+    CU_ASSERT_EQUAL(c.mismatched, 0);
+    CU_ASSERT(c.compared > 0);
+    CU_ASSERT(c.spikes > 0);   /* the comparison saw real activity */
+    CU_ASSERT(class_seen);     /* and logits that are not all zero */
+    CU_ASSERT(logits_equal);
+    /* every LIF layer took part: the comparison covers real spike trains */
+    int silent = 0;
+    for (int s = 0; s < b->n_stages; s++)
+        if (b->stages[s].kind == STC_NK_LIF && !c.stage_spikes[s]) {
+            if (!silent++) fprintf(stderr, "%s: LIF stage '%s' never fired\n", what, b->stages[s].name);
+        }
+    CU_ASSERT_EQUAL(silent, 0);
+    free(c.stage_spikes);
+    int cores = b->n_cores;
+    for (int i = 0; i < ir->n_nodes; i++) free(c.q[i]);
+    free(c.q);
+    free(l1);
+    free(l2);
+    free(bytes);
+    stc_qinterp_destroy(&qi);
+    stc_chipsim_destroy(&sim);
+    stc_bundle_destroy(&b);
+    stc_bundle_destroy(&b0);
+    return cores;
+}
+
+static float *npy_images(const char *path, int *n) {
+    stc_err_t err = {0};
+    stc_input_t *in = stc_input_load(path, NULL, NULL, 16, &err);
+    if (!in) {
+        fprintf(stderr, "%s\n", err.msg);
+        return NULL;
+    }
+    *n = (int)in->n;
+    size_t sz = (size_t)(in->n * in->c * in->h * in->w) * sizeof(float);
+    float *x = malloc(sz);
+    memcpy(x, in->data, sz);
+    stc_input_destroy(&in);
+    return x;
+}
+
+static void check_test_model(const char *arch) {
+    char pth[512], json[512], npy[512];
+    snprintf(pth, sizeof pth, DATA "active/%s/model.pth", arch);
+    snprintf(json, sizeof json, DATA "active/%s/model.json", arch);
+    snprintf(npy, sizeof npy, DATA "active/%s/inputs.npy", arch);
+    int n = 0;
+    float *x = npy_images(npy, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    stc_target_t t;
+    stc_err_t err = {0};
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    stc_ir_t *ir = load_model(pth, json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    check_model(ir, x, n, &t, 8, arch);
+    stc_ir_destroy(&ir);
+    /* the same model cut into many slices over many chips */
+    stc_target_t tiny = tiny_target();
+    ir = load_model(pth, json);
+    int cores = check_model(ir, x, n, &tiny, 8, arch);
+    CU_ASSERT(cores > 4); /* host port + more than 3 cores: stages were cut */
+    stc_ir_destroy(&ir);
+    /* 4-bit and 1-bit (binary, +-1) weights: other integer models, still bit-identical */
+    ir = load_model(pth, json);
+    check_model(ir, x, n, &t, 4, arch);
+    stc_ir_destroy(&ir);
+    ir = load_model(pth, json);
+    check_model(ir, x, n, &t, 1, arch);
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_param_t *w = stc_ir_param(&ir->nodes[i], "weight");
+        if (!w || (ir->nodes[i].op != STC_OP_CONV2D && ir->nodes[i].op != STC_OP_LINEAR)) continue;
+        int bad = 0;
+        for (int64_t k = 0; k < w->numel; k++) bad += w->data[k] != 1.0f && w->data[k] != -1.0f;
+        CU_ASSERT_EQUAL(bad, 0);
+    }
+    stc_ir_destroy(&ir);
+    free(x);
+}
+
+static void test_spikformer_cifar(void) { check_test_model("spikformer_cifar"); }
+static void test_spikformer_imagenet(void) { check_test_model("spikformer_imagenet"); }
+static void test_sdt(void) { check_test_model("sdt"); }
+
+static void test_bundled_model(void) {
+    stc_err_t err = {0};
+    stc_model_cfg_t cfg;
+    stc_model_cfg_init(&cfg);
+    CU_ASSERT_EQUAL_FATAL(stc_model_cfg_load(&cfg, STC_SOURCE_DIR "/models/fmnist_spikformer.json", &err), STC_OK);
+    stc_input_norm_t norm = {0};
+    norm.n_ch = cfg.n_norm;
+    memcpy(norm.mean, cfg.norm_mean, sizeof norm.mean);
+    memcpy(norm.std, cfg.norm_std, sizeof norm.std);
+    stc_input_t *in = NULL;
+    if (stc_input_dataset("fashion-mnist", "test", &norm, 12, &in, &err)) {
+        fprintf(stderr, "fashion-mnist not installed (%s): run tools/bootstrap.sh\n", err.msg);
+        CU_FAIL("fashion-mnist test set");
+        return;
+    }
+    stc_ir_t *ir = load_model(STC_SOURCE_DIR "/models/fmnist_spikformer.pth",
+                              STC_SOURCE_DIR "/models/fmnist_spikformer.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    check_model(ir, in->data, (int)in->n, &t, 8, "fmnist_spikformer");
+    stc_ir_destroy(&ir);
+    stc_input_destroy(&in);
+}
+
+static void test_limits(void) {
+    stc_err_t err = {0};
+    stc_ir_t *ir = load_model(DATA "models/spikformer_cifar/model.pth", DATA "models/spikformer_cifar/model.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    stc_pass_opts_t po = {0};
+    po.weight_bits = 8;
+    CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
+    /* more chips needed than allowed: says how many */
+    stc_target_t tiny = tiny_target();
+    stc_lower_opts_t lo = {&tiny, 1, "m", "", NULL};
+    CU_ASSERT_PTR_NULL(stc_lower(ir, &lo, &err));
+    STC_ASSERT_CONTAINS(err.msg, "chips");
+    STC_ASSERT_CONTAINS(err.msg, "--chips 1");
+    CU_ASSERT_EQUAL(err.status, STC_E_LIMIT);
+    /* a core too small for a single row of one channel: names the limit and figures */
+    tiny.neurons_per_core = 4;
+    lo.max_chips = 0;
+    CU_ASSERT_PTR_NULL(stc_lower(ir, &lo, &err));
+    STC_ASSERT_CONTAINS(err.msg, "neurons_per_core");
+    STC_ASSERT_CONTAINS(err.msg, "the limit is 4");
+    /* a graph that is not quantized is refused */
+    stc_ir_t *raw = load_model(DATA "models/spikformer_cifar/model.pth", DATA "models/spikformer_cifar/model.json");
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    lo.target = &t;
+    CU_ASSERT_PTR_NULL(stc_lower(raw, &lo, &err));
+    STC_ASSERT_CONTAINS(err.msg, "quantize");
+    stc_ir_destroy(&raw);
+    stc_ir_destroy(&ir);
+}
+
+/* Weight sharing: a token-wise linear layer is stored once, not per token. */
+static void test_weight_sharing(void) {
+    stc_err_t err = {0};
+    stc_ir_t *ir = load_model(DATA "models/spikformer_cifar/model.pth", DATA "models/spikformer_cifar/model.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    stc_pass_opts_t po = {0};
+    CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    stc_lower_opts_t lo = {&t, 0, "m", "", NULL};
+    stc_bundle_t *b = stc_lower(ir, &lo, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    int64_t stored = 0, params = 0;
+    for (int p = 0; p < b->n_projs; p++)
+        if (b->projs[p].kind == STC_SK_CONV || b->projs[p].kind == STC_SK_DENSE ||
+            b->projs[p].kind == STC_SK_DENSE_REDUCE)
+            stored += b->projs[p].n_w;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_param_t *w = stc_ir_param(&ir->nodes[i], "weight");
+        if (w && (ir->nodes[i].op == STC_OP_CONV2D || ir->nodes[i].op == STC_OP_LINEAR)) params += w->numel;
+    }
+    CU_ASSERT_EQUAL(stored, params); /* exactly one copy of every weight */
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+}
+
+void stc_suite_lower(void) {
+    static const stc_test_t tests[] = {
+        {"spikformer_cifar: sim == qinterp", test_spikformer_cifar},
+        {"spikformer_imagenet: sim == qinterp", test_spikformer_imagenet},
+        {"sdt: sim == qinterp", test_sdt},
+        {"bundled fmnist model: sim == qinterp", test_bundled_model},
+        {"limit errors", test_limits},
+        {"weight sharing", test_weight_sharing},
+        {NULL, NULL},
+    };
+    stc_add_suite("lower", tests);
+}
