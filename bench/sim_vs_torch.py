@@ -68,8 +68,9 @@ def main():
     for bs in (1, 64):
         print(f"  chip simulator vs PyTorch batch {bs}: {res[f'torch_b{bs}'][0] / res['stc_chipsim'][0]:.2f}x")
     per_thread = synops * a.n / res["stc_chipsim"][0] / a.threads
+    per_core = synops * a.n / res["stc_chipsim"][0] / prof["cores_used"]
     print(f"  synaptic events per inference {synops:.0f}; simulated {per_thread / 1e6:.1f}M synaptic events/s "
-          f"per CPU thread; {prof['cores_used']} chip cores simulated")
+          f"per CPU thread, {per_core / 1e6:.1f}M/s per simulated chip core ({prof['cores_used']} cores)")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ typedef struct {
     int kk_nchp;          /* CONV: k * k * nchp */
     int row_step;         /* CONV/WINDOW: one output row in the accumulator (w * nchp) */
     int wy_step, wx_step; /* CONV: weight offset decrease per output row / column */
+    int contig;           /* CONV with stride 1: kx stored reversed, a tap row is contiguous */
     int npos;             /* BCAST: positions of the slice */
     int32_t *ty, *tx;     /* CONV/WINDOW, per source row / column: {acc offset, count, weight offset} */
     int stage;            /* the destination stage */
@@ -364,13 +365,21 @@ static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, st
         bk->ty = amalloc((int64_t)3 * S->h * 4);
         bk->tx = amalloc((int64_t)3 * S->w * 4);
         if (!bk->w || !bk->ty || !bk->tx) goto oom;
+        /* stride 1: kx is stored reversed, so the taps that one source column
+         * gives to consecutive output columns are consecutive in memory and a
+         * whole tap row is one contiguous row_add */
+        bk->contig = p->stride == 1;
         for (int o = l->c0; o < l->c1; o++)
             for (int c = 0; c < p->ci; c++)
-                for (int t = 0; t < K * K; t++)
-                    bk->w[((int64_t)c * K * K + t) * nchp + (o - l->c0)] =
+                for (int t = 0; t < K * K; t++) {
+                    int ts = bk->contig ? t / K * K + (K - 1 - t % K) : t;
+                    bk->w[((int64_t)c * K * K + ts) * nchp + (o - l->c0)] =
                         (int32_t)p->w[((int64_t)o * p->ci + c) * K * K + t] * (1 << p->shift);
+                }
         tap_table(bk->ty, S->h, K, p->stride, p->pad, l->y0, l->y1, D->w * nchp, K * nchp);
         tap_table(bk->tx, S->w, K, p->stride, p->pad, 0, D->w, nchp, nchp);
+        if (bk->contig)
+            for (int x = 0; x < S->w; x++) bk->tx[3 * x + 2] = (K - 1) * nchp - bk->tx[3 * x + 2];
         break;
     }
     case STC_SK_WINDOW:
@@ -862,6 +871,12 @@ ALWAYS void deliver(stc_chipsim_t *s, core_t *cr, int slot) {
                 int noy = ty[1], nox = tx[1], nchp = bk->nchp, nv = nchp / VL;
                 int32_t *arow = bk->acc + ty[0] + tx[0];
                 const int32_t *wrow = bk->w + (int64_t)d.c * bk->kk_nchp + ty[2] + tx[2];
+                if (bk->contig) {
+                    for (int iy = 0; iy < noy; iy++, arow += bk->row_step, wrow -= bk->wy_step)
+                        row_add(arow, wrow, nox * nv, pl);
+                    bk->syn += (int64_t)noy * nox * bk->nch;
+                    break;
+                }
                 for (int iy = 0; iy < noy; iy++) {
                     int32_t *ap = arow;
                     const int32_t *wp = wrow;
