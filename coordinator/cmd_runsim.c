@@ -215,6 +215,11 @@ static double input_macs(const stc_bundle_t *b) {
 }
 
 int cmd_run_bundle(coord_opts_t *o) {
+    if (o->trace || o->force || o->float_mode || o->int_mode) {
+        fprintf(stderr, "stc-coord: error: %s is a compiled bundle: it runs on the chip simulator; --float, --int, "
+                        "--trace and --force-spikes take a checkpoint\n", o->model);
+        return 2;
+    }
     stc_bundle_t *b = NULL;
     stc_input_t *in = NULL;
     simjob_t j;

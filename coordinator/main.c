@@ -1,10 +1,11 @@
 /* main.c - stc-coord: the user's command. compile -> partition -> deploy -> run -> profile.
  *
- * This issue's commands: `inspect` (what a checkpoint holds and what it will
- * cost) and `run --float` (the float interpreter on images).  Every command
- * takes the model as a checkpoint (.pth/.pt, legacy or zip, .safetensors) or
- * a Spike IR text file (.stcir), and prints for people by default or JSON with
- * --json.  Errors go to stderr as "stc-coord: error: ..." with exit status 1
+ * Commands so far: `inspect` (what a checkpoint holds and what it will cost),
+ * `compile` (chip images in a .stc bundle), `run` (float or integer
+ * interpreter on a checkpoint, the chip simulator on a bundle), `profile`
+ * (energy and latency of a bundle) and `target`.  Models are checkpoints
+ * (.pth/.pt, legacy or zip, .safetensors), Spike IR text (.stcir) or bundles
+ * (.stc); output is for people by default, JSON with --json.  Errors go to stderr as "stc-coord: error: ..." with exit status 1
  * (2 for usage errors).
  * SPDX-License-Identifier: MIT
  */
@@ -21,7 +22,11 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  inspect MODEL   architecture, config, parameter count and per-layer costs\n"
-            "  run MODEL       run images through the model (--float: the float IR interpreter)\n"
+            "  compile MODEL   quantize and lower onto a target's cores and chips: -o MODEL.stc\n"
+            "  run MODEL       run images: a checkpoint with --float or --int (the interpreters), a\n"
+            "                  MODEL.stc bundle on the bit-accurate chip simulator\n"
+            "  profile M.stc   energy per inference by layer and operation class, static power,\n"
+            "                  latency and utilization, from the simulator's counters\n"
             "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
             "                  source or assumption; --json prints the descriptor to start your own\n"
             "\n"
@@ -37,7 +42,15 @@ static void usage(FILE *f) {
             "  --in-channels N  --num-classes N  --embed-dims N  --depths N  --mlp-ratios R\n"
             "  --tau X (2)  --v-threshold X (1)  --attn-v-threshold X (0.5)   LIF constants\n"
             "\n"
-            "passes (inspect and run; the verifier runs after each):\n"
+            "compile options:\n"
+            "  --target T           loihi3 (default), loihi2 or FILE.json\n"
+            "  --weight-bits N      1..8 (8); 1 means binary weights (+-1 with a layer exponent)\n"
+            "  --chips N            fail unless the model fits N chips\n"
+            "  --calib X            calibrate on the first 64 images of X (default: the model's data\n"
+            "                       set's first 64 training images)\n"
+            "  -o FILE.stc          where to write the bundle;  --json  the summary for scripts\n"
+            "\n"
+            "passes (inspect, run and compile; the verifier runs after each):\n"
             "  -O0 .. -O3           optimization level (-O1: fold_bn; -O2 and up: fold_bn,const_fold,\n"
             "                       dce,cse)\n"
             "  --passes a,b         run these passes in order (fold_bn, const_fold, dce, cse, quantize,\n"
@@ -54,7 +67,7 @@ static void usage(FILE *f) {
             "  --float              use the float interpreter\n"
             "  --int                quantize (after -O2 unless a level is given) and use the integer\n"
             "                       interpreter, the golden model of the chip\n"
-            "  --weight-bits N      --int: weight bits, 2..8 (8)\n"
+            "  --weight-bits N      --int: weight bits, 1..8 (8)\n"
             "  --calib X            --int: calibrate on the first 64 images of X (npy or idx); default:\n"
             "                       the data set's first 64 training images, else the first 64 inputs\n"
             "  --input X            .npy float32 [N,C,H,W] or [C,H,W], or an idx image file\n"
