@@ -317,6 +317,18 @@ static const char *kind_name(int k) {
     return k > 0 && k < STC_NK_COUNT ? n[k] : "?";
 }
 
+/* The counters of chip c's cores, summed; returns how many cores it has. */
+static int chip_counters(const stc_bundle_t *b, const stc_core_counters_t *cores, int c, stc_core_counters_t *a) {
+    int n = 0;
+    memset(a, 0, sizeof *a);
+    for (int k = 0; k < b->n_cores; k++)
+        if (b->cores[k].chip == c) {
+            add_counters(a, &cores[k]);
+            n++;
+        }
+    return n;
+}
+
 int cmd_profile(coord_opts_t *o) {
     if (!coord_is_bundle(o->model)) {
         fprintf(stderr, "stc-coord: error: %s: profile takes a compiled bundle (stc-coord compile ... -o M.stc)\n",
@@ -342,6 +354,9 @@ int cmd_profile(coord_opts_t *o) {
     for (int c = 1; c < b->n_cores; c++) neurons += b->cores[c].n_neurons;
     double util = (b->n_cores - 1) ? (double)neurons / ((double)(b->n_cores - 1) * t.neurons_per_core) : 0;
     double static_w = t.static_power_w * b->n_chips;
+    stc_core_counters_t msg;
+    memset(&msg, 0, sizeof msg);
+    for (int c = 0; c < b->n_cores; c++) add_counters(&msg, &j.cores[c]);
     cJSON *r = o->json ? cJSON_CreateObject() : NULL;
     cJSON *layers = r ? cJSON_AddArrayToObject(r, "layers") : NULL;
     if (!r) {
@@ -392,6 +407,24 @@ int cmd_profile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "cores_used", b->n_cores - 1);
         cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
         cJSON_AddNumberToObject(r, "neuron_utilization", util);
+        cJSON *mj = cJSON_AddObjectToObject(r, "messages_per_inference");
+        cJSON_AddNumberToObject(mj, "same_core", (double)msg.msgs_local / n);
+        cJSON_AddNumberToObject(mj, "other_core_same_chip", (double)msg.msgs_core / n);
+        cJSON_AddNumberToObject(mj, "core_hops", (double)msg.core_hops / n);
+        cJSON_AddNumberToObject(mj, "other_chip", (double)msg.msgs_chip / n);
+        cJSON *cj = cJSON_AddArrayToObject(r, "chips");
+        for (int c = 0; c < b->n_chips; c++) {
+            stc_core_counters_t a;
+            int nc = chip_counters(b, j.cores, c, &a);
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "chip", c);
+            cJSON_AddNumberToObject(x, "cores", nc);
+            cJSON_AddNumberToObject(x, "synops", (double)(a.synops + a.kernel_ops) / n);
+            cJSON_AddNumberToObject(x, "neuron_updates", (double)a.neuron_updates / n);
+            cJSON_AddNumberToObject(x, "spikes", (double)a.spikes / n);
+            cJSON_AddNumberToObject(x, "messages_off_chip", (double)a.msgs_chip / n);
+            cJSON_AddItemToArray(cj, x);
+        }
         char *s = cJSON_PrintUnformatted(r);
         puts(s);
         free(s);
@@ -409,6 +442,19 @@ int cmd_profile(coord_opts_t *o) {
         printf("latency        %.1f us per inference: %d ticks x %.1f ns (busiest core + barrier)\n", e.latency_us,
                b->ticks, e.tick_ns);
         printf("utilization    %.1f%% of the neurons of %d cores\n", 100 * util, b->n_cores - 1);
+        printf("messages       per inference: %.0f to the same core, %.0f to another core of the chip "
+               "(%.2f mesh hops each), %.0f to another chip\n",
+               (double)msg.msgs_local / n, (double)msg.msgs_core / n,
+               msg.msgs_core ? (double)msg.core_hops / (double)msg.msgs_core : 0.0, (double)msg.msgs_chip / n);
+        if (b->n_chips > 1) {
+            printf("\n%-6s %6s %12s %12s %10s %12s\n", "chip", "cores", "synops", "updates", "spikes", "off-chip");
+            for (int c = 0; c < b->n_chips; c++) {
+                stc_core_counters_t a;
+                int nc = chip_counters(b, j.cores, c, &a);
+                printf("%-6d %6d %12.0f %12.0f %10.0f %12.0f\n", c, nc, (double)(a.synops + a.kernel_ops) / n,
+                       (double)a.neuron_updates / n, (double)a.spikes / n, (double)a.msgs_chip / n);
+            }
+        }
     }
 out:
     simjob_free(&j);

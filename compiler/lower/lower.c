@@ -351,7 +351,10 @@ static use_t slice_use(const lw_t *L, const stc_slice_t *sl) {
     int64_t nc = sl->c1 - sl->c0;
     u.neurons = nc * (sl->y1 - sl->y0) * s->w;
     u.mem_state = u.neurons * L->t->neuron_state_bytes;
-    if (s->kind == STC_NK_SSA) u.mem_state += (nc * s->h * s->w * 3 + 7) / 8; /* q, k, v bits */
+    if (s->kind == STC_NK_SSA) { /* q, k, v bits of the head's tokens and the k^T v table (docs/backend.md 2.2) */
+        int64_t d = s->c / (s->heads ? s->heads : 1);
+        u.mem_state += (nc * s->h * s->w * 3 + 7) / 8 + nc * d * 4;
+    }
     int64_t syn = 0;
     for (int pi = 0; pi < b->n_projs; pi++) {
         const stc_proj_t *p = &b->projs[pi];
