@@ -73,7 +73,7 @@ int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t,
     po.dump_to = stderr;
     po.verbose = stc_log_enabled(STC_LOG_INFO);
     po.weight_bits = o->weight_bits ? o->weight_bits : (t->weight_bits < 8 ? t->weight_bits : 8);
-    po.payload_bits = t->payload_bits;
+    po.payload_bits = t->payload_bits < 16 ? t->payload_bits : 16; /* stc's graded values use at most 16 */
     if (cal) {
         po.calib = cal->data;
         po.n_calib = (int)cal->n;

@@ -426,7 +426,7 @@ int cmd_run(coord_opts_t *o) {
         }
         printf("%-34s %9s %14.1f\n\n", "all layers", "", all / j.n);
         printf("energy       %.2f uJ per inference, paper-style: %.2fM MAC x 4.6 pJ + %.2fM AC x 0.9 pJ\n"
-               "             (45 nm figures the SNN papers use; the chip model comes with `compile`)\n",
+               "             (45 nm figures the SNN papers use; the chip's own model: compile, then profile)\n",
                uj, mac_per / 1e6, ac_per / 1e6);
         if (in->labels && o->int_mode)
             printf("accuracy     %.2f%% (%lld/%lld)  stc integer IR, %d-bit weights\n", 100.0 * correct / j.n,

@@ -62,13 +62,16 @@ typedef struct {
     double total_uj;
     double tick_ns;         /* the slowest core's tick (synops, updates, hops) + barrier */
     double latency_us;      /* ticks per inference x tick */
-    double paper_uj;        /* the SNN-paper estimate: E_AC x synops + E_MAC x (input MACs) */
+    double paper_uj;        /* the SNN-paper estimate: E_AC x (synops and kernel ops past the first
+                               layer) + E_MAC x (the first layer's MACs on the image) */
 } stc_energy_t;
 
 /* From counters accumulated over n_inferences (per-inference averages).
  * input_macs: the multiply-accumulates of the first layer on the real-valued
- * image (the papers count them as MACs). */
+ * image (the papers count them as MACs); input_synops: the synaptic operations
+ * the simulator counted for that layer (summed over the n inferences), which
+ * the paper-style figure therefore leaves out of its ACs. */
 void stc_energy_model(const stc_bundle_t *b, const stc_target_t *t, const stc_core_counters_t *c,
-                      int64_t n_inferences, double input_macs, stc_energy_t *e);
+                      int64_t n_inferences, double input_macs, double input_synops, stc_energy_t *e);
 
 #endif

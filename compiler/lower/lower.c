@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define AXON_BYTES 4 /* per input axon table entry (assumption, docs/backend.md 3) */
+#define STC_LOWER_MAX_DELAY 255 /* ticks an event can wait in a core's delay ring */
 
 typedef struct {
     stc_bundle_t *b;
@@ -32,6 +33,8 @@ typedef struct {
     int *stage_of;   /* node id -> stage index, -1 */
     int cap_projs;
     double *maxpay;  /* per stage: largest |payload| it emits */
+    const struct slices *all; /* slices made so far (destinations are split before their sources) */
+    int *sl_first, *sl_n;     /* per stage: its slices in all->sl */
     stc_err_t *err;
 } lw_t;
 
@@ -118,6 +121,10 @@ static stc_status_t add_proj(lw_t *L, int src, int dst, int kind, const stc_node
     p->shift = shift;
     p->co = co, p->ci = ci, p->n_w = n_w;
     p->delay = b->stages[dst].depth - b->stages[src].depth;
+    if (p->delay > STC_LOWER_MAX_DELAY)
+        return stc_err_set(L->err, STC_E_LIMIT,
+                           "lower: '%s' reads '%s' %d ticks later; a synapse delays at most %d ticks",
+                           b->stages[dst].name, b->stages[src].name, p->delay, STC_LOWER_MAX_DELAY);
     if (p->delay < 1)
         return stc_err_set(L->err, STC_E_USAGE,
                            "lower: '%s' reads '%s' at depth %d from depth %d: the graph is not balanced "
@@ -168,8 +175,9 @@ static stc_status_t term(lw_t *L, int dst, int x, int shift) {
         const stc_param_t *w = stc_ir_param(X, "weight");
         int co = X->shape.c, ci = ir->nodes[y].shape.c;
         int kind = -1, src = L->stage_of[y];
-        if (X->op == STC_OP_CONV2D && src >= 0) kind = STC_SK_CONV;
-        else if (X->op == STC_OP_LINEAR && src >= 0) kind = STC_SK_DENSE;
+        int sdsa = src >= 0 && ir->nodes[y].op == STC_OP_SDSA; /* its stage holds k*v per token; the node the sum */
+        if (X->op == STC_OP_CONV2D && src >= 0 && !sdsa) kind = STC_SK_CONV;
+        else if (X->op == STC_OP_LINEAR && src >= 0) kind = sdsa ? STC_SK_DENSE_REDUCE : STC_SK_DENSE;
         else if (X->op == STC_OP_LINEAR && ir->nodes[y].op == STC_OP_MEAN &&
                  L->stage_of[ir->nodes[y].in[0]] >= 0) {
             kind = STC_SK_DENSE_REDUCE;
@@ -203,21 +211,34 @@ static stc_status_t make_projs(lw_t *L) {
         case STC_OP_CONV2D: case STC_OP_LINEAR: {
             int src = L->stage_of[n->in[0]];
             const stc_param_t *w = stc_ir_param(n, "weight");
-            if (src < 0)
-                return stc_err_set(L->err, STC_E_UNSUPPORTED, "lower: graded %%%d '%s' must read a neuron group",
-                                   n->id, n->name);
+            if (src < 0 || ir->nodes[n->in[0]].op == STC_OP_SDSA)
+                return stc_err_set(L->err, STC_E_UNSUPPORTED,
+                                   "lower: graded %%%d '%s' must read a neuron group that holds its values (not %s)",
+                                   n->id, n->name, stc_op_name(ir->nodes[n->in[0]].op));
             st = add_proj(L, src, si, n->op == STC_OP_CONV2D ? STC_SK_CONV : STC_SK_DENSE, n, 0, n->shape.c,
                           ir->nodes[n->in[0]].shape.c, w->numel, w->data, n->name);
             if (!st) st = add_bias(L, si, n, 0);
             break;
         }
-        case STC_OP_MAXPOOL:
-            st = add_proj(L, L->stage_of[n->in[0]], si, STC_SK_WINDOW, n, 0, 0, 0, 0, NULL, "");
+        case STC_OP_MAXPOOL: {
+            /* a max over events needs every value of its window: spikes (absent = 0,
+             * the minimum) or a relay that sends zeros too */
+            int src = L->stage_of[n->in[0]];
+            const stc_node_t *x = &ir->nodes[n->in[0]];
+            int kind = src >= 0 ? L->b->stages[src].kind : 0;
+            int spikes = x->vtype == STC_VT_SPIKE && (kind == STC_NK_LIF || kind == STC_NK_AND || kind == STC_NK_MAX);
+            if (src < 0 || x->op == STC_OP_SDSA || !(spikes || kind == STC_NK_RELAY))
+                return stc_err_set(L->err, STC_E_UNSUPPORTED,
+                                   "lower: max-pool %%%d '%s' reads %%%d '%s' (%s): the chip pools spikes or "
+                                   "graded values of a conv/linear/add only",
+                                   n->id, n->name, x->id, x->name, stc_op_name(x->op));
+            st = add_proj(L, src, si, STC_SK_WINDOW, n, 0, 0, 0, 0, NULL, "");
             break;
+        }
         case STC_OP_MUL: case STC_OP_SDSA:
             for (int i = 0; i < 2 && !st; i++) {
                 int src = L->stage_of[n->in[i]];
-                if (src < 0 || ir->nodes[n->in[i]].vtype != STC_VT_SPIKE)
+                if (src < 0 || ir->nodes[n->in[i]].vtype != STC_VT_SPIKE || ir->nodes[n->in[i]].op == STC_OP_SDSA)
                     return stc_err_set(L->err, STC_E_UNSUPPORTED, "lower: %%%d '%s': both inputs must be spikes",
                                        n->id, n->name);
                 const stc_stage_t *s = &L->b->stages[src];
@@ -227,8 +248,13 @@ static stc_status_t make_projs(lw_t *L) {
             }
             break;
         case STC_OP_SSA:
-            for (int i = 0; i < 3 && !st; i++)
-                st = add_proj(L, L->stage_of[n->in[i]], si, STC_SK_SSA_Q + i, NULL, 0, 0, 0, 0, NULL, "");
+            for (int i = 0; i < 3 && !st; i++) {
+                int src = L->stage_of[n->in[i]];
+                if (src < 0 || ir->nodes[n->in[i]].vtype != STC_VT_SPIKE || ir->nodes[n->in[i]].op == STC_OP_SDSA)
+                    return stc_err_set(L->err, STC_E_UNSUPPORTED, "lower: %%%d '%s': q, k and v must be spikes",
+                                       n->id, n->name);
+                st = add_proj(L, src, si, STC_SK_SSA_Q + i, NULL, 0, 0, 0, 0, NULL, "");
+            }
             break;
         default:
             return stc_err_set(L->err, STC_E_INTERNAL, "lower: stage %%%d '%s' (%s) has no lowering", n->id,
@@ -342,12 +368,17 @@ static box_t src_box(const stc_bundle_t *b, const stc_proj_t *p, const stc_slice
 
 static int64_t box_n(box_t r) { return (int64_t)(r.c1 - r.c0) * (r.y1 - r.y0) * (r.x1 - r.x0); }
 
-typedef struct { int64_t neurons, mem_state, mem_syn, mem_axon, fan_in; } use_t;
+typedef struct { int64_t neurons, mem_state, mem_syn, mem_axon, fan_in, fan_out; } use_t;
+
+typedef struct slices {
+    stc_slice_t *sl;
+    int n, cap;
+} slices_t;
 
 static use_t slice_use(const lw_t *L, const stc_slice_t *sl) {
     const stc_bundle_t *b = L->b;
     const stc_stage_t *s = &b->stages[sl->stage];
-    use_t u = {0, 0, 0, 0, 0};
+    use_t u = {0, 0, 0, 0, 0, 0};
     int64_t nc = sl->c1 - sl->c0;
     u.neurons = nc * (sl->y1 - sl->y0) * s->w;
     u.mem_state = u.neurons * L->t->neuron_state_bytes;
@@ -367,6 +398,19 @@ static use_t slice_use(const lw_t *L, const stc_slice_t *sl) {
     }
     u.mem_syn = (syn * L->t->synapse_bits + 7) / 8;
     u.mem_axon = u.fan_in * AXON_BYTES;
+    /* fan-out: each neuron of the slice routes once to every destination slice
+     * whose source box holds it (an upper bound on routes: slices that end up
+     * on one core share the route) */
+    for (int pi = 0; L->all && pi < b->n_projs; pi++) {
+        const stc_proj_t *p = &b->projs[pi];
+        if (p->src != sl->stage) continue;
+        for (int k = 0; k < L->sl_n[p->dst]; k++) {
+            box_t r = src_box(b, p, &L->all->sl[L->sl_first[p->dst] + k]);
+            int c0 = r.c0 > sl->c0 ? r.c0 : sl->c0, c1 = r.c1 < sl->c1 ? r.c1 : sl->c1;
+            int y0 = r.y0 > sl->y0 ? r.y0 : sl->y0, y1 = r.y1 < sl->y1 ? r.y1 : sl->y1;
+            if (c1 > c0 && y1 > y0) u.fan_out += (int64_t)(c1 - c0) * (y1 - y0) * (r.x1 - r.x0);
+        }
+    }
     return u;
 }
 
@@ -375,6 +419,8 @@ static const char *over_limit(const lw_t *L, use_t u, int64_t *have, int64_t *li
     if (u.neurons > t->neurons_per_core) return *have = u.neurons, *lim = t->neurons_per_core, "neurons_per_core";
     if (u.fan_in > t->fan_in_axons_per_core)
         return *have = u.fan_in, *lim = t->fan_in_axons_per_core, "fan_in_axons_per_core";
+    if (u.fan_out > t->fan_out_axons_per_core)
+        return *have = u.fan_out, *lim = t->fan_out_axons_per_core, "fan_out_axons_per_core";
     int64_t mem = u.mem_state + u.mem_syn + u.mem_axon;
     if (mem > t->memory_per_core_bytes) return *have = mem, *lim = t->memory_per_core_bytes, "memory_per_core_bytes";
     return NULL;
@@ -395,11 +441,6 @@ static const char *try_split(const lw_t *L, int si, int nc, int nr, stc_slice_t 
         }
     return NULL;
 }
-
-typedef struct {
-    stc_slice_t *sl;
-    int n, cap;
-} slices_t;
 
 static stc_status_t split_stage(lw_t *L, int si, slices_t *all) {
     const stc_stage_t *s = &L->b->stages[si];
@@ -440,8 +481,17 @@ static stc_status_t split_stage(lw_t *L, int si, slices_t *all) {
             stc_slice_t sl = {si, a * cs, (a + 1) * cs, r * rs, (r + 1) * rs > s->h ? s->h : (r + 1) * rs};
             if (sl.y0 < sl.y1) out[k++] = sl;
         }
+    L->sl_first[si] = all->n;
+    L->sl_n[si] = k;
     all->n += k;
     return STC_OK;
+}
+
+static int slice_order(const void *x, const void *y) {
+    const stc_slice_t *a = x, *b = y;
+    if (a->stage != b->stage) return a->stage < b->stage ? -1 : 1;
+    if (a->c0 != b->c0) return a->c0 < b->c0 ? -1 : 1;
+    return (a->y0 > b->y0) - (a->y0 < b->y0);
 }
 
 typedef struct {
@@ -462,7 +512,7 @@ static stc_status_t pack(lw_t *L, slices_t *all, int max_chips) {
         int c = 0;
         for (; c < n_cores; c++) {
             use_t v = cf[c].used;
-            v.neurons += u.neurons, v.fan_in += u.fan_in, v.mem_state += u.mem_state;
+            v.neurons += u.neurons, v.fan_in += u.fan_in, v.fan_out += u.fan_out, v.mem_state += u.mem_state;
             v.mem_syn += u.mem_syn, v.mem_axon += u.mem_axon;
             int64_t h, l;
             if (!over_limit(L, v, &h, &l)) break;
@@ -490,7 +540,8 @@ static stc_status_t pack(lw_t *L, slices_t *all, int max_chips) {
             f->slices = p, f->cap_slices = nc;
         }
         f->slices[f->n_slices++] = *sl;
-        f->used.neurons += u.neurons, f->used.fan_in += u.fan_in, f->used.mem_state += u.mem_state;
+        f->used.neurons += u.neurons, f->used.fan_in += u.fan_in, f->used.fan_out += u.fan_out;
+        f->used.mem_state += u.mem_state;
         f->used.mem_syn += u.mem_syn, f->used.mem_axon += u.mem_axon;
     }
     int chips = (n_cores + t->cores_per_chip - 1) / t->cores_per_chip;
@@ -647,19 +698,20 @@ static stc_status_t make_tables(lw_t *L) {
         if (!k->routes) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
     }
     if (!st) {
-        /* fill: a cursor per neuron (reuse a temporary copy of rt_off) */
+        /* fill in one pass: a cursor per neuron of every core (a copy of rt_off) */
+        int32_t **cur = calloc((size_t)b->n_cores, sizeof *cur);
+        if (!cur) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
         for (int c = 0; c < b->n_cores && !st; c++) {
             stc_core_t *k = &b->cores[c];
-            int32_t *cur = malloc((size_t)(k->n_neurons + 1) * sizeof *cur);
-            if (!cur) {
-                st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-                break;
-            }
-            memcpy(cur, k->rt_off, (size_t)(k->n_neurons + 1) * sizeof *cur);
-            for (int64_t i = 0; i < n_rt; i++)
-                if (rt[i].src_core == c) k->routes[cur[rt[i].src_local]++] = (stc_route_t){rt[i].dst_core, rt[i].axon};
-            free(cur);
+            cur[c] = malloc((size_t)(k->n_neurons + 1) * sizeof **cur);
+            if (!cur[c]) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
+            else memcpy(cur[c], k->rt_off, (size_t)(k->n_neurons + 1) * sizeof **cur);
         }
+        for (int64_t i = 0; i < n_rt && !st; i++)
+            b->cores[rt[i].src_core].routes[cur[rt[i].src_core][rt[i].src_local]++] =
+                (stc_route_t){rt[i].dst_core, rt[i].axon};
+        for (int c = 0; cur && c < b->n_cores; c++) free(cur[c]);
+        free(cur);
     }
     free(rt);
     for (int s = 0; s < b->n_stages; s++) free(loc[s]);
@@ -676,6 +728,12 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
         return NULL;
     }
     if (stc_ir_verify(ir, err)) return NULL;
+    if (o->target->state_bits < 24 || o->target->decay_bits < 12) {
+        stc_err_set(err, STC_E_UNSUPPORTED,
+                    "target %s: state_bits %d, decay_bits %d: stc's neuron needs 24-bit state and a 12-bit decay "
+                    "(docs/backend.md 1.1)", o->target->name, o->target->state_bits, o->target->decay_bits);
+        return NULL;
+    }
     lw_t L = {0};
     L.ir = ir, L.t = o->target, L.err = err;
     L.b = calloc(1, sizeof *L.b);
@@ -696,8 +754,19 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
     }
     if (!st) st = make_projs(&L);
     if (!st) st = check_ranges(&L);
-    for (int s = 0; !st && s < b->n_stages; s++)
+    /* destinations first: a slice's fan-out depends on how its readers are cut */
+    L.all = &all;
+    if (!st) {
+        L.sl_first = calloc((size_t)b->n_stages, sizeof *L.sl_first);
+        L.sl_n = calloc((size_t)b->n_stages, sizeof *L.sl_n);
+        if (!L.sl_first || !L.sl_n) st = stc_err_set(err, STC_E_NOMEM, "lower: out of memory");
+    }
+    for (int s = b->n_stages - 1; !st && s >= 0; s--)
         if (b->stages[s].kind != STC_NK_INPUT) st = split_stage(&L, s, &all);
+    if (!st) { /* packed in pipeline order; the index follows the sort */
+        qsort(all.sl, (size_t)all.n, sizeof *all.sl, slice_order);
+        for (int i = all.n - 1; i >= 0; i--) L.sl_first[all.sl[i].stage] = i;
+    }
     if (!st) st = pack(&L, &all, o->max_chips);
     if (!st) st = make_tables(&L);
     if (!st) {
@@ -713,6 +782,8 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
     }
     if (!st) st = stc_bundle_validate(b, "lowered bundle", err);
     free(all.sl);
+    free(L.sl_first);
+    free(L.sl_n);
     free(L.stage_of);
     free(L.maxpay);
     if (st) {

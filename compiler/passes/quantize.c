@@ -192,6 +192,12 @@ static stc_status_t q_input(qctx_t *c, stc_node_t *n) {
     int64_t P = stc_payload_max(c->ib);
     double m = c->cal ? c->cal[n->id] : QUANT_STATIC_INPUT_MAX;
     n->qbits = c->ib;
+    if (n->vtype == STC_VT_SPIKE) { /* spikes are 0/1 as they are: step 1 */
+        n->qexp = 0;
+        n->qstep = 1.0;
+        c->bq[n->id] = 1.0;
+        return STC_OK;
+    }
     n->qexp = fit_exp(m, P);
     n->qstep = ldexp(1.0, -n->qexp);
     c->bq[n->id] = (double)P; /* any image: the encoding clamps */

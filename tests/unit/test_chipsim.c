@@ -919,7 +919,7 @@ static void test_messages(void) {
     stc_err_t err = {0};
     CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &tg, &err), STC_OK);
     stc_energy_t e;
-    stc_energy_model(b, &tg, r.cnt, 1, 0, &e);
+    stc_energy_model(b, &tg, r.cnt, 1, 0, 0, &e);
     CU_ASSERT(e.dyn_uj > 0 && e.tick_ns > 0 && e.latency_us > 0);
     stc_bundle_destroy(&b);
 }

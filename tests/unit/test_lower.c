@@ -301,6 +301,108 @@ static void test_weight_sharing(void) {
     stc_ir_destroy(&ir);
 }
 
+/* Small graphs: lowering either computes what the integer interpreter does, or
+ * refuses the pattern up front with a message naming it (never a wrong answer). */
+static stc_bundle_t *compile_text(const char *text, stc_ir_t **irp, stc_err_t *err) {
+    *irp = stc_ir_parse(text, strlen(text), "t.stcir", err);
+    if (!*irp) return NULL;
+    stc_pass_opts_t po = {0};
+    if (stc_pass_pipeline(*irp, "quantize,delay_balance", &po, err)) return NULL;
+    stc_target_t t;
+    if (stc_target_load("loihi3", &t, err)) return NULL;
+    stc_lower_opts_t lo = {&t, 0, "t", "", NULL};
+    return stc_lower(*irp, &lo, err);
+}
+
+static void agree(const char *text, const float *img) {
+    stc_err_t err = {0};
+    stc_ir_t *ir = NULL;
+    stc_bundle_t *b = compile_text(text, &ir, &err);
+    if (!b) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    stc_qinterp_t *qi = stc_qinterp_create(ir, &err);
+    stc_chipsim_t *sim = stc_chipsim_create(b, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(qi);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sim);
+    float l1[8] = {0}, l2[8] = {0};
+    CU_ASSERT_EQUAL(stc_qinterp_run(qi, img, l1, NULL, NULL, NULL, &err), STC_OK);
+    CU_ASSERT_EQUAL(stc_chipsim_run(sim, img, l2, NULL, NULL, NULL, &err), STC_OK);
+    CU_ASSERT(!memcmp(l1, l2, sizeof l1));
+    CU_ASSERT(l1[0] != 0 || l1[1] != 0);
+    stc_qinterp_destroy(&qi);
+    stc_chipsim_destroy(&sim);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+}
+
+static void refused(const char *text, const char *needle) {
+    stc_err_t err = {0};
+    stc_ir_t *ir = NULL;
+    stc_bundle_t *b = compile_text(text, &ir, &err);
+    CU_ASSERT_PTR_NULL(b);
+    CU_ASSERT_EQUAL(err.status, STC_E_UNSUPPORTED);
+    STC_ASSERT_CONTAINS(err.msg, needle);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+}
+
+static void test_patterns(void) {
+    /* a spike-typed input is 0/1 with step 1; sdsa read by the readout and by a linear layer */
+    float spk[32];
+    for (int i = 0; i < 32; i++) spk[i] = (i * 7) % 3 == 0;
+    agree("stc-ir 1\ngraph T=2 arch=custom\n%0 = input [2,4,4] spike name=\"image\"\n"
+          "%1 = sdsa %0, %0 [2,1,1] real name=\"kv\"\n%2 = output %1 [2,1,1] real name=\"logits\"\n",
+          spk);
+    float ones[32];
+    for (int i = 0; i < 32; i++) ones[i] = (float)(i % 5) * 0.5f;
+    agree("stc-ir 1\ngraph T=2 arch=custom\n%0 = input [2,4,4] real name=\"image\"\n"
+          "%1 = conv2d %0 [2,4,4] real name=\"c\" k=1 stride=1 pad=0\n  weight [2,2,1,1] = 1 0 0 1\n"
+          "%2 = lif %1 [2,4,4] spike name=\"l\" tau=2 vth=1 vreset=0\n%3 = sdsa %2, %2 [2,1,1] real name=\"kv\"\n"
+          "%4 = linear %3 [3,1,1] real name=\"head\"\n  weight [3,2] = 1 0 0 1 1 1\n"
+          "%5 = output %4 [3,1,1] real name=\"logits\"\n",
+          ones);
+    /* a max over values that are not all sent (the image, a mean) is refused */
+    refused("stc-ir 1\ngraph T=2 arch=custom\n%0 = input [1,4,4] real name=\"image\"\n"
+            "%1 = maxpool %0 [1,2,2] real name=\"pool\" k=2 stride=2 pad=0\n%2 = mean %1 [1,1,1] real name=\"m\"\n"
+            "%3 = output %2 [1,1,1] real name=\"logits\"\n",
+            "max-pool %1 'pool' reads %0 'image'");
+}
+
+/* The energy model's formulas on counters set by hand. */
+static void test_energy_model(void) {
+    stc_err_t err = {0};
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    stc_bundle_t b = {0};
+    stc_core_t cores[3] = {{0}};
+    cores[0].chip = -1, cores[1].chip = 0, cores[2].chip = 1;
+    b.n_cores = 3, b.cores = cores, b.n_chips = 2, b.ticks = 10;
+    stc_core_counters_t c[3] = {{0}};
+    c[0].spikes = 100, c[0].msgs_chip = 100;                             /* host port */
+    c[1].synops = 1000, c[1].neuron_updates = 400, c[1].neuron_active = 100, c[1].spikes = 50;
+    c[1].core_hops = 30, c[1].msgs_chip = 5, c[1].ticks_active = 4;
+    c[2].synops = 200, c[2].kernel_ops = 100, c[2].neuron_updates = 40, c[2].neuron_active = 40;
+    c[2].ticks_active = 4;
+    stc_energy_t e;
+    stc_energy_model(&b, &t, c, 2, 50.0, 600.0, &e); /* two inferences */
+    double syn = 1300 * t.energy_synop_pj / 2 * 1e-6;
+    double neu = (140 * t.energy_neuron_active_pj + 300 * t.energy_neuron_idle_pj) / 2 * 1e-6;
+    double spk = 150 * t.energy_spike_local_pj / 2 * 1e-6;
+    double rte = (30 * t.energy_core_hop_pj + 105 * t.energy_chip_hop_pj) / 2 * 1e-6;
+    CU_ASSERT_DOUBLE_EQUAL(e.dyn_synop_uj, syn, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(e.dyn_neuron_uj, neu, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(e.dyn_spike_uj, spk, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(e.dyn_route_uj, rte, 1e-12);
+    /* core 1 is the busiest: (1000 x t_synop + 400 x t_neuron + 30 x t_hop) / 4 ticks */
+    double tick = (1000 * t.time_synop_ns + 400 * t.time_neuron_ns + 30 * t.time_core_hop_ns) / 4 + t.time_barrier_ns;
+    CU_ASSERT_DOUBLE_EQUAL(e.tick_ns, tick, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(e.latency_us, tick * 10 * 1e-3, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(e.static_uj, t.static_power_w * 2 * e.latency_us, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(e.total_uj, syn + neu + spk + rte + e.static_uj, 1e-9);
+    /* paper-style: (1300 - 600 first-layer synops) / 2 x 0.9 pJ + 50 MACs x 4.6 pJ */
+    CU_ASSERT_DOUBLE_EQUAL(e.paper_uj, (350 * 0.9 + 50 * 4.6) * 1e-6, 1e-15);
+}
+
 void stc_suite_lower(void) {
     static const stc_test_t tests[] = {
         {"spikformer_cifar: sim == qinterp", test_spikformer_cifar},
@@ -309,6 +411,8 @@ void stc_suite_lower(void) {
         {"bundled fmnist model: sim == qinterp", test_bundled_model},
         {"limit errors", test_limits},
         {"weight sharing", test_weight_sharing},
+        {"small patterns: agree or refuse", test_patterns},
+        {"energy model formulas", test_energy_model},
         {NULL, NULL},
     };
     stc_add_suite("lower", tests);
