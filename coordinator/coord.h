@@ -36,6 +36,8 @@ typedef struct {
     const char *target;      /* --target NAME|FILE.json (compile) */
     const char *out;         /* -o FILE */
     int chips;               /* --chips N (0: as many as needed) */
+    const char *topology;    /* --topology SPEC (partition) */
+    const char *strategy;    /* --strategy stc|metis|scotch|greedy|all */
 } coord_opts_t;
 
 /* A loaded model: the IR, plus the checkpoint and resolved config when it came from one. */
@@ -60,6 +62,7 @@ int cmd_run(coord_opts_t *o);
 int cmd_target(coord_opts_t *o);
 int cmd_compile(coord_opts_t *o);
 int cmd_profile(coord_opts_t *o);
+int cmd_partition(coord_opts_t *o);
 /* run MODEL.stc: the chip simulator (cmd_runsim.c); cmd_run dispatches to it */
 int cmd_run_bundle(coord_opts_t *o);
 int coord_is_bundle(const char *path);

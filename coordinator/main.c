@@ -27,6 +27,9 @@ static void usage(FILE *f) {
             "                  MODEL.stc bundle on the bit-accurate chip simulator\n"
             "  profile M.stc   energy per inference by layer and operation class, static power,\n"
             "                  latency and utilization, from the simulator's counters\n"
+            "  partition M.stc place the cores on a topology: --topology mesh:4x4|torus:4x4|torus:2x2x2|\n"
+            "                  hier:8x4|FILE.json [--strategy stc|metis|scotch|greedy|all]\n"
+            "                  [--calibrate X | --dataset NAME] [-o OUT.stc] [--json]\n"
             "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
             "                  source or assumption; --json prints the descriptor to start your own\n"
             "\n"
@@ -143,6 +146,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--int")) o.int_mode = true;
         else if (!strcmp(a, "--calib")) { NEED(); o.calib = next; }
         else if (!strcmp(a, "--target")) { NEED(); o.target = next; }
+        else if (!strcmp(a, "--topology")) { NEED(); o.topology = next; }
+        else if (!strcmp(a, "--strategy")) { NEED(); o.strategy = next; }
+        else if (!strcmp(a, "--calibrate")) { NEED(); o.calib = next; }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED(); o.out = next; }
         else if (!strcmp(a, "--weights")) o.dump_weights = true;
         else if (!strcmp(a, "--progress")) o.progress = true;
@@ -187,10 +193,14 @@ int main(int argc, char **argv) {
         if (!o.model) return bad_usage("%s: which model? (stc-coord COMMAND MODEL)", cmd);
         return !strcmp(cmd, "compile") ? cmd_compile(&o) : cmd_profile(&o);
     }
-    if (!strcmp(cmd, "partition") || !strcmp(cmd, "deploy") || !strcmp(cmd, "keygen")) {
+    if (!strcmp(cmd, "partition")) {
+        if (!o.model) return bad_usage("%s: which bundle? (stc-coord partition MODEL.stc --topology T)", cmd);
+        return cmd_partition(&o);
+    }
+    if (!strcmp(cmd, "deploy") || !strcmp(cmd, "keygen")) {
         fprintf(stderr, "stc-coord: '%s' is not available in this version (inspect, compile, run, profile and "
                 "target are)\n", cmd);
         return 2;
     }
-    return bad_usage("unknown command '%s': expected inspect, compile, run, profile or target", cmd);
+    return bad_usage("unknown command '%s': expected inspect, compile, partition, run, profile or target", cmd);
 }

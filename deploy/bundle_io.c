@@ -172,7 +172,7 @@ static stc_status_t writable(const stc_bundle_t *b, stc_err_t *err) {
         size_t cap;
     } str[] = {{"model", b->model, sizeof b->model},       {"source", b->source, sizeof b->source},
                {"target", b->target, sizeof b->target},    {"options", b->options, sizeof b->options},
-               {"dataset", b->dataset, sizeof b->dataset}};
+               {"dataset", b->dataset, sizeof b->dataset}, {"topology", b->topology, sizeof b->topology}};
     for (size_t i = 0; i < sizeof str / sizeof *str; i++)
         if (!memchr(str[i].s, 0, str[i].cap))
             return stc_err_set(err, STC_E_USAGE, "bundle write: manifest field '%s' is not NUL-terminated", str[i].f);
@@ -223,6 +223,7 @@ static void put_manifest(wbuf_t *w, const stc_bundle_t *b) {
     put_str(w, b->target);
     put_str(w, b->options);
     put_str(w, b->dataset);
+    put_str(w, b->topology);
     const int ints[] = {b->T,    b->ticks, b->n_chips, b->input_stage, b->output_stage,
                         b->in_c, b->in_h,  b->in_w,    b->n_out,       b->n_norm};
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) put_i32(w, ints[i]);
@@ -465,7 +466,8 @@ static int rd_count(rd_t *r, const char *f, const char *things, uint32_t limit, 
 static int rd_manifest(rd_t *r, stc_bundle_t *b) {
     if (!rd_str(r, "model", b->model, sizeof b->model) || !rd_str(r, "source", b->source, sizeof b->source) ||
         !rd_str(r, "target", b->target, sizeof b->target) || !rd_str(r, "options", b->options, sizeof b->options) ||
-        !rd_str(r, "dataset", b->dataset, sizeof b->dataset))
+        !rd_str(r, "dataset", b->dataset, sizeof b->dataset) ||
+        !rd_str(r, "topology", b->topology, sizeof b->topology))
         return 0;
     const struct {
         const char *f;

@@ -100,12 +100,13 @@ typedef struct {
     int64_t mem_state, mem_syn, mem_axon; /* bytes */
 } stc_core_t;
 
-typedef struct {
+typedef struct stc_bundle {
     /* manifest */
     char model[128];      /* architecture ("spikformer_cifar", ...) */
     char source[256];     /* the checkpoint it was compiled from (file name) */
     char target[64];      /* target descriptor name */
     char options[256];    /* compile options as given ("-O3 --weight-bits 8 ...") */
+    char topology[64];    /* the topology the chips are placed on ("torus:4x4"); "" for first-fit order */
     int T;                /* timesteps per inference */
     int ticks;            /* ticks per inference: T + depth of the readout */
     int n_chips;

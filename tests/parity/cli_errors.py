@@ -141,6 +141,21 @@ def main():
     case(s, "checkpoint named .stc", ["run", foreign, "--input", x], 1, "checkpoint.stc", "compile")
     case(s, "bundle input of the wrong size", ["run", stc_file, "--input", x], 1, "[3,16,16]", "[3,32,32]")
     case(s, "profile of a checkpoint", ["profile", good], 2, "compiled bundle")
+    # partition: placing the bundle's cores on a topology
+    case(s, "partition without a topology", ["partition", stc_file], 2, "--topology")
+    case(s, "malformed topology", ["partition", stc_file, "--topology", "torus:4x0"], 1, "torus:4x0")
+    case(s, "unknown strategy", ["partition", stc_file, "--topology", "mesh:2x2", "--strategy", "kl"], 2, "kl",
+         "metis")
+    case(s, "partition of a checkpoint", ["partition", good, "--topology", "mesh:2x2"], 2, "compiled bundle")
+    tiny["neurons_per_core"]["value"] = 600
+    with open(tiny_path, "w") as f:
+        json.dump(tiny, f)
+    small_stc = os.path.join(w, "small_cores.stc")
+    case(s, "compile for small cores (no error)", ["compile", good, "--target", tiny_path, "-o", small_stc], 0)
+    case(s, "topology too small", ["partition", small_stc, "--topology", "mesh:2x2"], 1, "needs", "chips",
+         "mesh:2x2")
+    case(s, "partition on a torus (no error)", ["partition", small_stc, "--topology", "torus:8x8", "-o",
+                                                 os.path.join(w, "placed.stc")], 0)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -137,6 +137,7 @@ static stc_bundle_t *build(int with_target) {
     snprintf(b->source, sizeof b->source, "tiny.pth");
     snprintf(b->target, sizeof b->target, "loihi2");
     snprintf(b->options, sizeof b->options, "-O2 --target loihi2 --weight-bits 8");
+    snprintf(b->topology, sizeof b->topology, "mesh:2x1");
     snprintf(b->dataset, sizeof b->dataset, "cifar10");
     b->n_norm = 2;
     b->norm_mean[0] = 0.4914f, b->norm_mean[1] = 0.4822f;
@@ -250,6 +251,7 @@ static int same(const stc_bundle_t *x, const stc_bundle_t *y) {
     EQMEM(x->source, y->source, sizeof x->source);
     EQMEM(x->target, y->target, sizeof x->target);
     EQMEM(x->options, y->options, sizeof x->options);
+    EQMEM(x->topology, y->topology, sizeof x->topology);
     EQMEM(x->dataset, y->dataset, sizeof x->dataset);
     EQ(T); EQ(ticks); EQ(n_chips); EQ(input_stage); EQ(output_stage); EQ(in_c); EQ(in_h); EQ(in_w); EQ(n_out);
     EQ(n_norm); EQ(n_stages); EQ(n_projs); EQ(n_cores);
@@ -490,17 +492,17 @@ static void test_truncated(void) {
         free(cut);
     }
     CU_ASSERT_EQUAL(bad, 0);
-    /* a cut inside the manifest names the section and the field: the five
-     * strings take 19 + 12 + 10 + 39 + 11 = 91 bytes, then T */
+    /* a cut inside the manifest names the section and the field: the six
+     * strings take 19 + 12 + 10 + 39 + 11 + 12 = 103 bytes, then T */
     uint64_t len;
     size_t man = section(d, n, "MANF", &len);
     CU_ASSERT_EQUAL(man, 44);
-    unsigned char *cut = malloc(man + 93);
-    memcpy(cut, d, man + 93);
-    put64(cut + man - 8, 93);
-    fix_header(cut, man + 93);
-    refused(cut, man + 93, STC_E_FORMAT,
-            "t.stc: section 'MANF' at byte 32: field 'T' at byte 135 needs 4 bytes, the section ends 2 bytes later");
+    unsigned char *cut = malloc(man + 105);
+    memcpy(cut, d, man + 105);
+    put64(cut + man - 8, 105);
+    fix_header(cut, man + 105);
+    refused(cut, man + 105, STC_E_FORMAT,
+            "t.stc: section 'MANF' at byte 32: field 'T' at byte 147 needs 4 bytes, the section ends 2 bytes later");
     free(cut);
     /* a cut inside stage 1's biases: stage 0 takes 93 bytes, stage 1 up to its biases 98 */
     size_t stag = section(d, n, "STAG", &len);

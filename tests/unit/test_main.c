@@ -33,7 +33,10 @@
     X(qinterp)    \
     X(bundle)     \
     X(chipsim)    \
-    X(lower)
+    X(lower)      \
+    X(topology)   \
+    X(placement)  \
+    X(partition)
 
 #define DECL(n) void stc_suite_##n(void) __attribute__((weak));
 SUITES(DECL)

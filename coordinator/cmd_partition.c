@@ -1,0 +1,252 @@
+/* cmd_partition.c - `stc-coord partition`: place a bundle's cores onto the chips of a topology.
+ *
+ * Firing rates come from running the chip simulator on calibration images
+ * (--calibrate X, or --dataset NAME's test images) or, without them, from a
+ * static estimate; they weight the placement graph (partitioner/pgraph.c).
+ * One strategy (stc, metis, scotch, greedy) or all of them for comparison;
+ * the chosen placement is written into the bundle (-o FILE, or in place) with
+ * the topology's name, and the report gives the traffic figures.  What is
+ * computed never changes: only the chip of each core does.
+ * SPDX-License-Identifier: MIT
+ */
+#include "coord.h"
+#include "stc_chipsim.h"
+#include "stc_partition.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CALIBRATE_MAX 64
+
+typedef stc_status_t (*place_fn)(const stc_pgraph_t *, const stc_topology_t *, int, int *, stc_err_t *);
+
+static const struct {
+    const char *name;
+    place_fn fn;
+} strategies[] = {
+    {"stc", stc_place_stc}, {"metis", stc_place_metis}, {"scotch", stc_place_scotch}, {"greedy", stc_place_greedy}};
+#define N_STRATEGIES 4
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Stage firing rates (spikes per neuron per inference) and per-core tick work
+ * measured by the simulator on the calibration images. */
+static int measure(const coord_opts_t *o, const stc_bundle_t *b, const stc_target_t *t, double *rate, double *work) {
+    stc_err_t err = {0};
+    stc_input_norm_t norm = {0}, *np = NULL;
+    if (b->n_norm) {
+        norm.n_ch = b->n_norm;
+        memcpy(norm.mean, b->norm_mean, sizeof norm.mean);
+        memcpy(norm.std, b->norm_std, sizeof norm.std);
+        np = &norm;
+    }
+    int64_t limit = o->limit && o->limit < CALIBRATE_MAX ? o->limit : CALIBRATE_MAX;
+    stc_input_t *in = NULL;
+    if (o->calib) {
+        in = stc_input_load(o->calib, NULL, np, limit, &err);
+    } else {
+        stc_input_norm_t dn;
+        if (!np && !stc_input_dataset_norm(o->dataset, &dn, &err)) np = &dn;
+        if (stc_input_dataset(o->dataset, "test", np, limit, &in, &err)) in = NULL;
+    }
+    if (!in) {
+        stc_err_prefix(&err, "--calibrate");
+        coord_fail(&err);
+        return 1;
+    }
+    if (in->c != b->in_c || in->h != b->in_h || in->w != b->in_w) {
+        fprintf(stderr, "stc-coord: error: --calibrate: images are [%lld,%lld,%lld], the bundle takes [%d,%d,%d]\n",
+                (long long)in->c, (long long)in->h, (long long)in->w, b->in_c, b->in_h, b->in_w);
+        stc_input_destroy(&in);
+        return 1;
+    }
+    stc_chipsim_t *s = stc_chipsim_create(b, &err);
+    float *logits = malloc((size_t)b->n_out * sizeof *logits);
+    int64_t *spk = calloc((size_t)b->n_stages, sizeof *spk), *tot = calloc((size_t)b->n_stages, sizeof *tot);
+    int rc = (!s || !logits || !spk || !tot) ? 1 : 0;
+    int64_t per = (int64_t)b->in_c * b->in_h * b->in_w;
+    for (int64_t i = 0; i < in->n && !rc; i++) {
+        if (stc_chipsim_run(s, in->data + i * per, logits, spk, NULL, NULL, &err)) rc = 1;
+        for (int k = 0; k < b->n_stages && !rc; k++) tot[k] += spk[k];
+    }
+    if (rc) coord_fail(&err);
+    for (int k = 0; k < b->n_stages && !rc; k++) {
+        const stc_stage_t *g = &b->stages[k];
+        rate[k] = (double)tot[k] / ((double)in->n * g->c * g->h * g->w);
+    }
+    if (!rc) {
+        const stc_core_counters_t *c = stc_chipsim_counters(s);
+        for (int k = 0; k < b->n_cores; k++)
+            work[k] = c[k].ticks_active ? ((double)(c[k].synops + c[k].kernel_ops) * t->time_synop_ns +
+                                           (double)c[k].neuron_updates * t->time_neuron_ns) /
+                                              (double)c[k].ticks_active
+                                        : 0;
+    }
+    stc_chipsim_destroy(&s);
+    free(logits);
+    free(spk);
+    free(tot);
+    stc_input_destroy(&in);
+    return rc;
+}
+
+/* The placement goes into the bundle: each core's chip, and its place on the chip's core mesh. */
+static void apply(stc_bundle_t *b, const stc_target_t *t, const stc_topology_t *topo, const int *chip_of) {
+    int chips = stc_topology_chips(topo);
+    int *next = calloc((size_t)chips, sizeof *next);
+    for (int c = 1; c < b->n_cores; c++) {
+        int ch = chip_of[c - 1], k = next ? next[ch]++ : 0;
+        b->cores[c].chip = ch;
+        b->cores[c].x = k % t->core_mesh[0];
+        b->cores[c].y = k / t->core_mesh[0];
+    }
+    free(next);
+    b->n_chips = chips; /* every chip of the system is powered */
+    snprintf(b->topology, sizeof b->topology, "%s", stc_topology_name(topo));
+}
+
+int cmd_partition(coord_opts_t *o) {
+    if (!coord_is_bundle(o->model)) {
+        fprintf(stderr, "stc-coord: error: %s: partition takes a compiled bundle (stc-coord compile ... -o M.stc)\n",
+                o->model);
+        return 2;
+    }
+    if (!o->topology) {
+        fprintf(stderr, "stc-coord: error: partition needs --topology (mesh:4x4, torus:4x4, torus:2x2x2, hier:8x4 "
+                        "or FILE.json)\n");
+        return 2;
+    }
+    const char *want = o->strategy ? o->strategy : "stc";
+    int only = -1;
+    for (int i = 0; i < N_STRATEGIES; i++)
+        if (!strcmp(want, strategies[i].name)) only = i;
+    if (only < 0 && strcmp(want, "all")) {
+        fprintf(stderr, "stc-coord: error: --strategy %s: expected stc, metis, scotch, greedy or all\n", want);
+        return 2;
+    }
+    stc_err_t err = {0};
+    stc_bundle_t *b = stc_bundle_read(o->model, &err);
+    if (!b) {
+        coord_fail(&err);
+        return 1;
+    }
+    stc_target_t t;
+    int rc = 1;
+    stc_topology_t *topo = NULL;
+    double *rate = NULL, *work = NULL;
+    int *chip_of = NULL, *best = NULL;
+    stc_pgraph_t g = {0};
+    cJSON *r = NULL;
+    if (b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, &t, &err)
+                       : stc_target_load(b->target, &t, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
+    topo = stc_topology_parse(o->topology, t.chip_link_spikes_per_s, t.energy_chip_hop_pj, &err);
+    if (!topo) {
+        coord_fail(&err);
+        goto out;
+    }
+    rate = calloc((size_t)b->n_stages, sizeof *rate);
+    work = calloc((size_t)b->n_cores, sizeof *work);
+    chip_of = malloc((size_t)b->n_cores * sizeof *chip_of);
+    best = malloc((size_t)b->n_cores * sizeof *best);
+    if (!rate || !work || !chip_of || !best) {
+        fprintf(stderr, "stc-coord: error: out of memory\n");
+        goto out;
+    }
+    int measured = o->calib || o->dataset;
+    if (measured && measure(o, b, &t, rate, work)) goto out;
+    if (stc_pgraph_from_bundle(b, measured ? rate : NULL, measured ? work : NULL, t.time_neuron_ns, &g, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
+    r = o->json ? cJSON_CreateObject() : NULL;
+    cJSON *arr = r ? cJSON_AddArrayToObject(r, "strategies") : NULL;
+    if (!r)
+        printf("placing %d cores of %s on %s (%d chips of %d cores), traffic %s\n\n", g.n, o->model,
+               stc_topology_name(topo), stc_topology_chips(topo), t.cores_per_chip,
+               measured ? "measured by the simulator" : "estimated (no --calibrate)");
+    if (!r)
+        printf("%-8s %6s %14s %14s %14s %12s %9s\n", "strategy", "chips", "inter-chip", "hop-weighted", "max link s",
+               "busiest ns", "time s");
+    int have = 0;
+    stc_place_eval_t chosen;
+    memset(&chosen, 0, sizeof chosen);
+    for (int i = 0; i < N_STRATEGIES; i++) {
+        if (only >= 0 && i != only) continue;
+        double t0 = now();
+        stc_err_t e2 = {0};
+        stc_place_eval_t ev;
+        if (strategies[i].fn(&g, topo, t.cores_per_chip, chip_of, &e2) ||
+            stc_place_evaluate(&g, topo, t.cores_per_chip, chip_of, &ev, NULL, &e2)) {
+            stc_err_prefix(&e2, "strategy %s", strategies[i].name);
+            coord_fail(&e2);
+            if (only >= 0) goto out;
+            continue;
+        }
+        double secs = now() - t0;
+        if (r) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "strategy", strategies[i].name);
+            cJSON_AddNumberToObject(x, "chips_used", ev.chips_used);
+            cJSON_AddNumberToObject(x, "inter_chip_spikes", ev.inter_chip_spikes);
+            cJSON_AddNumberToObject(x, "hop_weighted_traffic", ev.hop_weighted_traffic);
+            cJSON_AddNumberToObject(x, "cost_weighted_traffic_pj", ev.cost_weighted_traffic);
+            cJSON_AddNumberToObject(x, "max_link_load", ev.max_link_load);
+            cJSON_AddNumberToObject(x, "max_chip_work_ns", ev.max_chip_work);
+            cJSON_AddNumberToObject(x, "seconds", secs);
+            cJSON_AddItemToArray(arr, x);
+        } else {
+            printf("%-8s %6d %14.0f %14.0f %14.3g %12.0f %9.3f\n", strategies[i].name, ev.chips_used,
+                   ev.inter_chip_spikes, ev.hop_weighted_traffic, ev.max_link_load, ev.max_chip_work, secs);
+        }
+        if (i == 0 || only >= 0) { /* stc's own placement is the one written unless another is asked for */
+            memcpy(best, chip_of, (size_t)g.n * sizeof *best);
+            chosen = ev;
+            have = 1;
+        }
+    }
+    if (!have) goto out;
+    apply(b, &t, topo, best);
+    const char *dst = o->out ? o->out : o->model;
+    if (stc_bundle_validate(b, dst, &err) || stc_bundle_write(b, dst, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
+    if (r) {
+        cJSON_AddStringToObject(r, "bundle", dst);
+        cJSON_AddStringToObject(r, "topology", stc_topology_name(topo));
+        cJSON_AddStringToObject(r, "strategy", only >= 0 ? strategies[only].name : "stc");
+        cJSON_AddNumberToObject(r, "cores_used", g.n);
+        cJSON_AddNumberToObject(r, "chips_used", chosen.chips_used);
+        cJSON_AddNumberToObject(r, "inter_chip_spikes", chosen.inter_chip_spikes);
+        cJSON_AddNumberToObject(r, "hop_weighted_traffic", chosen.hop_weighted_traffic);
+        cJSON_AddNumberToObject(r, "max_link_load", chosen.max_link_load);
+        cJSON_AddBoolToObject(r, "measured_rates", measured);
+        char *s = cJSON_PrintUnformatted(r);
+        puts(s);
+        free(s);
+    } else {
+        printf("\nwrote the %s placement into %s (%d chips used of %d)\n", only >= 0 ? strategies[only].name : "stc",
+               dst, chosen.chips_used, stc_topology_chips(topo));
+    }
+    rc = 0;
+out:
+    cJSON_Delete(r);
+    stc_pgraph_free(&g);
+    free(rate);
+    free(work);
+    free(chip_of);
+    free(best);
+    stc_topology_destroy(&topo);
+    stc_bundle_destroy(&b);
+    return rc;
+}

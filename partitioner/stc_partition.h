@@ -1,0 +1,134 @@
+/* stc_partition.h - topologies of chips, and the placement problem over them.
+ *
+ * A topology is a set of chips joined by links: a 2D or 3D mesh or torus
+ * ("mesh:4x4", "torus:4x4", "torus:2x2x2"), a hierarchy ("hier:8x4": 8 boards
+ * of 4 chips; a link cost per level), or a topology file (JSON, deploy/
+ * topologies/) that also carries link bandwidths and costs.  Routing is
+ * dimension-ordered (X, then Y, then Z), taking a torus's wrap-around link
+ * when it is shorter; in a hierarchy a message climbs to the lowest common
+ * level and back down.  A placement problem is a graph of cores (per-tick work
+ * as vertex weight, spikes per inference between cores as edge weight) to be
+ * mapped onto the chips of a topology.  The partitioner milestone builds the
+ * strategies (stc, METIS, Scotch, greedy) on these two.
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef STC_PARTITION_H
+#define STC_PARTITION_H
+
+#include "stc_base.h"
+
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- topology */
+
+#define STC_TOPO_MAX_CHIPS 65536
+#define STC_TOPO_MAX_DIMS 3
+
+typedef enum { STC_TOPO_MESH = 1, STC_TOPO_TORUS, STC_TOPO_HIER } stc_topo_kind_t;
+
+typedef struct {
+    int a, b;             /* the two chips it joins (a < b) */
+    int level;            /* hierarchy level (0: within a board); mesh/torus: the dimension */
+    double bandwidth;     /* spikes per second in each direction */
+    double cost;          /* energy per spike crossing it, pJ (relative cost if the file says so) */
+} stc_link_t;
+
+typedef struct stc_topology stc_topology_t;
+
+/* Parse "mesh:AxB[xC]", "torus:AxB[xC]", "hier:AxB[x...]" or a topology file
+ * (a path: contains '/' or ends in ".json").  `default_bandwidth` and
+ * `default_cost` (from the target: chip_link_spikes_per_s, energy_chip_hop_pj)
+ * apply where the spec does not give them.  Errors name the spec or file and
+ * the field ("torus:4x0: dimension 2 is 0, expected 1..65536"). */
+stc_topology_t *stc_topology_parse(const char *spec, double default_bandwidth, double default_cost,
+                                   stc_err_t *err);
+stc_topology_t *stc_topology_parse_json(const char *json, size_t n, const char *name,
+                                        double default_bandwidth, double default_cost, stc_err_t *err);
+void stc_topology_destroy(stc_topology_t **tp);
+
+const char *stc_topology_name(const stc_topology_t *t); /* as given: "torus:4x4" */
+stc_topo_kind_t stc_topology_kind(const stc_topology_t *t);
+int stc_topology_chips(const stc_topology_t *t);
+int stc_topology_dims(const stc_topology_t *t, int *dims); /* mesh/torus extents (or level fan-outs) */
+int stc_topology_n_links(const stc_topology_t *t);
+const stc_link_t *stc_topology_link(const stc_topology_t *t, int i);
+/* Dimension d (mesh/torus) or level d (hierarchy) is always index d, X or level 0
+ * (chips on a board) first, and chip = c[0] + dims[0] * (c[1] + dims[1] * c[2]):
+ * "hier:8x4" (8 boards of 4 chips, written top-down) has dims {4, 8}.  Link ids,
+ * the hierarchy model and its default costs: docs/topologies.md.
+ * The unit of stc_link_t.cost: "pJ", or "relative" when a topology file says so. */
+const char *stc_topology_cost_unit(const stc_topology_t *t);
+
+/* The dimension-ordered route from chip a to chip b: the link ids in order
+ * (at most `max`; returns the full count, 0 when a == b; -1, and cost -1.0,
+ * when a or b is not a chip of t). */
+int stc_topology_route(const stc_topology_t *t, int a, int b, int *links, int max);
+/* Its length in links, and the sum of the links' costs. */
+int stc_topology_hops(const stc_topology_t *t, int a, int b);
+double stc_topology_cost(const stc_topology_t *t, int a, int b);
+
+/* Chip coordinates in the mesh/torus (or the index at each hierarchy level). */
+void stc_topology_coords(const stc_topology_t *t, int chip, int *coords);
+
+/* --------------------------------------------------- the placement problem */
+
+/* Cores to place (vertices) and the spikes between them (edges, symmetric
+ * CSR: the edge u-v appears in both rows with the same weight). */
+typedef struct {
+    int n;                /* cores */
+    double *work;         /* per core: per-tick work, ns (the busiest core sets the tick) */
+    int64_t *xadj;        /* n + 1 */
+    int32_t *adj;         /* xadj[n] neighbours */
+    double *traffic;      /* spikes per inference on each edge (both directions summed) */
+} stc_pgraph_t;
+
+/* The placement graph of a compiled bundle: one vertex per chip core (the host
+ * port, core 0, is left out: vertex i is core i + 1), an edge between two
+ * cores whose neurons route to each other, weighted by the spikes per
+ * inference that cross it: for every route, the firing rate of its source
+ * neuron's stage.  stage_rate: spikes per neuron per inference for every
+ * stage (measured on calibration inputs), or NULL for the static estimate of
+ * one spike per neuron per timestep x 0.1.  core_work: ns per tick for every
+ * core of the bundle (from the simulator's counters), or NULL to estimate it
+ * from the neurons a core updates. */
+struct stc_bundle;
+stc_status_t stc_pgraph_from_bundle(const struct stc_bundle *b, const double *stage_rate, const double *core_work,
+                                    double time_neuron_ns, stc_pgraph_t *g, stc_err_t *err);
+void stc_pgraph_free(stc_pgraph_t *g);
+
+/* What a placement costs (the partitioner report's figures). */
+typedef struct {
+    int chips_used;
+    double inter_chip_spikes;     /* spikes per inference that leave their chip */
+    double hop_weighted_traffic;  /* sum over edges of traffic x route hops */
+    double cost_weighted_traffic; /* sum over edges of traffic x route cost (pJ per inference) */
+    double max_link_load;         /* busiest link's spikes per inference, over its bandwidth x 1 s */
+    int busiest_link;             /* its id, -1 if no traffic leaves a chip */
+    double max_chip_work;         /* ns per tick of the busiest core on the busiest chip */
+} stc_place_eval_t;
+
+/* Evaluate chip_of[core] (every entry 0..chips-1, at most cores_per_chip
+ * cores per chip).  link_load, if not NULL, receives the spikes per inference
+ * of every link (stc_topology_n_links entries). */
+stc_status_t stc_place_evaluate(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip,
+                                const int *chip_of, stc_place_eval_t *ev, double *link_load, stc_err_t *err);
+
+/* Baselines (partitioner/baselines.c).  Each fills chip_of[core] with at most
+ * cores_per_chip cores per chip, or fails saying how many chips it needs.
+ *   greedy: cores in order, chip after chip (nengo-loihi's Greedy).
+ *   metis:  METIS_PartGraphKway into ceil(n / cores_per_chip) parts
+ *           (communication-volume objective), parts placed on chips in order.
+ *   scotch: SCOTCH_graphMap onto the topology as a Scotch architecture
+ *           (mesh2D/torus2D/mesh3D/torus3D, tleaf for a hierarchy). */
+/* stc's strategy (place_stc.c): the pipeline dealt along a path of adjacent
+ * chips, then moves and swaps that lower the hop-weighted traffic. */
+stc_status_t stc_place_stc(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
+                           stc_err_t *err);
+stc_status_t stc_place_greedy(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
+                              stc_err_t *err);
+stc_status_t stc_place_metis(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
+                             stc_err_t *err);
+stc_status_t stc_place_scotch(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
+                              stc_err_t *err);
+
+#endif

@@ -1,0 +1,152 @@
+/* test_partition.c - the placement graph of a bundle, stc's placement, and that placing never changes results.
+ * SPDX-License-Identifier: MIT
+ */
+#include "stc_chipsim.h"
+#include "stc_input.h"
+#include "stc_lower.h"
+#include "stc_model.h"
+#include "stc_partition.h"
+#include "stc_pass.h"
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DATA STC_TEST_DATA_DIR "/"
+
+/* A chain of 16 cores, 10 spikes between neighbours, 2 cores per chip on
+ * torus:4x4: the best placement crosses 7 chip boundaries of 1 hop each. */
+static void test_chain(void) {
+    enum { N = 16 };
+    stc_pgraph_t g = {0};
+    g.n = N;
+    g.work = calloc(N, sizeof *g.work);
+    g.xadj = calloc(N + 1, sizeof *g.xadj);
+    g.adj = malloc(2 * (N - 1) * sizeof *g.adj);
+    g.traffic = malloc(2 * (N - 1) * sizeof *g.traffic);
+    int64_t k = 0;
+    for (int i = 0; i < N; i++) {
+        g.xadj[i] = k;
+        if (i > 0) g.adj[k] = i - 1, g.traffic[k++] = 10;
+        if (i < N - 1) g.adj[k] = i + 1, g.traffic[k++] = 10;
+    }
+    g.xadj[N] = k;
+    stc_err_t err = {0};
+    stc_topology_t *t = stc_topology_parse("torus:4x4", 1e8, 100, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    int chip_of[N];
+    CU_ASSERT_EQUAL_FATAL(stc_place_stc(&g, t, 2, chip_of, &err), STC_OK);
+    int load[16] = {0};
+    for (int i = 0; i < N; i++) load[chip_of[i]]++;
+    for (int c = 0; c < 16; c++) CU_ASSERT(load[c] <= 2);
+    stc_place_eval_t ev;
+    CU_ASSERT_EQUAL_FATAL(stc_place_evaluate(&g, t, 2, chip_of, &ev, NULL, &err), STC_OK);
+    CU_ASSERT_DOUBLE_EQUAL(ev.inter_chip_spikes, 70, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(ev.hop_weighted_traffic, 70, 1e-9);
+    CU_ASSERT_EQUAL(ev.chips_used, 8);
+    /* too many cores for the topology: says how many chips it needs */
+    CU_ASSERT_EQUAL(stc_place_stc(&g, t, 1, chip_of, &err), STC_OK); /* 16 chips of 1: fits exactly */
+    stc_topology_t *small = stc_topology_parse("mesh:2x2", 1e8, 100, &err);
+    CU_ASSERT_EQUAL(stc_place_stc(&g, small, 2, chip_of, &err), STC_E_LIMIT);
+    STC_ASSERT_CONTAINS(err.msg, "needs 8 chips");
+    stc_topology_destroy(&small);
+    stc_topology_destroy(&t);
+    stc_pgraph_free(&g);
+}
+
+static stc_ir_t *load_model(const char *pth, const char *json) {
+    stc_err_t err = {0};
+    stc_model_cfg_t cfg;
+    stc_model_cfg_init(&cfg);
+    if (stc_model_cfg_load(&cfg, json, &err)) return NULL;
+    stc_ckpt_t *ck = stc_ckpt_load(pth, &err);
+    stc_ir_t *ir = NULL;
+    if (ck && !stc_model_recognize(ck, &cfg, &err)) ir = stc_model_import(ck, &cfg, &err);
+    stc_ckpt_destroy(&ck);
+    return ir;
+}
+
+/* A real bundle cut over many small cores: its graph is symmetric, stc's
+ * placement beats in-order placement, and moving cores between chips changes
+ * the messages but not one logit. */
+static void test_bundle_placement(void) {
+    stc_err_t err = {0};
+    stc_ir_t *ir = load_model(DATA "active/spikformer_cifar/model.pth", DATA "active/spikformer_cifar/model.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    stc_input_t *in = stc_input_load(DATA "active/spikformer_cifar/inputs.npy", NULL, NULL, 4, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+    stc_pass_opts_t po = {0};
+    po.calib = in->data;
+    po.n_calib = (int)in->n;
+    CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    t.cores_per_chip = 4, t.core_mesh[0] = 2, t.core_mesh[1] = 2;
+    t.neurons_per_core = 4096;
+    stc_lower_opts_t lo = {&t, 0, "m", "", NULL};
+    stc_bundle_t *b = stc_lower(ir, &lo, &err);
+    if (!b) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    stc_pgraph_t g;
+    CU_ASSERT_EQUAL_FATAL(stc_pgraph_from_bundle(b, NULL, NULL, t.time_neuron_ns, &g, &err), STC_OK);
+    CU_ASSERT_EQUAL(g.n, b->n_cores - 1);
+    int asym = 0;
+    for (int u = 0; u < g.n; u++)
+        for (int64_t e = g.xadj[u]; e < g.xadj[u + 1]; e++) {
+            int v = g.adj[e], found = 0;
+            for (int64_t f = g.xadj[v]; f < g.xadj[v + 1]; f++) found |= g.adj[f] == u && g.traffic[f] == g.traffic[e];
+            asym += !found || v == u;
+        }
+    CU_ASSERT_EQUAL(asym, 0);
+    CU_ASSERT(g.xadj[g.n] > 0);
+    stc_topology_t *topo = stc_topology_parse("torus:4x4", t.chip_link_spikes_per_s, t.energy_chip_hop_pj, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(topo);
+    int *mine = malloc((size_t)g.n * sizeof *mine), *inorder = malloc((size_t)g.n * sizeof *inorder);
+    if (stc_place_stc(&g, topo, t.cores_per_chip, mine, &err)) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(err.status, STC_OK);
+    CU_ASSERT_EQUAL_FATAL(stc_place_greedy(&g, topo, t.cores_per_chip, inorder, &err), STC_OK);
+    stc_place_eval_t e1, e2;
+    CU_ASSERT_EQUAL_FATAL(stc_place_evaluate(&g, topo, t.cores_per_chip, mine, &e1, NULL, &err), STC_OK);
+    CU_ASSERT_EQUAL_FATAL(stc_place_evaluate(&g, topo, t.cores_per_chip, inorder, &e2, NULL, &err), STC_OK);
+    CU_ASSERT(e1.hop_weighted_traffic <= e2.hop_weighted_traffic);
+    /* run before and after moving the cores: the same logits, other messages */
+    float l1[16], l2[16];
+    stc_chipsim_t *s = stc_chipsim_create(b, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(stc_chipsim_run(s, in->data, l1, NULL, NULL, NULL, &err), STC_OK);
+    int64_t chip_msgs1 = 0;
+    for (int c = 0; c < b->n_cores; c++) chip_msgs1 += stc_chipsim_counters(s)[c].msgs_chip;
+    stc_chipsim_destroy(&s);
+    int next[16] = {0};
+    for (int c = 1; c < b->n_cores; c++) {
+        int ch = mine[c - 1], k = next[ch]++;
+        b->cores[c].chip = ch, b->cores[c].x = k % 2, b->cores[c].y = k / 2;
+    }
+    b->n_chips = 16;
+    CU_ASSERT_EQUAL(stc_bundle_validate(b, "placed", &err), STC_OK);
+    s = stc_chipsim_create(b, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(stc_chipsim_run(s, in->data, l2, NULL, NULL, NULL, &err), STC_OK);
+    int64_t chip_msgs2 = 0;
+    for (int c = 0; c < b->n_cores; c++) chip_msgs2 += stc_chipsim_counters(s)[c].msgs_chip;
+    stc_chipsim_destroy(&s);
+    CU_ASSERT(!memcmp(l1, l2, (size_t)b->n_out * sizeof *l1));
+    CU_ASSERT(chip_msgs1 != chip_msgs2);
+    free(mine);
+    free(inorder);
+    stc_topology_destroy(&topo);
+    stc_pgraph_free(&g);
+    stc_bundle_destroy(&b);
+    stc_input_destroy(&in);
+    stc_ir_destroy(&ir);
+}
+
+void stc_suite_partition(void) {
+    static const stc_test_t tests[] = {
+        {"stc placement of a chain", test_chain},
+        {"a bundle: graph, placement, same results", test_bundle_placement},
+        {NULL, NULL},
+    };
+    stc_add_suite("partition", tests);
+}
