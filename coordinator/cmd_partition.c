@@ -14,10 +14,14 @@
 #include "stc_partition.h"
 
 #include <cjson/cJSON.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+
+extern char **environ;
 
 #define CALIBRATE_MAX 64
 
@@ -110,6 +114,86 @@ static void apply(stc_bundle_t *b, const stc_target_t *t, const stc_topology_t *
     free(next);
     b->n_chips = chips; /* every chip of the system is powered */
     snprintf(b->topology, sizeof b->topology, "%s", stc_topology_name(topo));
+}
+
+/* The placement as a picture: chips where the topology puts them, filled by
+ * how busy they are, links drawn as thick as their traffic.  Graphviz's neato
+ * with fixed positions renders it; FILE.dot is written as is. */
+static int picture(const char *path, const stc_topology_t *topo, const stc_pgraph_t *g, const int *chip_of,
+                   int cores_per_chip, const double *link_load) {
+    int chips = stc_topology_chips(topo), dims[STC_TOPO_MAX_DIMS] = {1, 1, 1};
+    stc_topology_dims(topo, dims);
+    int *cores = calloc((size_t)chips, sizeof *cores);
+    double *work = calloc((size_t)chips, sizeof *work);
+    if (!cores || !work) {
+        free(cores), free(work);
+        fprintf(stderr, "stc-coord: error: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < g->n; i++) cores[chip_of[i]]++, work[chip_of[i]] += g->work[i];
+    double wmax = 0, lmax = 0;
+    for (int c = 0; c < chips; c++) wmax = work[c] > wmax ? work[c] : wmax;
+    int nl = stc_topology_n_links(topo);
+    for (int l = 0; l < nl; l++) lmax = link_load[l] > lmax ? link_load[l] : lmax;
+    size_t n = strlen(path);
+    int dot_only = n > 4 && !strcmp(path + n - 4, ".dot");
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s%s", path, dot_only ? "" : ".dot");
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "stc-coord: error: %s: cannot write the picture\n", tmp);
+        free(cores), free(work);
+        return 1;
+    }
+    fprintf(f, "graph placement {\n  label=\"%s: chips by load (cores used, work per tick), links by spikes per "
+               "inference\"; labelloc=t;\n  node [shape=box style=filled fontname=Helvetica fontsize=10];\n",
+            stc_topology_name(topo));
+    for (int c = 0; c < chips; c++) {
+        int xyz[STC_TOPO_MAX_DIMS] = {0, 0, 0};
+        stc_topology_coords(topo, c, xyz);
+        double x = xyz[0] * 1.6 + xyz[2] * (dims[0] * 1.6 + 1.0), y = -xyz[1] * 1.2;
+        double h = wmax > 0 ? work[c] / wmax : 0; /* white (idle) to red (busiest) */
+        int gb = (int)(255 - 200 * h);
+        fprintf(f, "  c%d [pos=\"%.2f,%.2f!\" fillcolor=\"#ff%02x%02x\" label=\"chip %d\\n%d/%d cores\"];\n", c, x * 72,
+                y * 72, gb, gb, c, cores[c], cores_per_chip);
+    }
+    for (int l = 0; l < nl; l++) {
+        const stc_link_t *k = stc_topology_link(topo, l);
+        double w = lmax > 0 ? link_load[l] / lmax : 0;
+        int ca[STC_TOPO_MAX_DIMS] = {0, 0, 0}, cb[STC_TOPO_MAX_DIMS] = {0, 0, 0}, wrap = 0;
+        stc_topology_coords(topo, k->a, ca);
+        stc_topology_coords(topo, k->b, cb);
+        for (int d = 0; d < STC_TOPO_MAX_DIMS; d++) wrap |= abs(ca[d] - cb[d]) > 1;
+        if (link_load[l] > 0) /* a torus's wrap-around link crosses the picture: dotted, labelled at its end */
+            fprintf(f, "  c%d -- c%d [penwidth=%.2f color=\"#1f4e9a\" %s=\"%.0f\" fontsize=8%s];\n", k->a, k->b,
+                    1 + 7 * w, wrap ? "headlabel" : "label", link_load[l], wrap ? " style=dotted" : "");
+        else if (!wrap)
+            fprintf(f, "  c%d -- c%d [style=dashed color=gray70];\n", k->a, k->b);
+    }
+    fprintf(f, "}\n");
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    free(cores), free(work);
+    if (bad) {
+        fprintf(stderr, "stc-coord: error: %s: cannot write the picture\n", tmp);
+        return 1;
+    }
+    if (dot_only) return 0;
+    const char *ext = strrchr(path, '.');
+    char fmt[16] = "-Tpng", out[4300];
+    if (ext && (!strcmp(ext, ".svg") || !strcmp(ext, ".pdf"))) snprintf(fmt, sizeof fmt, "-T%s", ext + 1);
+    snprintf(out, sizeof out, "-o%s", path);
+    char *argv[] = {"neato", "-n2", fmt, out, tmp, NULL};
+    pid_t pid;
+    int status = 0;
+    if (posix_spawnp(&pid, "neato", NULL, NULL, argv, environ) || waitpid(pid, &status, 0) < 0 ||
+        !WIFEXITED(status) || WEXITSTATUS(status)) {
+        fprintf(stderr, "stc-coord: error: %s: Graphviz's neato failed to render %s (is graphviz installed? "
+                        "tools/bootstrap.sh installs it); the graph is in %s\n", path, tmp, tmp);
+        return 1;
+    }
+    remove(tmp);
+    return 0;
 }
 
 int cmd_partition(coord_opts_t *o) {
@@ -215,6 +299,15 @@ int cmd_partition(coord_opts_t *o) {
         }
     }
     if (!have) goto out;
+    if (o->dot) {
+        double *ll = calloc((size_t)stc_topology_n_links(topo) + 1, sizeof *ll);
+        stc_place_eval_t ev;
+        int bad = !ll || stc_place_evaluate(&g, topo, t.cores_per_chip, best, &ev, ll, &err);
+        if (bad && err.status) coord_fail(&err);
+        if (!bad) bad = picture(o->dot, topo, &g, best, t.cores_per_chip, ll);
+        free(ll);
+        if (bad) goto out;
+    }
     apply(b, &t, topo, best);
     const char *dst = o->out ? o->out : o->model;
     if (stc_bundle_validate(b, dst, &err) || stc_bundle_write(b, dst, &err)) {

@@ -30,6 +30,7 @@ static void usage(FILE *f) {
             "  partition M.stc place the cores on a topology: --topology mesh:4x4|torus:4x4|torus:2x2x2|\n"
             "                  hier:8x4|FILE.json [--strategy stc|metis|scotch|greedy|all]\n"
             "                  [--calibrate X | --dataset NAME] [-o OUT.stc] [--json]\n"
+            "                  [--picture P.png|.svg|.pdf|.dot]  chips by load, links by traffic\n"
             "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
             "                  source or assumption; --json prints the descriptor to start your own\n"
             "\n"
@@ -149,6 +150,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--topology")) { NEED(); o.topology = next; }
         else if (!strcmp(a, "--strategy")) { NEED(); o.strategy = next; }
         else if (!strcmp(a, "--calibrate")) { NEED(); o.calib = next; }
+        else if (!strcmp(a, "--picture")) { NEED(); o.dot = next; }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED(); o.out = next; }
         else if (!strcmp(a, "--weights")) o.dump_weights = true;
         else if (!strcmp(a, "--progress")) o.progress = true;

@@ -97,6 +97,7 @@ def main():
     torch.save({"x": Evil()}, evil)
     case(s, "code in a pickle", ["inspect", evil], 1, "evil.pth", "not allowed")
 
+    np.save(os.path.join(w, "ok.npy"), np.zeros((1, 3, 32, 32), np.float32))
     x = os.path.join(w, "wrong_size.npy")
     np.save(x, np.zeros((2, 3, 16, 16), np.float32))
     case(s, "input of the wrong size", ["run", good, "--float", "--input", x], 1, "[3,16,16]", "[3,32,32]")
@@ -154,8 +155,15 @@ def main():
     case(s, "compile for small cores (no error)", ["compile", good, "--target", tiny_path, "-o", small_stc], 0)
     case(s, "topology too small", ["partition", small_stc, "--topology", "mesh:2x2"], 1, "needs", "chips",
          "mesh:2x2")
-    case(s, "partition on a torus (no error)", ["partition", small_stc, "--topology", "torus:8x8", "-o",
-                                                 os.path.join(w, "placed.stc")], 0)
+    png = os.path.join(w, "placement.png")
+    case(s, "partition on a torus with a picture (no error)", ["partition", small_stc, "--topology", "torus:8x8",
+                                                               "-o", os.path.join(w, "placed.stc"), "--picture", png], 0)
+    ok = os.path.exists(png) and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    case(s, "placed bundle runs (no error)", ["run", os.path.join(w, "placed.stc"), "--input", os.path.join(w, "ok.npy")]
+         if ok else ["run", "/nonexistent.stc"], 0)
+    case(s, "picture to an unwritable place", ["partition", small_stc, "--topology", "torus:8x8", "-o",
+                                               os.path.join(w, "p2.stc"), "--picture", "/nonexistent/dir/p.png"], 1,
+         "cannot write the picture")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
