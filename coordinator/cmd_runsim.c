@@ -53,6 +53,7 @@ static void add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
     a->synops += c->synops, a->neuron_updates += c->neuron_updates, a->neuron_active += c->neuron_active;
     a->spikes += c->spikes, a->msgs_local += c->msgs_local, a->msgs_core += c->msgs_core;
     a->core_hops += c->core_hops, a->msgs_chip += c->msgs_chip, a->kernel_ops += c->kernel_ops;
+    a->chip_hops += c->chip_hops;
     a->ticks_active += c->ticks_active;
 }
 
@@ -394,7 +395,7 @@ int cmd_profile(coord_opts_t *o) {
                      (double)g->neuron_active * t.energy_neuron_active_pj +
                      (double)(g->neuron_updates - g->neuron_active) * t.energy_neuron_idle_pj +
                      (double)g->spikes * t.energy_spike_local_pj + (double)g->core_hops * t.energy_core_hop_pj +
-                     (double)g->msgs_chip * t.energy_chip_hop_pj) / n * 1e-6;
+                     (double)g->chip_hops * t.energy_chip_hop_pj) / n * 1e-6;
         if (r) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "name", b->stages[s].name);
@@ -435,6 +436,7 @@ int cmd_profile(coord_opts_t *o) {
         cJSON_AddNumberToObject(mj, "other_core_same_chip", (double)msg.msgs_core / n);
         cJSON_AddNumberToObject(mj, "core_hops", (double)msg.core_hops / n);
         cJSON_AddNumberToObject(mj, "other_chip", (double)msg.msgs_chip / n);
+        cJSON_AddNumberToObject(mj, "chip_hops", (double)msg.chip_hops / n);
         cJSON *cj = cJSON_AddArrayToObject(r, "chips");
         for (int c = 0; c < b->n_chips; c++) {
             stc_core_counters_t a;
@@ -467,9 +469,11 @@ int cmd_profile(coord_opts_t *o) {
                b->ticks, e.tick_ns);
         printf("utilization    %.1f%% of the neurons of %d cores\n", 100 * util, b->n_cores - 1);
         printf("messages       per inference: %.0f to the same core, %.0f to another core of the chip "
-               "(%.2f mesh hops each), %.0f to another chip\n",
+               "(%.2f mesh hops each), %.0f to another chip (%.2f links each%s%s)\n",
                (double)msg.msgs_local / n, (double)msg.msgs_core / n,
-               msg.msgs_core ? (double)msg.core_hops / (double)msg.msgs_core : 0.0, (double)msg.msgs_chip / n);
+               msg.msgs_core ? (double)msg.core_hops / (double)msg.msgs_core : 0.0, (double)msg.msgs_chip / n,
+               msg.msgs_chip ? (double)msg.chip_hops / (double)msg.msgs_chip : 0.0, b->topology[0] ? " on " : "",
+               b->topology);
         if (b->n_chips > 1) {
             printf("\n%-6s %6s %12s %12s %10s %12s\n", "chip", "cores", "synops", "updates", "spikes", "off-chip");
             for (int c = 0; c < b->n_chips; c++) {

@@ -43,6 +43,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "stc_chipsim.h"
+#include "stc_partition.h"
 
 #include "stc_fixed.h"
 
@@ -118,7 +119,7 @@ typedef struct {
     uint16_t dcore;
     uint8_t delay;
     uint8_t cls;  /* 0 same core, 1 another core of the chip, 2 another chip */
-    int32_t hops; /* X-Y hops on the chip's mesh (cls 1) */
+    int32_t hops; /* X-Y hops on the chip's mesh (cls 1); chip-to-chip link hops (cls 2) */
 } route_t;
 
 typedef struct {
@@ -153,6 +154,7 @@ struct stc_chipsim {
     int32_t *em_n, *em_pl; /* scratch: the events of one slice update (largest slice) */
     stc_simtrace_fn trace;
     void *ud;
+    stc_topology_t *topo; /* the bundle's topology, for chip hops; NULL: every crossing is 1 hop */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -176,6 +178,7 @@ static int is_active(const stc_bundle_t *b, const stc_stage_t *st, int tick) {
 void stc_chipsim_destroy(stc_chipsim_t **sp) {
     if (!sp || !*sp) return;
     stc_chipsim_t *s = *sp;
+    stc_topology_destroy(&s->topo);
     for (int i = 0; s->sl && i < s->nsl; i++) {
         slice_t *l = &s->sl[i];
         free(l->acc), free(l->v), free(l->out), free(l->bias32), free(l->lanemask), free(l->bias64);
@@ -628,6 +631,14 @@ oom:
 }
 
 /* Core i's routes in emission order, checked against the axons they reach. */
+/* Links a message crosses between chips: the topology's route, or 1 when the
+ * bundle names none (or for the host port's link to the first chip). */
+static int32_t chip_hops(const stc_chipsim_t *s, int a, int b) {
+    if (!s->topo || a < 0 || b < 0) return 1;
+    int h = stc_topology_hops(s->topo, a, b);
+    return h > 0 ? h : 1;
+}
+
 static stc_status_t make_routes(stc_chipsim_t *s, int i, int64_t *in_ev, stc_err_t *err) {
     const stc_bundle_t *b = s->b;
     const stc_core_t *c = &b->cores[i];
@@ -661,7 +672,8 @@ static stc_status_t make_routes(stc_chipsim_t *s, int i, int64_t *in_ev, stc_err
                     rt->dl = s->core[ro->core].apack[ro->axon];
                     rt->dcore = (uint16_t)ro->core, rt->delay = (uint8_t)pj->delay;
                     rt->cls = ro->core == i ? 0 : dc->chip == c->chip ? 1 : 2;
-                    rt->hops = rt->cls == 1 ? abs(dc->x - c->x) + abs(dc->y - c->y) : 0;
+                    rt->hops = rt->cls == 1 ? abs(dc->x - c->x) + abs(dc->y - c->y)
+                               : rt->cls == 2 ? chip_hops(s, c->chip, dc->chip) : 0;
                     if (rt->dl & 255) in_ev[ro->core]++;
                 }
             }
@@ -745,6 +757,11 @@ stc_chipsim_t *stc_chipsim_create(const stc_bundle_t *b, stc_err_t *err) {
         if (!s->trbuf[i]) goto oom;
         if (st->kind == STC_NK_READOUT && !(s->rsum[i] = amalloc(numel(st) * 8))) goto oom;
     }
+    if (b->topology[0]) { /* chip hops follow the placement's topology; without it, 1 per crossing */
+        stc_err_t te = {0};
+        s->topo = stc_topology_parse(b->topology, 1, 1, &te);
+        if (!s->topo) stc_log(STC_LOG_WARN, "chipsim", "%s; counting 1 hop per chip crossing", te.msg);
+    }
     if (make_slices(s, err) || make_cores(s, err)) {
         stc_chipsim_destroy(&s);
         return NULL;
@@ -814,7 +831,7 @@ ALWAYS int32_t wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint
 
 /* Send one event of core-local neuron n through its routes. */
 typedef struct {
-    int64_t local, core, hops, chip;
+    int64_t local, core, hops, chip, chip_hops;
 } msgs_t;
 
 /* Send one event of neuron n (emission order) through its routes. */
@@ -825,7 +842,8 @@ ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl,
         m->local += rt->cls == 0;
         m->core += rt->cls == 1;
         m->chip += rt->cls == 2;
-        m->hops += rt->hops;
+        m->hops += rt->cls == 1 ? rt->hops : 0;
+        m->chip_hops += rt->cls == 2 ? rt->hops : 0;
         if (!(rt->dl & 255)) continue; /* reaches no neuron there: nothing to deliver */
         core_t *dc = &cores[rt->dcore];
         int slot = (tick + rt->delay) & s->mask;
@@ -844,7 +862,7 @@ ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl,
 #define PF_AHEAD 8
 ALWAYS void emit_list(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, stc_core_counters_t *g,
                       const int32_t *en, const int32_t *ep, int64_t cnt, int tick) {
-    msgs_t m = {0, 0, 0, 0};
+    msgs_t m = {0, 0, 0, 0, 0};
     for (int64_t i = 0; i < cnt; i++) {
         if (i + 2 * PF_AHEAD < cnt) __builtin_prefetch(&cr->rto[en[i + 2 * PF_AHEAD]]);
         if (i + PF_AHEAD < cnt) __builtin_prefetch(&cr->rt[cr->rto[en[i + PF_AHEAD]]]);
@@ -852,6 +870,7 @@ ALWAYS void emit_list(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, stc_
     }
     k->msgs_local += m.local, k->msgs_core += m.core, k->core_hops += m.hops, k->msgs_chip += m.chip;
     g->msgs_local += m.local, g->msgs_core += m.core, g->core_hops += m.hops, g->msgs_chip += m.chip;
+    k->chip_hops += m.chip_hops, g->chip_hops += m.chip_hops;
     k->spikes += cnt, g->spikes += cnt;
 }
 

@@ -1,8 +1,8 @@
 /* profile.c - the energy and latency model: counters times the target's figures.
  *
  * Dynamic energy per inference = synops x E_synop + neuron updates x (E_active
- * or E_idle) + spikes x E_spike_local + core hops x E_core_hop + chip
- * crossings x E_chip_hop.  Static energy = static power per chip x chips used
+ * or E_idle) + spikes x E_spike_local + core hops x E_core_hop + chip-to-chip
+ * link hops (along the bundle's topology) x E_chip_hop.  Static energy = static power per chip x chips used
  * x the inference time.  The tick lasts as long as the busiest core needs for
  * its synops and neuron updates plus its outgoing hops (cores work in
  * parallel), plus the barrier.  Every figure comes from the target descriptor
@@ -29,7 +29,7 @@ void stc_energy_model(const stc_bundle_t *b, const stc_target_t *t, const stc_co
         act += (double)k->neuron_active;
         spikes += (double)k->spikes;
         hops += (double)k->core_hops;
-        chip += (double)k->msgs_chip;
+        chip += (double)k->chip_hops;
         kops += (double)k->kernel_ops;
         if (b->cores[i].chip < 0 || k->ticks_active == 0) continue;
         /* per active tick of this core, on average */

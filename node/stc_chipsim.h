@@ -28,6 +28,7 @@ typedef struct {
     int64_t msgs_core;      /* messages to another core of the same chip */
     int64_t core_hops;      /* sum of on-chip mesh hops (X-Y routing) over those */
     int64_t msgs_chip;      /* messages to a core on another chip */
+    int64_t chip_hops;      /* chip-to-chip links crossed by those (the bundle's topology; 1 each without) */
     int64_t kernel_ops;     /* SSA kernel: coincidence operations (AND + accumulate) */
     int64_t ticks_active;   /* ticks at which some slice of this core was active */
 } stc_core_counters_t;

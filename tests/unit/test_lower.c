@@ -378,9 +378,9 @@ static void test_energy_model(void) {
     cores[0].chip = -1, cores[1].chip = 0, cores[2].chip = 1;
     b.n_cores = 3, b.cores = cores, b.n_chips = 2, b.ticks = 10;
     stc_core_counters_t c[3] = {{0}};
-    c[0].spikes = 100, c[0].msgs_chip = 100;                             /* host port */
+    c[0].spikes = 100, c[0].msgs_chip = 100, c[0].chip_hops = 100;                           /* host port */
     c[1].synops = 1000, c[1].neuron_updates = 400, c[1].neuron_active = 100, c[1].spikes = 50;
-    c[1].core_hops = 30, c[1].msgs_chip = 5, c[1].ticks_active = 4;
+    c[1].core_hops = 30, c[1].msgs_chip = 5, c[1].chip_hops = 5, c[1].ticks_active = 4;
     c[2].synops = 200, c[2].kernel_ops = 100, c[2].neuron_updates = 40, c[2].neuron_active = 40;
     c[2].ticks_active = 4;
     stc_energy_t e;
