@@ -16,18 +16,8 @@
 
 #define CALIB_IMAGES 64
 
-/* The model's own normalization, if its config gives one. */
-static stc_input_norm_t *model_norm(const coord_model_t *m, stc_input_norm_t *norm) {
-    if (!m->cfg.n_norm) return NULL;
-    memset(norm, 0, sizeof *norm);
-    norm->n_ch = m->cfg.n_norm;
-    memcpy(norm->mean, m->cfg.norm_mean, sizeof norm->mean);
-    memcpy(norm->std, m->cfg.norm_std, sizeof norm->std);
-    return norm;
-}
-
 stc_input_t *coord_calib_images(const coord_opts_t *o, const coord_model_t *m, stc_err_t *err) {
-    stc_input_norm_t norm, *np = model_norm(m, &norm);
+    stc_input_norm_t norm, *np = coord_norm(m->cfg.n_norm, m->cfg.norm_mean, m->cfg.norm_std, &norm);
     stc_input_t *in = NULL;
     const char *ds = o->dataset ? o->dataset : m->cfg.dataset[0] ? m->cfg.dataset : NULL;
     if (o->calib) {
@@ -105,11 +95,6 @@ int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t,
     return 0;
 }
 
-static const char *kind_name(int k) {
-    static const char *const n[] = {"?", "input", "lif", "relay", "max", "and", "ssa", "readout"};
-    return k > 0 && k < STC_NK_COUNT ? n[k] : "?";
-}
-
 int cmd_compile(coord_opts_t *o) {
     stc_err_t err = {0};
     if (!o->out) {
@@ -182,7 +167,7 @@ int cmd_compile(coord_opts_t *o) {
                 for (int i = 0; i < b->cores[c].n_slices; i++) slices += b->cores[c].slices[i].stage == s;
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "name", g->name);
-            cJSON_AddStringToObject(e, "kind", kind_name(g->kind));
+            cJSON_AddStringToObject(e, "kind", coord_kind_name(g->kind));
             cJSON_AddNumberToObject(e, "neurons", (double)g->c * g->h * g->w);
             cJSON_AddNumberToObject(e, "depth", g->depth);
             cJSON_AddNumberToObject(e, "slices", slices);

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 
 extern char **environ;
 
@@ -34,23 +33,11 @@ static const struct {
     {"stc", stc_place_stc}, {"metis", stc_place_metis}, {"scotch", stc_place_scotch}, {"greedy", stc_place_greedy}};
 #define N_STRATEGIES 4
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* Stage firing rates (spikes per neuron per inference) and per-core tick work
  * measured by the simulator on the calibration images. */
 static int measure(const coord_opts_t *o, const stc_bundle_t *b, const stc_target_t *t, double *rate, double *work) {
     stc_err_t err = {0};
-    stc_input_norm_t norm = {0}, *np = NULL;
-    if (b->n_norm) {
-        norm.n_ch = b->n_norm;
-        memcpy(norm.mean, b->norm_mean, sizeof norm.mean);
-        memcpy(norm.std, b->norm_std, sizeof norm.std);
-        np = &norm;
-    }
+    stc_input_norm_t norm, *np = coord_norm(b->n_norm, b->norm_mean, b->norm_std, &norm);
     int64_t limit = o->limit && o->limit < CALIBRATE_MAX ? o->limit : CALIBRATE_MAX;
     stc_input_t *in = NULL;
     if (o->calib) {
@@ -228,11 +215,7 @@ int cmd_partition(coord_opts_t *o) {
     int *chip_of = NULL, *best = NULL;
     stc_pgraph_t g = {0};
     cJSON *r = NULL;
-    if (b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, &t, &err)
-                       : stc_target_load(b->target, &t, &err)) {
-        coord_fail(&err);
-        goto out;
-    }
+    if (coord_bundle_target(b, &t)) goto out;
     topo = stc_topology_parse(o->topology, t.chip_link_spikes_per_s, t.energy_chip_hop_pj, &err);
     if (!topo) {
         coord_fail(&err);
@@ -266,7 +249,7 @@ int cmd_partition(coord_opts_t *o) {
     memset(&chosen, 0, sizeof chosen);
     for (int i = 0; i < N_STRATEGIES; i++) {
         if (only >= 0 && i != only) continue;
-        double t0 = now();
+        double t0 = coord_now();
         stc_err_t e2 = {0};
         stc_place_eval_t ev;
         if (strategies[i].fn(&g, topo, t.cores_per_chip, chip_of, &e2) ||
@@ -276,7 +259,7 @@ int cmd_partition(coord_opts_t *o) {
             if (only >= 0) goto out;
             continue;
         }
-        double secs = now() - t0;
+        double secs = coord_now() - t0;
         if (r) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "strategy", strategies[i].name);

@@ -108,22 +108,6 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static void progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels) {
-    int width = 30, fill = n ? (int)(width * done / n) : width;
-    fprintf(stderr, "\r[");
-    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
-    fprintf(stderr, "] %lld/%lld  %.0f img/s", (long long)done, (long long)n, secs > 0 ? done / secs : 0.0);
-    if (has_labels && done) fprintf(stderr, "  acc %.2f%%", 100.0 * correct / done);
-    fflush(stderr);
-}
-
-static int argmax(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b]) b = i;
-    return b;
-}
-
 /* npy v1.0 float32 array [n, T, m] */
 static int write_npy(const char *path, const float *data, int64_t n, int T, int64_t m) {
     FILE *f = fopen(path, "wb");
@@ -212,13 +196,7 @@ int cmd_run(coord_opts_t *o) {
     }
     const stc_ir_t *ir = m.ir;
     const stc_node_t *inode = &ir->nodes[0];
-    stc_input_norm_t norm = {0}, *np = NULL;
-    if (m.cfg.n_norm) {
-        norm.n_ch = m.cfg.n_norm;
-        memcpy(norm.mean, m.cfg.norm_mean, sizeof norm.mean);
-        memcpy(norm.std, m.cfg.norm_std, sizeof norm.std);
-        np = &norm;
-    }
+    stc_input_norm_t norm, *np = coord_norm(m.cfg.n_norm, m.cfg.norm_mean, m.cfg.norm_std, &norm);
     /* --input X --dataset NAME: X holds NAME's raw images; normalize as the data set does
      * unless the model's config says otherwise */
     if (o->input && o->dataset && !np) np = &ds_norm;
@@ -320,13 +298,13 @@ int cmd_run(coord_opts_t *o) {
         nanosleep(&ts, NULL);
         int64_t d = atomic_load(&j.done), correct = 0;
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        progress(d, j.n, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, correct, 0);
+        coord_progress(d, j.n, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, correct, 0);
     }
     for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (show) {
-        progress(atomic_load(&j.done), j.n, secs, 0, 0);
+        coord_progress(atomic_load(&j.done), j.n, secs, 0, 0);
         fputc('\n', stderr);
     }
     if (atomic_load(&j.failed)) {
@@ -345,7 +323,7 @@ int cmd_run(coord_opts_t *o) {
     double uj = (mac_per * 4.6 + ac_per * 0.9) * 1e-6;
     int64_t correct = 0;
     for (int64_t i = 0; i < j.n; i++)
-        if (in->labels && argmax(j.logits + i * j.nout, j.nout) == in->labels[i]) correct++;
+        if (in->labels && coord_argmax(j.logits + i * j.nout, j.nout) == in->labels[i]) correct++;
     if (o->trace) {
         char path[4096];
         for (int i = 0; i < ir->n_nodes; i++)
@@ -386,7 +364,7 @@ int cmd_run(coord_opts_t *o) {
         for (int64_t i = 0; i < j.n; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "index", (double)i);
-            cJSON_AddNumberToObject(e, "class", argmax(j.logits + i * j.nout, j.nout));
+            cJSON_AddNumberToObject(e, "class", coord_argmax(j.logits + i * j.nout, j.nout));
             if (in->labels) cJSON_AddNumberToObject(e, "label", in->labels[i]);
             cJSON_AddItemToObject(e, "logits", cJSON_CreateFloatArray(j.logits + i * j.nout, j.nout));
             cJSON *sc = cJSON_AddObjectToObject(e, "spike_counts");
@@ -402,7 +380,7 @@ int cmd_run(coord_opts_t *o) {
     } else {
         if (j.n <= 20) {
             for (int64_t i = 0; i < j.n; i++) {
-                int c = argmax(j.logits + i * j.nout, j.nout);
+                int c = coord_argmax(j.logits + i * j.nout, j.nout);
                 printf("input %lld: class %d", (long long)i, c);
                 if (in->labels) printf(" (label %d)", in->labels[i]);
                 printf("  logits");

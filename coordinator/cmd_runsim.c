@@ -42,13 +42,6 @@ typedef struct {
     pthread_mutex_t lock;
 } simjob_t;
 
-static int argmax(const float *v, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b]) b = i;
-    return b;
-}
-
 static void add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
     a->synops += c->synops, a->neuron_updates += c->neuron_updates, a->neuron_active += c->neuron_active;
     a->spikes += c->spikes, a->msgs_local += c->msgs_local, a->msgs_core += c->msgs_core;
@@ -68,7 +61,7 @@ static void *sim_worker(void *arg) {
         if (i >= j->n || atomic_load(&j->failed)) break;
         float *lg = j->logits + i * j->b->n_out;
         if (stc_chipsim_run(s, j->in->data + i * per, lg, j->spikes + i * j->b->n_stages, NULL, NULL, &err)) break;
-        if (j->in->labels && argmax(lg, j->b->n_out) == j->in->labels[i]) atomic_fetch_add(&j->correct, 1);
+        if (j->in->labels && coord_argmax(lg, j->b->n_out) == j->in->labels[i]) atomic_fetch_add(&j->correct, 1);
         atomic_fetch_add(&j->done, 1);
     }
     pthread_mutex_lock(&j->lock);
@@ -83,21 +76,6 @@ static void *sim_worker(void *arg) {
     return NULL;
 }
 
-static void progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels) {
-    int width = 30, fill = n ? (int)(width * done / n) : width;
-    fprintf(stderr, "\r[");
-    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
-    fprintf(stderr, "] %lld/%lld  %.0f img/s", (long long)done, (long long)n, secs > 0 ? done / secs : 0.0);
-    if (has_labels && done) fprintf(stderr, "  acc %.2f%%", 100.0 * correct / done);
-    fflush(stderr);
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* Load the bundle and the inputs it is asked to run. */
 static int load(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **inp, int64_t default_limit) {
     stc_err_t err = {0};
@@ -107,13 +85,7 @@ static int load(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **inp, int64_t d
         return 1;
     }
     stc_bundle_t *b = *bp;
-    stc_input_norm_t norm = {0}, *np = NULL;
-    if (b->n_norm) {
-        norm.n_ch = b->n_norm;
-        memcpy(norm.mean, b->norm_mean, sizeof norm.mean);
-        memcpy(norm.std, b->norm_std, sizeof norm.std);
-        np = &norm;
-    }
+    stc_input_norm_t norm, *np = coord_norm(b->n_norm, b->norm_mean, b->norm_std, &norm);
     const char *ds = o->dataset;
     if (!o->input && !ds && default_limit) ds = b->dataset[0] ? b->dataset : NULL;
     if (!o->input && !ds) {
@@ -162,7 +134,7 @@ static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *i
     if (threads > j->n) threads = (int)j->n;
     *threads_used = threads;
     pthread_t tid[64];
-    double t0 = now();
+    double t0 = coord_now();
     int started = 0;
     for (int i = 0; i < threads; i++, started++)
         if (pthread_create(&tid[i], NULL, sim_worker, j)) break;
@@ -176,12 +148,12 @@ static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *i
     while (show && atomic_load(&j->done) < j->n && !atomic_load(&j->failed)) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        progress(atomic_load(&j->done), j->n, now() - t0, atomic_load(&j->correct), in->labels != NULL);
+        coord_progress(atomic_load(&j->done), j->n, coord_now() - t0, atomic_load(&j->correct), in->labels != NULL);
     }
     for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
-    *secs = now() - t0;
+    *secs = coord_now() - t0;
     if (show) {
-        progress(atomic_load(&j->done), j->n, *secs, atomic_load(&j->correct), in->labels != NULL);
+        coord_progress(atomic_load(&j->done), j->n, *secs, atomic_load(&j->correct), in->labels != NULL);
         fputc('\n', stderr);
     }
     if (atomic_load(&j->failed)) {
@@ -197,18 +169,6 @@ static void simjob_free(simjob_t *j) {
     free(j->cores);
     free(j->stages);
     pthread_mutex_destroy(&j->lock);
-}
-
-static int load_target(const stc_bundle_t *b, stc_target_t *t) {
-    stc_err_t err = {0};
-    stc_status_t st = b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, t, &err)
-                                     : stc_target_load(b->target, t, &err);
-    if (st) {
-        stc_err_prefix(&err, "the bundle's target descriptor");
-        coord_fail(&err);
-        return 1;
-    }
-    return 0;
 }
 
 /* MACs of the first layer on the real-valued image (the papers count them as MACs). */
@@ -252,7 +212,7 @@ int cmd_run_bundle(coord_opts_t *o) {
     double secs = 0;
     int threads = 0;
     stc_target_t t;
-    if (!rc) rc = load_target(b, &t);
+    if (!rc) rc = coord_bundle_target(b, &t);
     if (!rc) rc = simulate(o, b, in, &j, &secs, &threads);
     if (rc) goto out;
     stc_energy_t e;
@@ -283,7 +243,7 @@ int cmd_run_bundle(coord_opts_t *o) {
         for (int64_t i = 0; i < j.n; i++) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddNumberToObject(x, "index", (double)i);
-            cJSON_AddNumberToObject(x, "class", argmax(j.logits + i * b->n_out, b->n_out));
+            cJSON_AddNumberToObject(x, "class", coord_argmax(j.logits + i * b->n_out, b->n_out));
             if (in->labels) cJSON_AddNumberToObject(x, "label", in->labels[i]);
             cJSON_AddItemToObject(x, "logits", cJSON_CreateFloatArray(j.logits + i * b->n_out, b->n_out));
             cJSON *sc = cJSON_AddObjectToObject(x, "spike_counts");
@@ -298,7 +258,7 @@ int cmd_run_bundle(coord_opts_t *o) {
         cJSON_Delete(r);
     } else {
         for (int64_t i = 0; i < j.n && j.n <= 20; i++) {
-            int c = argmax(j.logits + i * b->n_out, b->n_out);
+            int c = coord_argmax(j.logits + i * b->n_out, b->n_out);
             printf("input %lld: class %d", (long long)i, c);
             if (in->labels) printf(" (label %d)", in->labels[i]);
             printf("  logits");
@@ -336,11 +296,6 @@ out:
     return rc;
 }
 
-static const char *kind_name(int k) {
-    static const char *const n[] = {"?", "input", "lif", "relay", "max", "and", "ssa", "readout"};
-    return k > 0 && k < STC_NK_COUNT ? n[k] : "?";
-}
-
 /* The counters of chip c's cores, summed; returns how many cores it has. */
 static int chip_counters(const stc_bundle_t *b, const stc_core_counters_t *cores, int c, stc_core_counters_t *a) {
     int n = 0;
@@ -367,7 +322,7 @@ int cmd_profile(coord_opts_t *o) {
     double secs = 0;
     int threads = 0;
     stc_target_t t;
-    if (!rc) rc = load_target(b, &t);
+    if (!rc) rc = coord_bundle_target(b, &t);
     if (!rc) rc = simulate(o, b, in, &j, &secs, &threads);
     if (rc) goto out;
     stc_energy_t e;
@@ -399,7 +354,7 @@ int cmd_profile(coord_opts_t *o) {
         if (r) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "name", b->stages[s].name);
-            cJSON_AddStringToObject(x, "kind", kind_name(b->stages[s].kind));
+            cJSON_AddStringToObject(x, "kind", coord_kind_name(b->stages[s].kind));
             cJSON_AddNumberToObject(x, "synops", (double)(g->synops + g->kernel_ops) / n);
             cJSON_AddNumberToObject(x, "neuron_updates", (double)g->neuron_updates / n);
             cJSON_AddNumberToObject(x, "spikes", (double)g->spikes / n);
@@ -407,7 +362,7 @@ int cmd_profile(coord_opts_t *o) {
             cJSON_AddItemToArray(layers, x);
         } else {
             printf("%-32.32s %-7s %10.0f %10.0f %10.0f %9.3f %8.1f%%\n", b->stages[s].name,
-                   kind_name(b->stages[s].kind), (double)(g->synops + g->kernel_ops) / n,
+                   coord_kind_name(b->stages[s].kind), (double)(g->synops + g->kernel_ops) / n,
                    (double)g->neuron_updates / n, (double)g->spikes / n, uj, e.dyn_uj > 0 ? 100 * uj / e.dyn_uj : 0);
         }
     }

@@ -4,11 +4,13 @@
 #ifndef STC_COORD_H
 #define STC_COORD_H
 
+#include "stc_bundle.h"
 #include "stc_ckpt.h"
 #include "stc_input.h"
 #include "stc_ir.h"
 #include "stc_model.h"
 #include "stc_pass.h"
+#include "stc_target.h"
 
 #include <stdbool.h>
 
@@ -66,6 +68,16 @@ int cmd_partition(coord_opts_t *o);
 /* run MODEL.stc: the chip simulator (cmd_runsim.c); cmd_run dispatches to it */
 int cmd_run_bundle(coord_opts_t *o);
 int coord_is_bundle(const char *path);
+
+/* util.c: shared by the commands */
+void coord_progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels);
+int coord_argmax(const float *v, int n);
+double coord_now(void); /* monotonic seconds */
+/* The normalization of n_ch channels in *norm, or NULL if n_ch is 0. */
+stc_input_norm_t *coord_norm(int n_ch, const float *mean, const float *std, stc_input_norm_t *norm);
+/* The target a bundle was compiled for (its own copy of the descriptor); prints the error. */
+int coord_bundle_target(const stc_bundle_t *b, stc_target_t *t);
+const char *coord_kind_name(int kind); /* stc_nkind_t, lower case as the reports print it */
 
 /* Print "error: msg" to stderr (the programs' one place for fatal errors). */
 void coord_fail(const stc_err_t *err);

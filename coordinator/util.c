@@ -1,0 +1,57 @@
+/* util.c - small things every stc-coord command uses: the progress bar, top-1,
+ * the clock, input normalization, a bundle's target, stage kind names.
+ * SPDX-License-Identifier: MIT
+ */
+#include "coord.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+void coord_progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels) {
+    int width = 30, fill = n ? (int)(width * done / n) : width;
+    fprintf(stderr, "\r[");
+    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
+    fprintf(stderr, "] %lld/%lld  %.0f img/s", (long long)done, (long long)n, secs > 0 ? done / secs : 0.0);
+    if (has_labels && done) fprintf(stderr, "  acc %.2f%%", 100.0 * correct / done);
+    fflush(stderr);
+}
+
+int coord_argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+double coord_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+stc_input_norm_t *coord_norm(int n_ch, const float *mean, const float *std, stc_input_norm_t *norm) {
+    if (!n_ch) return NULL;
+    memset(norm, 0, sizeof *norm);
+    norm->n_ch = n_ch;
+    memcpy(norm->mean, mean, sizeof norm->mean);
+    memcpy(norm->std, std, sizeof norm->std);
+    return norm;
+}
+
+int coord_bundle_target(const stc_bundle_t *b, stc_target_t *t) {
+    stc_err_t err = {0};
+    stc_status_t st = b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, t, &err)
+                                     : stc_target_load(b->target, t, &err);
+    if (st) {
+        stc_err_prefix(&err, "the bundle's target descriptor");
+        coord_fail(&err);
+        return 1;
+    }
+    return 0;
+}
+
+const char *coord_kind_name(int kind) {
+    static const char *const n[] = {"?", "input", "lif", "relay", "max", "and", "ssa", "readout"};
+    return kind > 0 && kind < STC_NK_COUNT ? n[kind] : "?";
+}
