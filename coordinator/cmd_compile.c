@@ -7,6 +7,7 @@
  */
 #include "coord.h"
 #include "stc_lower.h"
+#include "stc_partition.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -83,7 +84,8 @@ int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t,
         n += snprintf(opts + n, sizeof opts - (size_t)n, " %s=%s", o->flag_names[i], o->flag_values[i]);
     if (o->chips && n > 0 && n < (int)sizeof opts) snprintf(opts + n, sizeof opts - (size_t)n, " --chips %d", o->chips);
     const char *base = strrchr(o->model, '/');
-    stc_lower_opts_t lo = {t, o->chips, base ? base + 1 : o->model, opts, target_json};
+    /* with --topology the cut waits for measured rates (compile_place) */
+    stc_lower_opts_t lo = {t, o->chips, base ? base + 1 : o->model, opts, target_json, 0, NULL, NULL, o->topology != NULL};
     stc_bundle_t *b = stc_lower(m->ir, &lo, err);
     if (!b) return 1;
     snprintf(b->dataset, sizeof b->dataset, "%s", m->cfg.dataset);
@@ -93,6 +95,61 @@ int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t,
     b->pytorch_accuracy = m->cfg.pytorch_accuracy;
     *out = b;
     return 0;
+}
+
+#define RATE_IMAGES 16 /* calibration images the rates are measured on (--limit N for fewer) */
+
+typedef struct {
+    int64_t *nz; /* per IR node: non-zero outputs over all timesteps and images */
+} rate_ctx_t;
+
+static void count_nonzero(void *ud, const stc_node_t *node, int t, const int64_t *q) {
+    rate_ctx_t *c = ud;
+    (void)t;
+    int64_t n = (int64_t)node->shape.c * node->shape.h * node->shape.w, k = 0;
+    for (int64_t i = 0; i < n; i++) k += q[i] != 0;
+    c->nz[node->id] += k;
+}
+
+/* compile --topology: the stages' firing rates on calibration images, by the
+ * integer interpreter (what the chip computes, bit for bit), then stc's cut
+ * and placement (coord_place) and the tables. */
+static int compile_place(coord_opts_t *o, coord_model_t *m, stc_bundle_t *b, const stc_target_t *t, cJSON *pj,
+                         stc_err_t *err) {
+    stc_input_t *cal = (o->calib || o->dataset || m->cfg.dataset[0]) ? coord_calib_images(o, m, err) : NULL;
+    if (!cal && err->status) return 1;
+    if (cal) {
+        int64_t n = cal->n < RATE_IMAGES ? cal->n : RATE_IMAGES, per = cal->c * cal->h * cal->w;
+        if (o->limit > 0 && o->limit < n) n = o->limit;
+        rate_ctx_t rc = {calloc((size_t)m->ir->n_nodes, sizeof(int64_t))};
+        float *logits = malloc((size_t)b->n_out * sizeof *logits + sizeof *logits);
+        double *rate = malloc((size_t)b->n_stages * sizeof *rate);
+        stc_qinterp_t *qi = rc.nz && logits && rate ? stc_qinterp_create(m->ir, err) : NULL;
+        int bad = !qi;
+        if (!qi && !err->status) stc_err_set(err, STC_E_NOMEM, "out of memory");
+        if (!o->json && !bad) fprintf(stderr, "measuring firing rates on %lld calibration images\n", (long long)n);
+        for (int64_t i = 0; i < n && !bad; i++)
+            bad = stc_qinterp_run(qi, cal->data + i * per, logits, NULL, count_nonzero, &rc, err) != STC_OK;
+        for (int s = 0; !bad && s < b->n_stages; s++) {
+            const stc_stage_t *g = &b->stages[s];
+            const stc_node_t *x = &m->ir->nodes[g->ir_node];
+            double nx = (double)x->shape.c * x->shape.h * x->shape.w;
+            /* events per neuron per inference: a dense relay sends every value */
+            rate[s] = g->dense ? b->T : (double)rc.nz[g->ir_node] / ((double)n * nx);
+        }
+        if (!bad) {
+            free(b->stage_rate);
+            b->stage_rate = rate;
+            rate = NULL;
+        }
+        stc_qinterp_destroy(&qi);
+        free(rc.nz);
+        free(logits);
+        free(rate);
+        stc_input_destroy(&cal);
+        if (bad) return 1;
+    }
+    return coord_place(o, b, t, pj) ? 1 : 0;
 }
 
 int cmd_compile(coord_opts_t *o) {
@@ -116,8 +173,11 @@ int cmd_compile(coord_opts_t *o) {
     coord_model_t m;
     stc_bundle_t *b = NULL;
     int rc = 1;
-    if (coord_build_bundle(o, &m, &t, (const char *)tjson, &b, &err)) {
-        coord_fail(&err);
+    cJSON *pj = o->topology && o->json ? cJSON_CreateObject() : NULL;
+    if (coord_build_bundle(o, &m, &t, (const char *)tjson, &b, &err) ||
+        (o->topology && compile_place(o, &m, b, &t, pj, &err)) ||
+        (o->topology && stc_bundle_validate(b, o->out, &err))) {
+        if (err.status) coord_fail(&err);
         goto out;
     }
     if (stc_bundle_write(b, o->out, &err)) {
@@ -131,12 +191,14 @@ int cmd_compile(coord_opts_t *o) {
     for (int c = 1; c < b->n_cores; c++) {
         const stc_core_t *k = &b->cores[c];
         neurons += k->n_neurons;
-        mem += k->mem_state + k->mem_syn + k->mem_axon;
+        mem += k->mem_state + k->mem_syn; /* the axon tables are counted as axons */
         axons += k->n_axons;
         routes += k->n_routes;
     }
     for (int p = 0; p < b->n_projs; p++) weights += b->projs[p].n_w;
     int cores = b->n_cores - 1;
+    stc_cores_report_t lb;
+    stc_cores_lower_bound(b, &t, &lb);
     double util_n = cores ? (double)neurons / ((double)cores * t.neurons_per_core) : 0;
     double util_m = cores ? (double)mem / ((double)cores * t.memory_per_core_bytes) : 0;
     if (o->json) {
@@ -159,6 +221,12 @@ int cmd_compile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "axons", (double)axons);
         cJSON_AddNumberToObject(r, "routes", (double)routes);
         cJSON_AddNumberToObject(r, "file_bytes", (double)fsize);
+        cJSON_AddNumberToObject(r, "lower_bound", lb.lower_bound);
+        if (b->topology[0]) cJSON_AddStringToObject(r, "topology", b->topology);
+        if (pj) {
+            cJSON_AddItemToObject(r, "partition", pj);
+            pj = NULL;
+        }
         cJSON *arr = cJSON_AddArrayToObject(r, "stage_list");
         for (int s = 0; s < b->n_stages; s++) {
             const stc_stage_t *g = &b->stages[s];
@@ -181,10 +249,11 @@ int cmd_compile(coord_opts_t *o) {
         printf("compiled %s for %s (%s)\n", o->model, b->target, b->options);
         printf("  %d stages, %d projections, pipeline depth %d: %d ticks per inference of T=%d\n", b->n_stages,
                b->n_projs, b->ticks - b->T, b->ticks, b->T);
-        printf("  cores        %d on %d chip%s (%d cores per chip)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s",
-               t.cores_per_chip);
+        printf("  cores        %d on %d chip%s (%d cores per chip; lower bound %d cores)\n", cores, b->n_chips,
+               b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound);
+        if (b->topology[0]) printf("  placed on    %s\n", b->topology);
         printf("  neurons      %lld, %.1f%% of the cores' capacity\n", (long long)neurons, 100 * util_n);
-        printf("  memory       %.1f KB (state, synapses, axon tables), %.1f%% of the cores' capacity\n",
+        printf("  memory       %.1f KB (neuron state and synapses), %.1f%% of the cores' capacity\n",
                mem / 1024.0, 100 * util_m);
         printf("  weights      %lld stored once each (shared over tokens and positions)\n", (long long)weights);
         printf("  tables       %lld input axons, %lld routes\n", (long long)axons, (long long)routes);
@@ -192,6 +261,7 @@ int cmd_compile(coord_opts_t *o) {
     }
     rc = 0;
 out:
+    cJSON_Delete(pj);
     free(tjson);
     stc_bundle_destroy(&b);
     coord_model_free(&m);

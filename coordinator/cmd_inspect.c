@@ -5,9 +5,13 @@
  * inputs) or ACs (spike inputs, dense upper bound: measured spike counts come
  * from `run`).  The parameter total counts what the forward pass uses, as the
  * papers do (no BatchNorm statistics, no unused LayerNorms).
+ * A compiled bundle (M.stc) gets its manifest instead: model, target, shape,
+ * cores and chips, and the placement: the topology (and whether the bundle
+ * carries its file) and the busiest link the partitioner expects.
  * SPDX-License-Identifier: MIT
  */
 #include "coord.h"
+#include "stc_partition.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -27,7 +31,115 @@ static const char *fmt_shape(stc_shape_t s, char *buf, size_t cap) {
     return buf;
 }
 
+/* inspect M.stc: the manifest and the placement. */
+static int inspect_bundle(coord_opts_t *o) {
+    stc_err_t err = {0};
+    stc_bundle_t *b = stc_bundle_read(o->model, &err);
+    if (!b) {
+        coord_fail(&err);
+        return 1;
+    }
+    int chips_used = 0, *used = calloc((size_t)b->n_chips + 1, sizeof *used);
+    for (int c = 1; used && c < b->n_cores; c++)
+        if (b->cores[c].chip >= 0 && !used[b->cores[c].chip]++) chips_used++;
+    free(used);
+    /* the topology as a node would load it: the carried file, else the spec */
+    stc_topology_t *topo = NULL;
+    stc_err_t te = {0};
+    if (b->topology[0])
+        topo = b->topology_json ? stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology,
+                                                          1, 1, &te)
+                                : stc_topology_parse(b->topology, 1, 1, &te);
+    int busiest = -1;
+    double total = 0;
+    for (int l = 0; l < b->n_links; l++) {
+        total += b->link_traffic[l];
+        if (b->link_traffic[l] > 0 && (busiest < 0 || b->link_traffic[l] > b->link_traffic[busiest])) busiest = l;
+    }
+    const stc_link_t *bl = topo && busiest >= 0 && busiest < stc_topology_n_links(topo)
+                               ? stc_topology_link(topo, busiest) : NULL;
+    if (o->json) {
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "bundle", o->model);
+        cJSON_AddStringToObject(r, "model", b->model);
+        cJSON_AddStringToObject(r, "source", b->source);
+        cJSON_AddStringToObject(r, "target", b->target);
+        cJSON_AddStringToObject(r, "options", b->options);
+        cJSON_AddNumberToObject(r, "T", b->T);
+        cJSON_AddNumberToObject(r, "ticks", b->ticks);
+        int sh[3] = {b->in_c, b->in_h, b->in_w};
+        cJSON_AddItemToObject(r, "input_shape", cJSON_CreateIntArray(sh, 3));
+        cJSON_AddNumberToObject(r, "classes", b->n_out);
+        cJSON_AddNumberToObject(r, "stages", b->n_stages);
+        cJSON_AddNumberToObject(r, "projections", b->n_projs);
+        cJSON_AddNumberToObject(r, "cores", b->n_cores - 1);
+        cJSON_AddNumberToObject(r, "chips", b->n_chips);
+        cJSON_AddNumberToObject(r, "chips_used", chips_used);
+        if (b->topology[0]) {
+            cJSON *tj = cJSON_AddObjectToObject(r, "topology");
+            cJSON_AddStringToObject(tj, "name", b->topology);
+            cJSON_AddBoolToObject(tj, "file_carried", b->topology_json != NULL);
+            if (topo) {
+                cJSON_AddNumberToObject(tj, "chips", stc_topology_chips(topo));
+                cJSON_AddNumberToObject(tj, "links", stc_topology_n_links(topo));
+            } else {
+                cJSON_AddStringToObject(tj, "error", te.msg);
+            }
+            cJSON_AddNumberToObject(tj, "recorded_links", b->n_links);
+            if (b->n_links) cJSON_AddNumberToObject(tj, "link_traffic_total", total);
+            if (busiest >= 0) {
+                cJSON *bj = cJSON_AddObjectToObject(tj, "busiest_link");
+                cJSON_AddNumberToObject(bj, "id", busiest);
+                if (bl) {
+                    int ab[2] = {bl->a, bl->b};
+                    cJSON_AddItemToObject(bj, "chips", cJSON_CreateIntArray(ab, 2));
+                }
+                cJSON_AddNumberToObject(bj, "spikes_per_inference", b->link_traffic[busiest]);
+            } else {
+                cJSON_AddNullToObject(tj, "busiest_link");
+            }
+        } else {
+            cJSON_AddNullToObject(r, "topology");
+        }
+        char *s = cJSON_Print(r);
+        puts(s);
+        free(s);
+        cJSON_Delete(r);
+    } else {
+        printf("bundle       %s\n", o->model);
+        printf("model        %s from %s\n", b->model, b->source[0] ? b->source : "?");
+        printf("target       %s (%s)\n", b->target, b->options);
+        printf("input        [%d,%d,%d] x T=%d (%d ticks per inference)   output %d classes\n", b->in_c, b->in_h,
+               b->in_w, b->T, b->ticks, b->n_out);
+        printf("hardware     %d stages, %d projections, %d cores on %d of %d chip%s\n", b->n_stages, b->n_projs,
+               b->n_cores - 1, chips_used, b->n_chips, b->n_chips == 1 ? "" : "s");
+        if (!b->topology[0]) {
+            printf("topology     none (not partitioned: chips in first-fit order)\n");
+        } else if (topo) {
+            printf("topology     %s: %d chips, %d links (%s)\n", b->topology, stc_topology_chips(topo),
+                   stc_topology_n_links(topo),
+                   b->topology_json ? "the bundle carries its file" : "a spec: it describes itself");
+        } else {
+            printf("topology     %s: does not load: %s\n", b->topology, te.msg);
+        }
+        if (b->topology[0] && !b->n_links)
+            printf("busiest link not recorded (partitioned by an stc that did not keep the link traffic)\n");
+        else if (b->n_links && busiest < 0)
+            printf("busiest link none: no spikes expected between chips\n");
+        else if (busiest >= 0 && bl)
+            printf("busiest link %d, chips %d-%d: %.6g spikes per inference expected (%.6g on all %d links)\n",
+                   busiest, bl->a, bl->b, b->link_traffic[busiest], total, b->n_links);
+        else if (busiest >= 0)
+            printf("busiest link %d: %.6g spikes per inference expected (%.6g on all %d links)\n", busiest,
+                   b->link_traffic[busiest], total, b->n_links);
+    }
+    stc_topology_destroy(&topo);
+    stc_bundle_destroy(&b);
+    return 0;
+}
+
 int cmd_inspect(coord_opts_t *o) {
+    if (coord_is_bundle(o->model)) return inspect_bundle(o);
     stc_err_t err = {0};
     coord_model_t m;
     if (coord_load_model(o, &m, &err)) {

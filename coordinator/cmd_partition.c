@@ -5,7 +5,9 @@
  * static estimate; they weight the placement graph (partitioner/pgraph.c).
  * One strategy (stc, metis, scotch, greedy) or all of them for comparison;
  * the chosen placement is written into the bundle (-o FILE, or in place) with
- * the topology's name, and the report gives the traffic figures.  What is
+ * the topology's name, the topology file's text when it came from one (a node
+ * on another host has no copy of the file) and the traffic the placement
+ * puts on each link, and the report gives the traffic figures.  What is
  * computed never changes: only the chip of each core does.
  * SPDX-License-Identifier: MIT
  */
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -33,9 +36,9 @@ static const struct {
     {"stc", stc_place_stc}, {"metis", stc_place_metis}, {"scotch", stc_place_scotch}, {"greedy", stc_place_greedy}};
 #define N_STRATEGIES 4
 
-/* Stage firing rates (spikes per neuron per inference) and per-core tick work
- * measured by the simulator on the calibration images. */
-static int measure(const coord_opts_t *o, const stc_bundle_t *b, const stc_target_t *t, double *rate, double *work) {
+/* Stage firing rates (spikes per neuron per inference) measured by the
+ * simulator on the calibration images, into b->stage_rate. */
+static int measure(const coord_opts_t *o, stc_bundle_t *b) {
     stc_err_t err = {0};
     stc_input_norm_t norm, *np = coord_norm(b->n_norm, b->norm_mean, b->norm_std, &norm);
     int64_t limit = o->limit && o->limit < CALIBRATE_MAX ? o->limit : CALIBRATE_MAX;
@@ -61,35 +64,62 @@ static int measure(const coord_opts_t *o, const stc_bundle_t *b, const stc_targe
     stc_chipsim_t *s = stc_chipsim_create(b, &err);
     float *logits = malloc((size_t)b->n_out * sizeof *logits);
     int64_t *spk = calloc((size_t)b->n_stages, sizeof *spk), *tot = calloc((size_t)b->n_stages, sizeof *tot);
-    int rc = (!s || !logits || !spk || !tot) ? 1 : 0;
+    double *rate = malloc((size_t)b->n_stages * sizeof *rate);
+    int rc = (!s || !logits || !spk || !tot || !rate) ? 1 : 0;
     int64_t per = (int64_t)b->in_c * b->in_h * b->in_w;
     for (int64_t i = 0; i < in->n && !rc; i++) {
         if (stc_chipsim_run(s, in->data + i * per, logits, spk, NULL, NULL, &err)) rc = 1;
         for (int k = 0; k < b->n_stages && !rc; k++) tot[k] += spk[k];
     }
-    if (rc) coord_fail(&err);
+    if (rc) {
+        if (err.status) coord_fail(&err);
+        else fprintf(stderr, "stc-coord: error: out of memory\n");
+    }
     for (int k = 0; k < b->n_stages && !rc; k++) {
         const stc_stage_t *g = &b->stages[k];
         rate[k] = (double)tot[k] / ((double)in->n * g->c * g->h * g->w);
     }
     if (!rc) {
-        const stc_core_counters_t *c = stc_chipsim_counters(s);
-        for (int k = 0; k < b->n_cores; k++)
-            work[k] = c[k].ticks_active ? ((double)(c[k].synops + c[k].kernel_ops) * t->time_synop_ns +
-                                           (double)c[k].neuron_updates * t->time_neuron_ns) /
-                                              (double)c[k].ticks_active
-                                        : 0;
+        free(b->stage_rate);
+        b->stage_rate = rate;
+        rate = NULL;
     }
     stc_chipsim_destroy(&s);
     free(logits);
     free(spk);
     free(tot);
+    free(rate);
     stc_input_destroy(&in);
     return rc;
 }
 
-/* The placement goes into the bundle: each core's chip, and its place on the chip's core mesh. */
-static void apply(stc_bundle_t *b, const stc_target_t *t, const stc_topology_t *topo, const int *chip_of) {
+/* The topology of --topology: a spec, or a file (the rule of stc_topology_parse)
+ * read once, so that the text the bundle carries is the text placed on. */
+static stc_topology_t *load_topology(const char *spec, const stc_target_t *t, char **json, stc_err_t *err) {
+    size_t len = strlen(spec);
+    *json = NULL;
+    if (!strchr(spec, '/') && !(len > 5 && !strcmp(spec + len - 5, ".json")))
+        return stc_topology_parse(spec, t->chip_link_spikes_per_s, t->energy_chip_hop_pj, err);
+    unsigned char *data = NULL;
+    size_t n = 0;
+    if (stc_read_file(spec, STC_BUNDLE_MAX_TOPOLOGY_JSON, &data, &n, err)) return NULL;
+    if (memchr(data, 0, n)) {
+        free(data);
+        stc_err_set(err, STC_E_FORMAT, "%s: the topology file contains a NUL byte, expected JSON text", spec);
+        return NULL;
+    }
+    stc_topology_t *topo =
+        stc_topology_parse_json((const char *)data, n, spec, t->chip_link_spikes_per_s, t->energy_chip_hop_pj, err);
+    if (topo) *json = (char *)data; /* stc_read_file ends it with a NUL */
+    else free(data);
+    return topo;
+}
+
+/* The placement goes into the bundle: each core's chip, and its place on the chip's core mesh;
+ * the topology (its file's text, or NULL for a spec) and the expected spikes per inference
+ * on each of its links (stc_topology_n_links entries).  The bundle takes both arrays over. */
+static void apply(stc_bundle_t *b, const stc_target_t *t, const stc_topology_t *topo, const int *chip_of,
+                  char **topo_json, double **link_load) {
     int chips = stc_topology_chips(topo);
     int *next = calloc((size_t)chips, sizeof *next);
     for (int c = 1; c < b->n_cores; c++) {
@@ -101,6 +131,13 @@ static void apply(stc_bundle_t *b, const stc_target_t *t, const stc_topology_t *
     free(next);
     b->n_chips = chips; /* every chip of the system is powered */
     snprintf(b->topology, sizeof b->topology, "%s", stc_topology_name(topo));
+    free(b->topology_json); /* a bundle placed before */
+    b->topology_json = *topo_json;
+    *topo_json = NULL;
+    free(b->link_traffic);
+    b->n_links = stc_topology_n_links(topo);
+    b->link_traffic = b->n_links ? *link_load : NULL;
+    if (b->n_links) *link_load = NULL;
 }
 
 /* The placement as a picture: chips where the topology puts them, filled by
@@ -183,6 +220,177 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
     return 0;
 }
 
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) ? 0 : ru.ru_maxrss / 1024.0;
+}
+
+/* Cut b's stages into cores (strategy greedy: the first-fit baseline; the
+ * others: stc's cut), without tables yet, and its placement graph. */
+static int recut(stc_bundle_t *b, const stc_target_t *t, int first_fit, stc_cores_report_t *rep, stc_pgraph_t *g) {
+    stc_err_t err = {0};
+    stc_cores_opts_t co = {b->stage_rate, first_fit, 0};
+    stc_bundle_drop_cores(b);
+    stc_pgraph_free(g);
+    if (stc_cores_build(b, t, &co, rep, &err) || stc_pgraph_from_bundle(b, t, b->stage_rate, g, &err)) {
+        coord_fail(&err);
+        return 1;
+    }
+    return 0;
+}
+
+int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, cJSON *jr) {
+    stc_target_t t = *tp;
+    const char *want = o->strategy ? o->strategy : "stc";
+    int only = -1;
+    for (int i = 0; i < N_STRATEGIES; i++)
+        if (!strcmp(want, strategies[i].name)) only = i;
+    if (only < 0 && strcmp(want, "all")) {
+        fprintf(stderr, "stc-coord: error: --strategy %s: expected stc, metis, scotch, greedy or all\n", want);
+        return 2;
+    }
+    stc_err_t err = {0};
+    int rc = 1, cut = -1, chosen_cut = 0, have = 0;
+    char *topo_json = NULL;
+    double *ll = NULL, synops = 0;
+    int *chip_of = NULL, *best = NULL;
+    stc_pgraph_t g = {0};
+    stc_cores_report_t rep, chosen_rep;
+    stc_place_eval_t chosen;
+    memset(&rep, 0, sizeof rep), memset(&chosen_rep, 0, sizeof chosen_rep), memset(&chosen, 0, sizeof chosen);
+    stc_topology_t *topo = load_topology(o->topology, &t, &topo_json, &err);
+    if (!topo) {
+        coord_fail(&err);
+        goto out;
+    }
+    if (stc_cores_work(b, &t, b->stage_rate, NULL, &synops, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
+    cJSON *arr = jr ? cJSON_AddArrayToObject(jr, "strategies") : NULL;
+    if (!jr) {
+        printf("cutting and placing %s on %s (%d chips of %d cores), rates %s\n\n", b->model,
+               stc_topology_name(topo), stc_topology_chips(topo), t.cores_per_chip,
+               b->stage_rate ? "measured on calibration images" : "estimated (no calibration images)");
+        printf("%-8s %6s %6s %6s %12s %13s %10s %11s %11s %8s %8s\n", "strategy", "cores", "/lb", "chips",
+               "inter-chip", "hop-weighted", "max link", "latency us", "energy uJ", "time s", "RSS MB");
+    }
+    for (int i = 0; i < N_STRATEGIES; i++) {
+        if (only >= 0 && i != only) continue;
+        int ff = !strcmp(strategies[i].name, "greedy");
+        double t0 = coord_now(), cut_s = 0;
+        if (cut != ff) {
+            if (recut(b, &t, ff, &rep, &g)) goto out;
+            cut = ff;
+            cut_s = coord_now() - t0;
+            free(chip_of);
+            chip_of = malloc((size_t)b->n_cores * sizeof *chip_of);
+            free(ll);
+            ll = calloc((size_t)stc_topology_n_links(topo) + 1, sizeof *ll);
+            if (!chip_of || !ll) {
+                fprintf(stderr, "stc-coord: error: out of memory\n");
+                goto out;
+            }
+        }
+        double t1 = coord_now();
+        stc_err_t e2 = {0};
+        stc_place_eval_t ev;
+        if (strategies[i].fn(&g, topo, t.cores_per_chip, chip_of, &e2) ||
+            stc_place_evaluate(&g, topo, t.cores_per_chip, chip_of, &ev, ll, &e2)) {
+            stc_err_prefix(&e2, "strategy %s", strategies[i].name);
+            coord_fail(&e2);
+            if (only >= 0 || e2.status == STC_E_LIMIT) goto out;
+            continue;
+        }
+        double place_s = coord_now() - t1, wmax = 0;
+        for (int v = 0; v < g.n; v++) wmax = g.work[v] > wmax ? g.work[v] : wmax;
+        /* estimates from the rates: the tick is the busiest core's work plus the barrier */
+        double tick_ns = wmax + t.time_barrier_ns, lat_us = b->ticks * tick_ns / 1000.0, neurons = 0;
+        for (int s = 0; s < b->n_stages; s++)
+            if (b->stages[s].kind != STC_NK_INPUT)
+                neurons += (double)b->stages[s].c * b->stages[s].h * b->stages[s].w;
+        double e_uj = (synops * t.energy_synop_pj + neurons * b->T * t.energy_neuron_active_pj +
+                       ev.cost_weighted_traffic) * 1e-6 +
+                      t.static_power_w * ev.chips_used * lat_us;
+        if (arr) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "strategy", strategies[i].name);
+            cJSON_AddStringToObject(x, "cut", ff ? "first-fit" : "stc");
+            cJSON_AddNumberToObject(x, "cores_used", rep.cores);
+            cJSON_AddNumberToObject(x, "lower_bound", rep.lower_bound);
+            cJSON_AddNumberToObject(x, "cores_over_lower_bound", (double)rep.cores / rep.lower_bound);
+            cJSON_AddNumberToObject(x, "chips_used", ev.chips_used);
+            cJSON_AddNumberToObject(x, "inter_chip_spikes", ev.inter_chip_spikes);
+            cJSON_AddNumberToObject(x, "hop_weighted_traffic", ev.hop_weighted_traffic);
+            cJSON_AddNumberToObject(x, "cost_weighted_traffic_pj", ev.cost_weighted_traffic);
+            cJSON_AddNumberToObject(x, "max_link_load", ev.max_link_load);
+            cJSON_AddNumberToObject(x, "busiest_link", ev.busiest_link);
+            cJSON_AddNumberToObject(x, "max_core_work_ns", wmax);
+            cJSON_AddNumberToObject(x, "est_tick_ns", tick_ns);
+            cJSON_AddNumberToObject(x, "est_latency_us", lat_us);
+            cJSON_AddNumberToObject(x, "est_energy_uj", e_uj);
+            cJSON_AddNumberToObject(x, "cut_seconds", cut_s);
+            cJSON_AddNumberToObject(x, "place_seconds", place_s);
+            cJSON_AddNumberToObject(x, "peak_rss_mb", peak_rss_mb());
+            cJSON_AddItemToArray(arr, x);
+        } else {
+            printf("%-8s %6d %6.2f %6d %12.0f %13.0f %10.3g %11.1f %11.1f %8.3f %8.0f\n", strategies[i].name,
+                   rep.cores, (double)rep.cores / rep.lower_bound, ev.chips_used, ev.inter_chip_spikes,
+                   ev.hop_weighted_traffic, ev.max_link_load, lat_us, e_uj, cut_s + place_s, peak_rss_mb());
+        }
+        if (i == 0 || only >= 0) { /* stc's own placement is the one kept unless another is asked for */
+            free(best);
+            best = malloc((size_t)g.n * sizeof *best);
+            if (!best) {
+                fprintf(stderr, "stc-coord: error: out of memory\n");
+                goto out;
+            }
+            memcpy(best, chip_of, (size_t)g.n * sizeof *best);
+            chosen = ev, chosen_rep = rep, chosen_cut = ff;
+            have = 1;
+        }
+    }
+    if (!have) goto out;
+    if (cut != chosen_cut && recut(b, &t, chosen_cut, &rep, &g)) goto out;
+    { /* the chosen placement's spikes per inference on each link: for the bundle and the picture */
+        stc_place_eval_t ev;
+        if (stc_place_evaluate(&g, topo, t.cores_per_chip, best, &ev, ll, &err)) {
+            coord_fail(&err);
+            goto out;
+        }
+    }
+    if (o->dot && picture(o->dot, topo, &g, best, t.cores_per_chip, ll)) goto out;
+    apply(b, &t, topo, best, &topo_json, &ll);
+    if (stc_tables_build(b, &t, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
+    if (jr) {
+        cJSON_AddStringToObject(jr, "topology", stc_topology_name(topo));
+        cJSON_AddStringToObject(jr, "strategy", only >= 0 ? strategies[only].name : "stc");
+        cJSON_AddNumberToObject(jr, "cores_used", chosen_rep.cores);
+        cJSON_AddNumberToObject(jr, "lower_bound", chosen_rep.lower_bound);
+        cJSON_AddNumberToObject(jr, "chips_used", chosen.chips_used);
+        cJSON_AddNumberToObject(jr, "inter_chip_spikes", chosen.inter_chip_spikes);
+        cJSON_AddNumberToObject(jr, "hop_weighted_traffic", chosen.hop_weighted_traffic);
+        cJSON_AddNumberToObject(jr, "max_link_load", chosen.max_link_load);
+        cJSON_AddBoolToObject(jr, "measured_rates", b->stage_rate != NULL);
+    } else {
+        printf("\nkept the %s cut and placement: %d cores (lower bound %d), %d of %d chips used\n",
+               only >= 0 ? strategies[only].name : "stc", chosen_rep.cores, chosen_rep.lower_bound,
+               chosen.chips_used, stc_topology_chips(topo));
+    }
+    rc = 0;
+out:
+    stc_pgraph_free(&g);
+    free(chip_of);
+    free(best);
+    free(ll);
+    free(topo_json);
+    stc_topology_destroy(&topo);
+    return rc;
+}
+
 int cmd_partition(coord_opts_t *o) {
     if (!coord_is_bundle(o->model)) {
         fprintf(stderr, "stc-coord: error: %s: partition takes a compiled bundle (stc-coord compile ... -o M.stc)\n",
@@ -194,14 +402,6 @@ int cmd_partition(coord_opts_t *o) {
                         "or FILE.json)\n");
         return 2;
     }
-    const char *want = o->strategy ? o->strategy : "stc";
-    int only = -1;
-    for (int i = 0; i < N_STRATEGIES; i++)
-        if (!strcmp(want, strategies[i].name)) only = i;
-    if (only < 0 && strcmp(want, "all")) {
-        fprintf(stderr, "stc-coord: error: --strategy %s: expected stc, metis, scotch, greedy or all\n", want);
-        return 2;
-    }
     stc_err_t err = {0};
     stc_bundle_t *b = stc_bundle_read(o->model, &err);
     if (!b) {
@@ -210,119 +410,28 @@ int cmd_partition(coord_opts_t *o) {
     }
     stc_target_t t;
     int rc = 1;
-    stc_topology_t *topo = NULL;
-    double *rate = NULL, *work = NULL;
-    int *chip_of = NULL, *best = NULL;
-    stc_pgraph_t g = {0};
-    cJSON *r = NULL;
+    cJSON *r = o->json ? cJSON_CreateObject() : NULL;
     if (coord_bundle_target(b, &t)) goto out;
-    topo = stc_topology_parse(o->topology, t.chip_link_spikes_per_s, t.energy_chip_hop_pj, &err);
-    if (!topo) {
-        coord_fail(&err);
-        goto out;
-    }
-    rate = calloc((size_t)b->n_stages, sizeof *rate);
-    work = calloc((size_t)b->n_cores, sizeof *work);
-    chip_of = malloc((size_t)b->n_cores * sizeof *chip_of);
-    best = malloc((size_t)b->n_cores * sizeof *best);
-    if (!rate || !work || !chip_of || !best) {
-        fprintf(stderr, "stc-coord: error: out of memory\n");
-        goto out;
-    }
-    int measured = o->calib || o->dataset;
-    if (measured && measure(o, b, &t, rate, work)) goto out;
-    if (stc_pgraph_from_bundle(b, measured ? rate : NULL, measured ? work : NULL, t.time_neuron_ns, &g, &err)) {
-        coord_fail(&err);
-        goto out;
-    }
-    r = o->json ? cJSON_CreateObject() : NULL;
-    cJSON *arr = r ? cJSON_AddArrayToObject(r, "strategies") : NULL;
-    if (!r)
-        printf("placing %d cores of %s on %s (%d chips of %d cores), traffic %s\n\n", g.n, o->model,
-               stc_topology_name(topo), stc_topology_chips(topo), t.cores_per_chip,
-               measured ? "measured by the simulator" : "estimated (no --calibrate)");
-    if (!r)
-        printf("%-8s %6s %14s %14s %14s %12s %9s\n", "strategy", "chips", "inter-chip", "hop-weighted", "max link s",
-               "busiest ns", "time s");
-    int have = 0;
-    stc_place_eval_t chosen;
-    memset(&chosen, 0, sizeof chosen);
-    for (int i = 0; i < N_STRATEGIES; i++) {
-        if (only >= 0 && i != only) continue;
-        double t0 = coord_now();
-        stc_err_t e2 = {0};
-        stc_place_eval_t ev;
-        if (strategies[i].fn(&g, topo, t.cores_per_chip, chip_of, &e2) ||
-            stc_place_evaluate(&g, topo, t.cores_per_chip, chip_of, &ev, NULL, &e2)) {
-            stc_err_prefix(&e2, "strategy %s", strategies[i].name);
-            coord_fail(&e2);
-            if (only >= 0) goto out;
-            continue;
-        }
-        double secs = coord_now() - t0;
-        if (r) {
-            cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "strategy", strategies[i].name);
-            cJSON_AddNumberToObject(x, "chips_used", ev.chips_used);
-            cJSON_AddNumberToObject(x, "inter_chip_spikes", ev.inter_chip_spikes);
-            cJSON_AddNumberToObject(x, "hop_weighted_traffic", ev.hop_weighted_traffic);
-            cJSON_AddNumberToObject(x, "cost_weighted_traffic_pj", ev.cost_weighted_traffic);
-            cJSON_AddNumberToObject(x, "max_link_load", ev.max_link_load);
-            cJSON_AddNumberToObject(x, "max_chip_work_ns", ev.max_chip_work);
-            cJSON_AddNumberToObject(x, "seconds", secs);
-            cJSON_AddItemToArray(arr, x);
-        } else {
-            printf("%-8s %6d %14.0f %14.0f %14.3g %12.0f %9.3f\n", strategies[i].name, ev.chips_used,
-                   ev.inter_chip_spikes, ev.hop_weighted_traffic, ev.max_link_load, ev.max_chip_work, secs);
-        }
-        if (i == 0 || only >= 0) { /* stc's own placement is the one written unless another is asked for */
-            memcpy(best, chip_of, (size_t)g.n * sizeof *best);
-            chosen = ev;
-            have = 1;
-        }
-    }
-    if (!have) goto out;
-    if (o->dot) {
-        double *ll = calloc((size_t)stc_topology_n_links(topo) + 1, sizeof *ll);
-        stc_place_eval_t ev;
-        int bad = !ll || stc_place_evaluate(&g, topo, t.cores_per_chip, best, &ev, ll, &err);
-        if (bad && err.status) coord_fail(&err);
-        if (!bad) bad = picture(o->dot, topo, &g, best, t.cores_per_chip, ll);
-        free(ll);
-        if (bad) goto out;
-    }
-    apply(b, &t, topo, best);
+    if ((o->calib || o->dataset) && measure(o, b)) goto out;
     const char *dst = o->out ? o->out : o->model;
+    rc = coord_place(o, b, &t, r);
+    if (rc) goto out;
+    rc = 1;
     if (stc_bundle_validate(b, dst, &err) || stc_bundle_write(b, dst, &err)) {
         coord_fail(&err);
         goto out;
     }
     if (r) {
         cJSON_AddStringToObject(r, "bundle", dst);
-        cJSON_AddStringToObject(r, "topology", stc_topology_name(topo));
-        cJSON_AddStringToObject(r, "strategy", only >= 0 ? strategies[only].name : "stc");
-        cJSON_AddNumberToObject(r, "cores_used", g.n);
-        cJSON_AddNumberToObject(r, "chips_used", chosen.chips_used);
-        cJSON_AddNumberToObject(r, "inter_chip_spikes", chosen.inter_chip_spikes);
-        cJSON_AddNumberToObject(r, "hop_weighted_traffic", chosen.hop_weighted_traffic);
-        cJSON_AddNumberToObject(r, "max_link_load", chosen.max_link_load);
-        cJSON_AddBoolToObject(r, "measured_rates", measured);
         char *s = cJSON_PrintUnformatted(r);
         puts(s);
         free(s);
     } else {
-        printf("\nwrote the %s placement into %s (%d chips used of %d)\n", only >= 0 ? strategies[only].name : "stc",
-               dst, chosen.chips_used, stc_topology_chips(topo));
+        printf("wrote %s\n", dst);
     }
     rc = 0;
 out:
     cJSON_Delete(r);
-    stc_pgraph_free(&g);
-    free(rate);
-    free(work);
-    free(chip_of);
-    free(best);
-    stc_topology_destroy(&topo);
     stc_bundle_destroy(&b);
     return rc;
 }

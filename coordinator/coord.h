@@ -65,6 +65,12 @@ int cmd_target(coord_opts_t *o);
 int cmd_compile(coord_opts_t *o);
 int cmd_profile(coord_opts_t *o);
 int cmd_partition(coord_opts_t *o);
+/* Cut the bundle into cores, place them on o->topology by o->strategy (all:
+ * compare the four, keep stc's), build the tables and report (text, or into
+ * jr).  b->stage_rate weighs traffic and work when present.  Returns 0, or
+ * non-zero with the error printed (cmd_partition.c; compile --topology too). */
+struct cJSON;
+int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *t, struct cJSON *jr);
 /* run MODEL.stc: the chip simulator (cmd_runsim.c); cmd_run dispatches to it */
 int cmd_run_bundle(coord_opts_t *o);
 int coord_is_bundle(const char *path);

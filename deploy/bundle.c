@@ -17,21 +17,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-void stc_bundle_destroy(stc_bundle_t **bp) {
-    if (!bp || !*bp) return;
-    stc_bundle_t *b = *bp;
-    for (int i = 0; b->stages && i < b->n_stages; i++) free(b->stages[i].bias);
-    for (int i = 0; b->projs && i < b->n_projs; i++) free(b->projs[i].w);
+void stc_bundle_drop_cores(stc_bundle_t *b) {
     for (int i = 0; b->cores && i < b->n_cores; i++) {
         free(b->cores[i].slices);
         free(b->cores[i].axons);
         free(b->cores[i].rt_off);
         free(b->cores[i].routes);
     }
+    free(b->cores);
+    b->cores = NULL;
+    b->n_cores = b->n_chips = 0;
+    free(b->topology_json);
+    free(b->link_traffic);
+    b->topology_json = NULL;
+    b->link_traffic = NULL;
+    b->n_links = 0;
+    b->topology[0] = 0;
+}
+
+void stc_bundle_destroy(stc_bundle_t **bp) {
+    if (!bp || !*bp) return;
+    stc_bundle_t *b = *bp;
+    for (int i = 0; b->stages && i < b->n_stages; i++) free(b->stages[i].bias);
+    for (int i = 0; b->projs && i < b->n_projs; i++) free(b->projs[i].w);
+    stc_bundle_drop_cores(b);
     free(b->stages);
     free(b->projs);
-    free(b->cores);
     free(b->target_json);
+    free(b->stage_rate);
     free(b);
     *bp = NULL;
 }
@@ -54,6 +67,27 @@ const char *stc_bundle_synapse_kind_name(int kind) {
 }
 
 /* 1 if s is NUL-terminated within cap bytes and has no control characters. */
+stc_box_t stc_bundle_src_box(const stc_bundle_t *b, const stc_proj_t *p, const stc_slice_t *sl) {
+    const stc_stage_t *s = &b->stages[p->src];
+    stc_box_t r = {0, s->c, 0, s->h, 0, s->w};
+    switch (p->kind) {
+    case STC_SK_CONV: case STC_SK_WINDOW: {
+        int lo = sl->y0 * p->stride - p->pad, hi = (sl->y1 - 1) * p->stride - p->pad + p->k;
+        r.y0 = lo < 0 ? 0 : lo;
+        r.y1 = hi > s->h ? s->h : hi;
+        if (p->kind == STC_SK_WINDOW) r.c0 = sl->c0, r.c1 = sl->c1;
+        break;
+    }
+    case STC_SK_DENSE: r.y0 = sl->y0, r.y1 = sl->y1; break;
+    case STC_SK_ONE2ONE: case STC_SK_SSA_Q: r.c0 = sl->c0, r.c1 = sl->c1, r.y0 = sl->y0, r.y1 = sl->y1; break;
+    case STC_SK_REDUCE: case STC_SK_SSA_K: case STC_SK_SSA_V: r.c0 = sl->c0, r.c1 = sl->c1; break;
+    case STC_SK_BCAST: r.c0 = sl->c0, r.c1 = sl->c1; break;
+    default: break; /* DENSE_REDUCE: everything */
+    }
+    if (r.y1 < r.y0) r.y1 = r.y0;
+    return r;
+}
+
 static int text_ok(const char *s, size_t cap) {
     const char *e = memchr(s, 0, cap);
     if (!e) return 0;
@@ -84,6 +118,7 @@ static stc_status_t check_manifest_text(vctx_t *v) {
         {"target", offsetof(stc_bundle_t, target), sizeof b->target},
         {"options", offsetof(stc_bundle_t, options), sizeof b->options},
         {"dataset", offsetof(stc_bundle_t, dataset), sizeof b->dataset},
+        {"topology", offsetof(stc_bundle_t, topology), sizeof b->topology},
     };
     for (size_t i = 0; i < sizeof f / sizeof *f; i++)
         if (!text_ok((const char *)b + f[i].off, f[i].cap))
@@ -117,6 +152,51 @@ static stc_status_t check_manifest_text(vctx_t *v) {
             return stc_err_set(v->err, STC_E_LIMIT, "%s: the target descriptor is over %d bytes", v->name,
                                STC_BUNDLE_MAX_TARGET_JSON);
     }
+    return STC_OK;
+}
+
+/* The placement's topology file and expected link traffic (sections 'topo' and
+ * 'link'): they belong to a named topology.  Whether the text is a topology
+ * and has n_links links is the topology parser's business (the simulator
+ * checks it when it loads the bundle: deploy/ does not link the partitioner). */
+static stc_status_t check_placement(vctx_t *v) {
+    const stc_bundle_t *b = v->b;
+    if (b->topology_json) {
+        size_t n = strnlen(b->topology_json, (size_t)STC_BUNDLE_MAX_TOPOLOGY_JSON + 1);
+        if (n > STC_BUNDLE_MAX_TOPOLOGY_JSON)
+            return stc_err_set(v->err, STC_E_LIMIT, "%s: manifest: field 'topology_json' is over %d bytes", v->name,
+                               STC_BUNDLE_MAX_TOPOLOGY_JSON);
+        if (n == 0)
+            return BAD("%s: manifest: field 'topology_json' is empty, expected the topology file's text (or none)",
+                       v->name);
+        if (!b->topology[0])
+            return BAD("%s: manifest: field 'topology_json' is present, but field 'topology' names no topology",
+                       v->name);
+    }
+    if (b->n_links < 0 || b->n_links > STC_BUNDLE_MAX_LINKS)
+        return stc_err_set(v->err, STC_E_LIMIT, "%s: manifest: field 'n_links' is %d, expected 0..%d", v->name,
+                           b->n_links, STC_BUNDLE_MAX_LINKS);
+    if (!b->n_links) return STC_OK;
+    if (!b->topology[0])
+        return BAD("%s: manifest: field 'n_links' is %d, but field 'topology' names no topology (link traffic "
+                   "belongs to a placement)", v->name, b->n_links);
+    if (!b->link_traffic)
+        return BAD("%s: manifest: field 'n_links' is %d, but 'link_traffic' is missing", v->name, b->n_links);
+    for (int l = 0; l < b->n_links; l++)
+        if (!isfinite(b->link_traffic[l]) || !(b->link_traffic[l] >= 0))
+            return BAD("%s: link %d: field 'link_traffic' is %g, expected a finite number >= 0 (spikes per "
+                       "inference)", v->name, l, b->link_traffic[l]);
+    return STC_OK;
+}
+
+/* The stages' measured firing rates (section 'rate'): events per neuron per
+ * inference, finite and >= 0.  Called after every stage's name is checked. */
+static stc_status_t check_rates(vctx_t *v) {
+    const stc_bundle_t *b = v->b;
+    for (int i = 0; b->stage_rate && i < b->n_stages; i++)
+        if (!isfinite(b->stage_rate[i]) || !(b->stage_rate[i] >= 0))
+            return BAD("%s: stage %d '%s': field 'stage_rate' is %g, expected a finite number >= 0 (spikes per "
+                       "neuron per inference)", v->name, i, b->stages[i].name, b->stage_rate[i]);
     return STC_OK;
 }
 
@@ -364,7 +444,7 @@ static stc_status_t check_core(vctx_t *v, int ci, int *stamp, int64_t *covered) 
                        (long long)mem[i]);
     if (v->t && c->chip >= 0) {
         const stc_target_t *t = v->t;
-        int64_t m = mem[0] + mem[1] + mem[2];
+        int64_t m = mem[0] + mem[1]; /* the axon table is bounded by fan_in_axons_per_core instead */
         if (c->n_neurons > t->neurons_per_core)
             return BAD("%s: core %d: %d neurons, target %s has neurons_per_core %d", v->name, ci, c->n_neurons,
                        t->name, t->neurons_per_core);
@@ -375,9 +455,9 @@ static stc_status_t check_core(vctx_t *v, int ci, int *stamp, int64_t *covered) 
             return BAD("%s: core %d: %d routes, target %s has fan_out_axons_per_core %d", v->name, ci, c->n_routes,
                        t->name, t->fan_out_axons_per_core);
         if (m > t->memory_per_core_bytes)
-            return BAD("%s: core %d: %lld bytes of memory (state %lld + synapses %lld + axons %lld), target %s has "
+            return BAD("%s: core %d: %lld bytes of memory (state %lld + synapses %lld), target %s has "
                        "memory_per_core_bytes %d",
-                       v->name, ci, (long long)m, (long long)mem[0], (long long)mem[1], (long long)mem[2], t->name,
+                       v->name, ci, (long long)m, (long long)mem[0], (long long)mem[1], t->name,
                        t->memory_per_core_bytes);
     }
     int64_t sum = 0;
@@ -582,6 +662,7 @@ stc_status_t stc_bundle_validate(const stc_bundle_t *b, const char *name, stc_er
     vctx_t v = {b, name, NULL, err};
     stc_target_t t;
     stc_status_t st = check_manifest_text(&v);
+    if (!st) st = check_placement(&v);
     if (st) return st;
     if (b->target_json) {
         char tname[300];
@@ -592,6 +673,7 @@ stc_status_t stc_bundle_validate(const stc_bundle_t *b, const char *name, stc_er
     }
     for (int i = 0; i < b->n_stages; i++)
         if ((st = check_stage(&v, i))) return st;
+    if ((st = check_rates(&v))) return st;
     if ((st = check_io_stages(&v))) return st;
     int *ssa_in = calloc((size_t)b->n_stages * 3, sizeof *ssa_in);
     int *stamp = calloc((size_t)b->n_stages, sizeof *stamp);

@@ -2,9 +2,11 @@
  *
  * The layout is docs/bundle.md: a 32-byte header (magic, format version,
  * flags, body length, CRC-32 of the body), then tagged sections MANF, STAG,
- * PROJ, CORE, TRGT, each a 4-byte tag, a u64 length and its payload; every
- * number little-endian and written by the put_/rd_ helpers below, never as a
- * struct dump.  The writer and the reader walk the fields in the same order
+ * PROJ, CORE, TRGT and the optional topo and link (the placement's topology
+ * file and expected link traffic) and rate (the stages' measured firing
+ * rates), each a 4-byte tag, a u64 length and its
+ * payload; every number little-endian and written by the put_/rd_ helpers
+ * below, never as a struct dump.  The writer and the reader walk the fields in the same order
  * (ORDER FIELDS: a field added to one is added to the other and to the doc).
  *
  * The reader parses untrusted bytes: it checks the header, the checksum, then
@@ -35,6 +37,11 @@ static const unsigned char MAGIC[8] = {0x89, 'S', 'T', 'C', '\r', '\n', 0x1a, '\
  * whose first byte is a lowercase letter is optional: readers skip it. */
 enum { SEC_MANF, SEC_STAG, SEC_PROJ, SEC_CORE, SEC_TRGT, SEC_COUNT };
 static const char SEC_TAG[SEC_COUNT][5] = {"MANF", "STAG", "PROJ", "CORE", "TRGT"};
+/* The optional sections this stc knows: after TRGT, in this order, each at
+ * most once and only when there is something in it (so that the encoding
+ * stays canonical).  An older stc skips them. */
+enum { OPT_TOPO, OPT_LINK, OPT_RATE, OPT_COUNT };
+static const char OPT_TAG[OPT_COUNT][5] = {"topo", "link", "rate"};
 
 /* Smallest encoding of one record: a count that claims more records than the
  * section's bytes can hold is refused before anything is allocated. */
@@ -152,12 +159,14 @@ static void put_str(wbuf_t *w, const char *s) {
     put_bytes(w, s, n);
 }
 
-static size_t sec_begin(wbuf_t *w, int sec) {
-    put_bytes(w, SEC_TAG[sec], 4);
+static size_t sec_begin_tag(wbuf_t *w, const char *tag) {
+    put_bytes(w, tag, 4);
     size_t at = w->n;
     put_u64(w, 0);
     return at;
 }
+
+static size_t sec_begin(wbuf_t *w, int sec) { return sec_begin_tag(w, SEC_TAG[sec]); }
 
 static void sec_end(wbuf_t *w, size_t at) {
     if (!w->oom) le_put64(w->p + at, (uint64_t)(w->n - at - 8));
@@ -212,6 +221,13 @@ static stc_status_t writable(const stc_bundle_t *b, stc_err_t *err) {
     if (b->target_json && strnlen(b->target_json, (size_t)STC_BUNDLE_MAX_TARGET_JSON + 1) > STC_BUNDLE_MAX_TARGET_JSON)
         return stc_err_set(err, STC_E_LIMIT, "bundle write: the target descriptor is over %d bytes",
                            STC_BUNDLE_MAX_TARGET_JSON);
+    if (b->topology_json &&
+        strnlen(b->topology_json, (size_t)STC_BUNDLE_MAX_TOPOLOGY_JSON + 1) > STC_BUNDLE_MAX_TOPOLOGY_JSON)
+        return stc_err_set(err, STC_E_LIMIT, "bundle write: field 'topology_json' is over %d bytes",
+                           STC_BUNDLE_MAX_TOPOLOGY_JSON);
+    if (b->n_links < 0 || b->n_links > STC_BUNDLE_MAX_LINKS || (b->n_links && !b->link_traffic))
+        return stc_err_set(err, STC_E_USAGE, "bundle write: field 'n_links' is %d%s (limit %d)", b->n_links,
+                           b->link_traffic ? "" : " without an array", STC_BUNDLE_MAX_LINKS);
     return STC_OK;
 }
 
@@ -313,6 +329,23 @@ stc_status_t stc_bundle_write_mem(const stc_bundle_t *b, unsigned char **data, s
     size_t at = sec_begin(&w, SEC_TRGT);
     if (b->target_json) put_bytes(&w, b->target_json, strlen(b->target_json));
     sec_end(&w, at);
+    if (b->topology_json && b->topology_json[0]) {
+        at = sec_begin_tag(&w, OPT_TAG[OPT_TOPO]);
+        put_bytes(&w, b->topology_json, strlen(b->topology_json));
+        sec_end(&w, at);
+    }
+    if (b->n_links > 0) {
+        at = sec_begin_tag(&w, OPT_TAG[OPT_LINK]);
+        put_u32(&w, (uint32_t)b->n_links);
+        for (int l = 0; l < b->n_links; l++) put_f64(&w, b->link_traffic[l]);
+        sec_end(&w, at);
+    }
+    if (b->stage_rate && b->n_stages > 0) {
+        at = sec_begin_tag(&w, OPT_TAG[OPT_RATE]);
+        put_u32(&w, (uint32_t)b->n_stages);
+        for (int s = 0; s < b->n_stages; s++) put_f64(&w, b->stage_rate[s]);
+        sec_end(&w, at);
+    }
     if (w.oom) {
         free(w.p);
         return stc_err_set(err, STC_E_NOMEM, "bundle write: out of memory (%zu bytes so far)", w.n);
@@ -630,6 +663,62 @@ static int rd_target(rd_t *r, stc_bundle_t *b) {
     return 1;
 }
 
+/* topo: the topology file's text, as the partitioner read it */
+static int rd_topology(rd_t *r, stc_bundle_t *b) {
+    if (r->n > STC_BUNDLE_MAX_TOPOLOGY_JSON)
+        return rfail(r, STC_E_LIMIT, "field 'topology_json' is %zu bytes, limit %d", r->n,
+                     STC_BUNDLE_MAX_TOPOLOGY_JSON);
+    if (r->n == 0)
+        return rfail(r, STC_E_FORMAT, "field 'topology_json' is empty (a bundle without a topology file has no "
+                                      "'topo' section)");
+    if (memchr(r->p, 0, r->n)) return rfail(r, STC_E_FORMAT, "field 'topology_json' contains a NUL byte");
+    b->topology_json = malloc(r->n + 1);
+    if (!b->topology_json) return rfail(r, STC_E_NOMEM, "out of memory for the topology file");
+    memcpy(b->topology_json, r->p, r->n);
+    b->topology_json[r->n] = 0;
+    r->off = r->n;
+    return 1;
+}
+
+/* link: n_links, then the expected spikes per inference of each link id */
+static int rd_links(rd_t *r, stc_bundle_t *b) {
+    uint32_t n;
+    if (!rd_count(r, "n_links", "links", STC_BUNDLE_MAX_LINKS, 8, &n)) return 0;
+    if (n == 0)
+        return rfail(r, STC_E_FORMAT, "field 'n_links' is 0 (a bundle without link traffic has no 'link' section)");
+    b->link_traffic = malloc((size_t)n * sizeof *b->link_traffic);
+    if (!b->link_traffic) return rfail(r, STC_E_NOMEM, "out of memory for %u links", n);
+    b->n_links = (int)n;
+    for (uint32_t l = 0; l < n; l++) /* the size was checked: these reads cannot fail */
+        if (!rd_f64(r, "link_traffic", &b->link_traffic[l])) return 0;
+    return 1;
+}
+
+/* rate: n_stages (the STAG section's, read before it), then the measured
+ * spikes per neuron per inference of each stage */
+static int rd_rates(rd_t *r, stc_bundle_t *b) {
+    uint32_t n;
+    if (!rd_count(r, "n_stages", "stages", STC_BUNDLE_MAX_STAGES, 8, &n)) return 0;
+    if ((int64_t)n != b->n_stages)
+        return rfail(r, STC_E_FORMAT, "field 'n_stages' is %u, expected the %d stages of section 'STAG'", n,
+                     b->n_stages);
+    b->stage_rate = malloc((size_t)(n ? n : 1) * sizeof *b->stage_rate);
+    if (!b->stage_rate) return rfail(r, STC_E_NOMEM, "out of memory for %u stage rates", n);
+    for (uint32_t s = 0; s < n; s++) /* the size was checked: these reads cannot fail */
+        if (!rd_f64(r, "stage_rate", &b->stage_rate[s])) return 0;
+    return 1;
+}
+
+/* One section's payload, parsed and consumed exactly. */
+static int rd_section(int (*parse)(rd_t *, stc_bundle_t *), stc_bundle_t *b, const char *name,
+                      const unsigned char *data, size_t off, size_t len, const char *esc, stc_err_t *err) {
+    rd_t r = {name, data + off + SEC_HDR_BYTES, len, 0, off + SEC_HDR_BYTES, "", "", err};
+    snprintf(r.sec, sizeof r.sec, "%s", esc);
+    if (!parse(&r, b)) return 0;
+    if (r.off != r.n) return rfail(&r, STC_E_FORMAT, "%zu bytes left after the last field", r.n - r.off);
+    return 1;
+}
+
 /* What a file that is not a bundle looks like, for the message. */
 static const char *what_is(const unsigned char *d, size_t n) {
     if (n >= 4 && d[0] == 'P' && d[1] == 'K' && ((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6)))
@@ -709,7 +798,8 @@ stc_bundle_t *stc_bundle_read_mem(const unsigned char *data, size_t n, const cha
     }
     static int (*const parse[SEC_COUNT])(rd_t *, stc_bundle_t *) = {rd_manifest, rd_stages, rd_projs, rd_cores,
                                                                      rd_target};
-    int next = 0;
+    static int (*const parse_opt[OPT_COUNT])(rd_t *, stc_bundle_t *) = {rd_topology, rd_links, rd_rates};
+    int next = 0, next_opt = 0;
     size_t off = HDR_BYTES;
     while (off < n) {
         if (n - off < SEC_HDR_BYTES) {
@@ -726,6 +816,22 @@ stc_bundle_t *stc_bundle_read_mem(const unsigned char *data, size_t n, const cha
                         name, esc, off, (unsigned long long)len, n - off - SEC_HDR_BYTES);
             goto fail;
         }
+        int opt = -1;
+        for (int s = 0; s < OPT_COUNT; s++)
+            if (!memcmp(tag, OPT_TAG[s], 4)) opt = s;
+        if (opt >= 0) { /* an optional section this stc reads */
+            if (next < SEC_COUNT || opt < next_opt) {
+                stc_err_set(err, STC_E_FORMAT,
+                            "%s: section '%s' at byte %zu: %s (the optional sections topo, link and rate follow "
+                            "TRGT, in this order, at most once each)",
+                            name, esc, off, next < SEC_COUNT ? "before TRGT" : "out of order or twice");
+                goto fail;
+            }
+            if (!rd_section(parse_opt[opt], b, name, data, off, (size_t)len, esc, err)) goto fail;
+            next_opt = opt + 1;
+            off += SEC_HDR_BYTES + (size_t)len;
+            continue;
+        }
         if (tag[0] >= 'a' && tag[0] <= 'z') { /* optional: a later minor addition, skipped */
             off += SEC_HDR_BYTES + (size_t)len;
             continue;
@@ -740,13 +846,7 @@ stc_bundle_t *stc_bundle_read_mem(const unsigned char *data, size_t n, const cha
                         name, esc, off, next < SEC_COUNT ? SEC_TAG[next] : "none (TRGT is the last)");
             goto fail;
         }
-        rd_t r = {name, data + off + SEC_HDR_BYTES, (size_t)len, 0, off + SEC_HDR_BYTES, "", "", err};
-        snprintf(r.sec, sizeof r.sec, "%s", esc);
-        if (!parse[known](&r, b)) goto fail;
-        if (r.off != r.n) {
-            rfail(&r, STC_E_FORMAT, "%zu bytes left after the last field", r.n - r.off);
-            goto fail;
-        }
+        if (!rd_section(parse[known], b, name, data, off, (size_t)len, esc, err)) goto fail;
         next++;
         off += SEC_HDR_BYTES + (size_t)len;
     }

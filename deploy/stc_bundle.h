@@ -126,9 +126,26 @@ typedef struct stc_bundle {
     stc_core_t *cores;    /* core 0 is the host port */
     /* the target as compiled for (a copy of the descriptor JSON) */
     char *target_json;
+    /* the placement (stc-coord partition), so that a node needs no file of its own:
+     * the topology file's text when `topology` names a file (NULL for a spec such
+     * as "torus:4x4", which describes itself), and the spikes per inference the
+     * partitioner expects on each link id of that topology (stc_place_evaluate's
+     * link_load); n_links 0 and link_traffic NULL when the bundle was not placed
+     * (or was placed by an stc that did not record them) */
+    char *topology_json;
+    int n_links;
+    double *link_traffic;
+    /* firing rates measured on calibration images (stc-coord partition
+     * --calibrate/--dataset): spikes (or graded events) per neuron per inference
+     * of every stage, n_stages entries; NULL when never measured.  The
+     * partitioner weighs traffic and per-tick work with them. */
+    double *stage_rate;
 } stc_bundle_t;
 
 void stc_bundle_destroy(stc_bundle_t **bp);
+/* Free the cores and the placement (what the partitioner makes), keeping the
+ * stages and projections, so that they can be cut again. */
+void stc_bundle_drop_cores(stc_bundle_t *b);
 
 /* Limits of the bundle reader and of stc_bundle_validate (docs/bundle.md,
  * "Limits").  Far above the largest published models; they bound what a
@@ -158,6 +175,11 @@ void stc_bundle_destroy(stc_bundle_t **bp);
 #define STC_BUNDLE_MAX_QEXP          62                  /* |qexp| of the INPUT encoding */
 #define STC_BUNDLE_MAX_ABS_MUL       (1 << 24)           /* |mul| of an SSA stage */
 #define STC_BUNDLE_MAX_TARGET_JSON   (1 << 20)           /* bytes of the embedded descriptor */
+#define STC_BUNDLE_MAX_TOPOLOGY_JSON (1 << 20)           /* bytes of the embedded topology file (as topology.c reads) */
+/* Links of the placement's topology: topology.c's own limit.  More than
+ * 3 x STC_TOPO_MAX_CHIPS (a 3D torus) because a hierarchy joins the chips of
+ * each group all to all. */
+#define STC_BUNDLE_MAX_LINKS         (1 << 20)
 
 /* "LIF", "CONV", ...; "?" for a value out of range. */
 const char *stc_bundle_stage_kind_name(int kind);
@@ -176,6 +198,20 @@ stc_bundle_t *stc_bundle_read_mem(const unsigned char *data, size_t n, const cha
 /* The checksum the file carries: CRC-32 (zlib) of everything after the header
  * (also what deploy compares between hosts). */
 uint32_t stc_bundle_checksum(const unsigned char *data, size_t n);
+
+/* A box of a stage's neurons: channels [c0, c1) x rows [y0, y1) x columns [x0, x1). */
+typedef struct {
+    int c0, c1, y0, y1, x0, x1;
+} stc_box_t;
+
+/* The source neurons of projection p that reach the neurons of `sl` (a slice
+ * of p's destination stage): the receptive field of a conv or window, the
+ * same positions for a dense, the same channels for a reduce, and so on
+ * (docs/backend.md 2.1).  Cores' input axons and fan-in follow from it. */
+stc_box_t stc_bundle_src_box(const stc_bundle_t *b, const stc_proj_t *p, const stc_slice_t *sl);
+static inline int64_t stc_box_numel(stc_box_t r) {
+    return (int64_t)(r.c1 - r.c0) * (r.y1 - r.y0) * (r.x1 - r.x0);
+}
 
 /* Check the structure: indices in range, slices inside their stages, every
  * route's axon exists, depths and delays consistent (delay = depth(dst) -

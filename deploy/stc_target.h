@@ -13,7 +13,7 @@
 
 #include "stc_base.h"
 
-typedef struct {
+typedef struct stc_target {
     char name[64];
     /* chip and core resources */
     int cores_per_chip;

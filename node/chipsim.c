@@ -630,6 +630,38 @@ oom:
     return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the synapse tables of core %d", i);
 }
 
+/* The placement's topology, for chip hops: the topology file the bundle
+ * carries (section 'topo'), else its spec ("torus:4x4" describes itself).  A
+ * placed bundle must yield one (1 hop per crossing would misstate every longer
+ * route's energy); an unplaced one (topology "") counts 1 hop per crossing.
+ * The link traffic the partitioner recorded must be per link of this topology. */
+static stc_status_t load_topology(stc_chipsim_t *s, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    if (!b->topology[0]) return STC_OK;
+    stc_err_t te = {0};
+    if (b->topology_json)
+        s->topo = stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology, 1, 1, &te);
+    else
+        s->topo = stc_topology_parse(b->topology, 1, 1, &te);
+    if (!s->topo)
+        return stc_err_set(err, te.status ? te.status : STC_E_FORMAT,
+                           "chipsim: the bundle is placed on topology '%s' (manifest field 'topology'), %s: %s%s",
+                           b->topology,
+                           b->topology_json ? "but the topology file it carries (section 'topo') does not parse"
+                                            : "carries no topology file (section 'topo') and the spec does not load",
+                           te.msg,
+                           b->topology_json ? "" : "; partition it again with an stc that embeds the file");
+    int nl = stc_topology_n_links(s->topo), nc = stc_topology_chips(s->topo);
+    if (b->n_links && b->n_links != nl)
+        return stc_err_set(err, STC_E_FORMAT,
+                           "chipsim: field 'n_links' is %d (section 'link'), but topology '%s' has %d links", b->n_links,
+                           b->topology, nl);
+    if (b->n_chips > nc)
+        return stc_err_set(err, STC_E_FORMAT, "chipsim: field 'n_chips' is %d, but topology '%s' has %d chips",
+                           b->n_chips, b->topology, nc);
+    return STC_OK;
+}
+
 /* Core i's routes in emission order, checked against the axons they reach. */
 /* Links a message crosses between chips: the topology's route, or 1 when the
  * bundle names none (or for the host port's link to the first chip). */
@@ -757,12 +789,7 @@ stc_chipsim_t *stc_chipsim_create(const stc_bundle_t *b, stc_err_t *err) {
         if (!s->trbuf[i]) goto oom;
         if (st->kind == STC_NK_READOUT && !(s->rsum[i] = amalloc(numel(st) * 8))) goto oom;
     }
-    if (b->topology[0]) { /* chip hops follow the placement's topology; without it, 1 per crossing */
-        stc_err_t te = {0};
-        s->topo = stc_topology_parse(b->topology, 1, 1, &te);
-        if (!s->topo) stc_log(STC_LOG_WARN, "chipsim", "%s; counting 1 hop per chip crossing", te.msg);
-    }
-    if (make_slices(s, err) || make_cores(s, err)) {
+    if (load_topology(s, err) || make_slices(s, err) || make_cores(s, err)) {
         stc_chipsim_destroy(&s);
         return NULL;
     }

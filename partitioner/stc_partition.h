@@ -70,6 +70,46 @@ double stc_topology_cost(const stc_topology_t *t, int a, int b);
 /* Chip coordinates in the mesh/torus (or the index at each hierarchy level). */
 void stc_topology_coords(const stc_topology_t *t, int chip, int *coords);
 
+/* ------------------------------------------- stages into slices into cores */
+
+#define STC_AXON_BYTES 4 /* per input axon table entry (assumption, docs/backend.md 3) */
+
+struct stc_bundle;
+struct stc_target;
+
+typedef struct {
+    const double *stage_rate; /* per stage: spikes per neuron per inference (measured), or NULL: estimate */
+    int first_fit;            /* the baseline: fewest equal slices per stage, packed first-fit */
+    int max_chips;            /* 0: as many as needed; else an error saying how many are needed */
+} stc_cores_opts_t;
+
+typedef struct stc_cores_report {
+    int cores;                /* chip cores used (the host port not counted) */
+    int lower_bound;          /* ceil(max(lb_neurons, lb_memory)) */
+    double lb_neurons;        /* total neurons / neurons_per_core */
+    double lb_memory;         /* (total neuron state + every weight stored once) / memory_per_core_bytes */
+    double max_work_ns, mean_work_ns; /* estimated per-tick work of the busiest core, and the mean */
+} stc_cores_report_t;
+
+/* Cut the bundle's stages into slices and pack them into cores under every
+ * per-core limit of the target (cores.c), chip after chip in pipeline order:
+ * b->cores (core 0 the host port), b->n_cores, b->n_chips.  Errors name the
+ * stage and the limit, or the chips needed over max_chips. */
+stc_status_t stc_cores_build(struct stc_bundle *b, const struct stc_target *t, const stc_cores_opts_t *o,
+                             stc_cores_report_t *rep, stc_err_t *err);
+/* The per-tick work (ns) of every core of a cut bundle (n_cores entries, the
+ * host port 0) and the synaptic events per inference, estimated from stage
+ * rates as the cut itself weighs them (NULL rates: the static estimate). */
+stc_status_t stc_cores_work(const struct stc_bundle *b, const struct stc_target *t, const double *stage_rate,
+                            double *core_work, double *synops, stc_err_t *err);
+/* The lower bound on cores: total demand over per-core capacity. */
+void stc_cores_lower_bound(const struct stc_bundle *b, const struct stc_target *t, stc_cores_report_t *r);
+
+/* Each core's input axons (one per projection and source neuron that reaches
+ * it) and each neuron's routes to them (tables.c); checks fan-in, fan-out and
+ * memory against the target and stores each core's exact memory figures. */
+stc_status_t stc_tables_build(struct stc_bundle *b, const struct stc_target *t, stc_err_t *err);
+
 /* --------------------------------------------------- the placement problem */
 
 /* Cores to place (vertices) and the spikes between them (edges, symmetric
@@ -82,18 +122,16 @@ typedef struct {
     double *traffic;      /* spikes per inference on each edge (both directions summed) */
 } stc_pgraph_t;
 
-/* The placement graph of a compiled bundle: one vertex per chip core (the host
- * port, core 0, is left out: vertex i is core i + 1), an edge between two
- * cores whose neurons route to each other, weighted by the spikes per
- * inference that cross it: for every route, the firing rate of its source
- * neuron's stage.  stage_rate: spikes per neuron per inference for every
- * stage (measured on calibration inputs), or NULL for the static estimate of
- * one spike per neuron per timestep x 0.1.  core_work: ns per tick for every
- * core of the bundle (from the simulator's counters), or NULL to estimate it
- * from the neurons a core updates. */
-struct stc_bundle;
-stc_status_t stc_pgraph_from_bundle(const struct stc_bundle *b, const double *stage_rate, const double *core_work,
-                                    double time_neuron_ns, stc_pgraph_t *g, stc_err_t *err);
+/* The placement graph of a cut bundle (its cores; the tables are not needed):
+ * one vertex per chip core (the host port, core 0, is left out: vertex i is
+ * core i + 1), an edge between two cores whose neurons route to each other,
+ * weighted by the spikes per inference that cross it: for every route, the
+ * firing rate of its source neuron's stage.  stage_rate: spikes per neuron per
+ * inference for every stage (measured on calibration inputs), or NULL for the
+ * static estimate of 0.1 per neuron per timestep.  Vertex weights: each
+ * core's per-tick work (stc_cores_work). */
+stc_status_t stc_pgraph_from_bundle(const struct stc_bundle *b, const struct stc_target *t, const double *stage_rate,
+                                    stc_pgraph_t *g, stc_err_t *err);
 void stc_pgraph_free(stc_pgraph_t *g);
 
 /* What a placement costs (the partitioner report's figures). */

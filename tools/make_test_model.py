@@ -8,10 +8,28 @@
 # bisected until that LIF fires at a drawn target rate.  Random-init models
 # otherwise fire almost never or almost always, which would test nothing.
 #
+# --fast-calibrate does the same in ONE forward pass (the bisection above costs
+# 18 passes per BatchNorm: hours for an ImageNet-size model).  A forward pre-hook
+# on each BatchNorm sets running_mean/var from the input it is about to
+# normalize, draws the weight, and picks the bias by bisecting on that BN's own
+# output alone: z = BN(input) without bias is pushed through the model's LIF
+# equations (tau, threshold of the LIF named like the BN, same T) for each
+# candidate bias, with no further forward pass.  The approximation: the BN
+# output is assumed to feed its LIF directly.  True for every Spikformer BN; in
+# the Spike-driven Transformer a BN output is max-pooled first (MS_SPS
+# proj_bn3) or added into the residual stream whose LIF sees the sum (rpe_bn,
+# proj_bn, fc2_bn), so those LIFs can be far off (an SDT residual LIF may
+# fire 50-100%): for SDT prefer the default calibration.  On Spikformer it
+# gives the same BN parameters as the default (checked at 64x64).  The rates
+# printed and written to rates.json are measured, not the targets.
+#
 #   /usr/bin/python3 tools/make_test_model.py --arch sdt --out DIR [--embed-dims 64 ...]
 # writes DIR/model.pth (zip), model_legacy.pth, model.safetensors,
 # model_wrapped.pth (training checkpoint with 'module.' prefix), model.json
 # (config), inputs.npy, and reference.npz (logits, per-LIF charges and spikes).
+# --formats zip writes only model.pth (and model.json); --no-reference writes a
+# reference.npz with the logits only (the per-LIF charges of an ImageNet-size
+# model are hundreds of MB).
 # SPDX-License-Identifier: MIT
 import argparse
 import argparse as _ap_for_namespace
@@ -125,6 +143,80 @@ def calibrate(model, x, seed):
     return lif_rates(model, x)
 
 
+def lif_run_rate(z, T, tau, vth):
+    """Spike rate of the LIF (stc_ref.LIF's equations) driven by z [T*B, ...] (T outer)."""
+    z = z.reshape(T, -1)
+    v = torch.zeros_like(z[0])
+    n = 0.0
+    for t in range(T):
+        h = v + (z[t] - v) / tau
+        s = h >= vth
+        n += s.sum().item()
+        v = torch.where(s, torch.zeros_like(h), h)
+    return n / z.numel()
+
+
+def calibrate_fast(model, x, seed):
+    """One forward pass: each BN's statistics, weight and bias are set by a pre-hook just
+    before it runs (see the top comment for the approximation); returns measured rates."""
+    g = torch.Generator().manual_seed(seed)
+    model.eval()
+    T = model.T
+    lifs = stc_ref.lif_modules(model)
+    lif_by_name = dict(lifs)
+    sdt = isinstance(model, stc_ref.SpikeDrivenTransformer)
+
+    built = [n for n, _ in model.named_modules()]
+
+    def lif_for(bn_name):
+        cand = bn_name.replace("_bn", "_lif")
+        if cand in lif_by_name:
+            return cand, lif_by_name[cand]
+        # no LIF named like the BN: the next one built after it
+        after = [n for n in built[built.index(bn_name) + 1:] if n in lif_by_name]
+        return (after[0], lif_by_name[after[0]]) if after else (None, None)
+
+    def pre_hook(mod, inp, name):
+        z = inp[0].detach()
+        dims = [0] + list(range(2, z.dim()))
+        shape = [1, -1] + [1] * (z.dim() - 2)
+        mean = z.mean(dim=dims)
+        var = z.var(dim=dims) + 1e-3
+        mod.running_mean.copy_(mean)
+        mod.running_var.copy_(var)
+        w = 0.6 + 0.8 * torch.rand(mod.weight.shape, generator=g)
+        mod.weight.copy_(w)
+        lname, lif = lif_for(name)
+        if lif is None:
+            mod.bias.zero_()
+            return
+        zn = (z - mean.view(shape)) / torch.sqrt(var.view(shape) + mod.eps) * w.view(shape)
+        target = 0.08 + 0.22 * torch.rand(1, generator=g).item()
+        if sdt and lname.endswith(("attn.k_lif", "attn.v_lif")):
+            target = 0.03 + 0.03 * torch.rand(1, generator=g).item()
+        lo, hi = -4.0, 4.0
+        for _ in range(18):
+            mid = (lo + hi) / 2
+            if lif_run_rate(zn + mid, T, lif.tau, lif.v_threshold) < target:
+                lo = mid
+            else:
+                hi = mid
+        mod.bias.copy_(torch.full(mod.bias.shape, (lo + hi) / 2) + 0.1 * torch.randn(mod.bias.shape, generator=g))
+
+    rates, hooks = {}, []
+    for n, m in model.named_modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            hooks.append(m.register_forward_pre_hook(lambda mod, inp, n=n: pre_hook(mod, inp, n)))
+    for n, m in lifs:
+        hooks.append(m.register_forward_hook(
+            lambda mod, inp, out, n=n: rates.__setitem__(n, out.detach().float().mean().item())))
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return rates
+
+
 def reference(model, x):
     for _, m in stc_ref.lif_modules(model):
         m.record = True
@@ -158,6 +250,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--formats", default="zip,legacy,safetensors,wrapped")
     ap.add_argument("--no-calibrate", action="store_true")
+    ap.add_argument("--fast-calibrate", action="store_true",
+                    help="calibrate BatchNorms in one forward pass (see the top comment)")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="reference.npz holds the logits only, no per-LIF charges")
     ap.add_argument("--tau", type=float, help="LIF tau (default 2)")
     ap.add_argument("--v-threshold", type=float, help="LIF threshold (default 1)")
     ap.add_argument("--attn-v-threshold", type=float, help="attention LIF threshold (default 0.5)")
@@ -177,7 +273,12 @@ def main():
     model.eval()
     x = torch.randn(a.n, a.in_channels, a.img, a.img)
     # calibrate on (at most) the first 8 inputs: bisection costs a forward pass per step
-    rates = {} if a.no_calibrate else calibrate(model, x[:8], a.seed)
+    if a.no_calibrate:
+        rates = {}
+    elif a.fast_calibrate:
+        rates = calibrate_fast(model, x[:8], a.seed)
+    else:
+        rates = calibrate(model, x[:8], a.seed)
     if rates and a.n > 8:
         rates = lif_rates(model, x)
     sd = model.state_dict()
@@ -194,11 +295,15 @@ def main():
                    "optimizer": opt.state_dict(), "args": _ap_for_namespace.Namespace(lr=0.1, model=a.arch),
                    "best_acc1": torch.tensor(0.5)}
         torch.save(wrapped, os.path.join(a.out, "model_wrapped.pth"))
-    for stem in ["model", "model_legacy", "model_wrapped"]:
+    for stem in ["model"] + ["model_" + f for f in ["legacy", "wrapped"] if f in fm]:
         with open(os.path.join(a.out, stem + ".json"), "w") as f:
             json.dump(cfg, f, indent=1)
     np.save(os.path.join(a.out, "inputs.npy"), x.numpy().astype(np.float32))
-    ref = reference(model, x)
+    if a.no_reference:
+        with torch.no_grad():
+            ref = {"logits": model(x).numpy()}
+    else:
+        ref = reference(model, x)
     np.savez(os.path.join(a.out, "reference.npz"), **ref)
     with open(os.path.join(a.out, "rates.json"), "w") as f:
         json.dump(rates, f, indent=1)

@@ -1,29 +1,30 @@
 /* lower.c - lowering: the quantized, balanced IR becomes stages, projections and cores.
  *
  * Four steps, in this order (docs/backend.md sections 2 and 3):
- *   1. stages: one per node that exists as neurons (stc_ir_is_stage);
+ *   1. stages: one per node that exists as neurons (stc_ir_is_stage), plus a
+ *      partial-sum stage before a DENSE_REDUCE whose fan-in is over the
+ *      target's limit (docs/backend.md 2.3);
  *   2. projections: each stage input is followed through the synaptic ops
  *      (conv2d, linear, mean, and the alignment shifts of add) to the stage it
  *      comes from; the weights are stored once per projection (sharing) and
  *      conv/linear biases move into the target stage's per-channel bias;
- *   3. slices and cores: each stage is cut into the fewest equal slices
- *      (channel groups x row bands) that meet the target's per-core limits,
- *      and the slices are packed first-fit into cores, chip after chip;
- *   4. tables: each core's input axons (one per projection and source neuron
- *      that reaches it, deduplicated) and each source neuron's routes.
- * Errors name the stage and the limit with the figures.  The partitioner
- * issue replaces step 3.
+ *   3. slices and cores: the partitioner's core builder cuts each stage into
+ *      slices and packs them into cores under every per-core limit of the
+ *      target (partitioner/cores.c);
+ *   4. tables: each core's input axons and each neuron's routes
+ *      (partitioner/tables.c).
+ * Errors name the stage and the limit with the figures.
  * SPDX-License-Identifier: MIT
  */
 #include "stc_lower.h"
 #include "stc_fixed.h"
+#include "stc_partition.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define AXON_BYTES 4 /* per input axon table entry (assumption, docs/backend.md 3) */
 #define STC_LOWER_MAX_DELAY 255 /* ticks an event can wait in a core's delay ring */
 
 typedef struct {
@@ -33,14 +34,11 @@ typedef struct {
     int *stage_of;   /* node id -> stage index, -1 */
     int cap_projs;
     double *maxpay;  /* per stage: largest |payload| it emits */
-    const struct slices *all; /* slices made so far (destinations are split before their sources) */
-    int *sl_first, *sl_n;     /* per stage: its slices in all->sl */
+    int *psum_of;    /* node id (a mean or sdsa read through DENSE_REDUCE) -> its partial-sum stage, -1; owns psum_src */
+    int *psum_src;   /* stage index -> the stage a partial-sum stage sums over positions, -1 */
     stc_err_t *err;
 } lw_t;
 
-typedef struct { int c0, c1, y0, y1, x0, x1; } box_t;
-
-static int64_t stage_numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
 
 /* ------------------------------------------------------------- 1. stages */
 
@@ -57,15 +55,81 @@ static int stage_kind(const stc_node_t *n) {
     }
 }
 
+/* The stage node whose positions linear node x sums through a DENSE_REDUCE
+ * synapse (linear of a mean of a stage, or linear of an sdsa stage; see term),
+ * or -1. */
+static int dense_reduce_src(const stc_ir_t *ir, int x) {
+    const stc_node_t *X = &ir->nodes[x];
+    if (X->op != STC_OP_LINEAR || stc_ir_is_stage(ir, x)) return -1;
+    int y = X->in[0];
+    if (stc_ir_is_stage(ir, y)) return ir->nodes[y].op == STC_OP_SDSA ? y : -1;
+    if (ir->nodes[y].op == STC_OP_MEAN && stc_ir_is_stage(ir, ir->nodes[y].in[0])) return ir->nodes[y].in[0];
+    return -1;
+}
+
+/* Partial sums (docs/backend.md 2.3): when stage `reader` reads linear node x
+ * through a DENSE_REDUCE whose fan-in (every neuron of the source stage) is
+ * over the target's fan_in_axons_per_core, a RELAY stage [C,1,1] first sums the
+ * source over positions (REDUCE, weight 1, rsh 0: the mean or sdsa node's
+ * integer value) and the reader takes it through a DENSE projection.  It is
+ * made once per mean (or sdsa) node, just before its first reader, and delays
+ * every reader (and, through dshift, everything after it) by the tick it adds. */
+static stc_status_t add_psum(lw_t *L, int x, int reader, int *dshift) {
+    const stc_ir_t *ir = L->ir;
+    stc_bundle_t *b = L->b;
+    int src = dense_reduce_src(ir, x);
+    if (src < 0 || L->stage_of[src] < 0) return STC_OK;
+    int y = ir->nodes[x].in[0]; /* the mean (or sdsa) node: the sums */
+    if (L->psum_of[y] < 0) {
+        const stc_stage_t *S = &b->stages[L->stage_of[src]];
+        int64_t fan_in = (int64_t)S->c * S->h * S->w;
+        if (fan_in <= L->t->fan_in_axons_per_core) return STC_OK;
+        if (b->n_stages >= ir->n_nodes) /* cannot happen: each partial sum has its own non-stage linear node */
+            return stc_err_set(L->err, STC_E_INTERNAL, "lower: no room for the partial sums of %%%d", y);
+        const stc_node_t *Y = &ir->nodes[y];
+        stc_stage_t *s = &b->stages[b->n_stages];
+        snprintf(s->name, sizeof s->name, "%.80s.psum", Y->name[0] ? Y->name : ir->nodes[x].name);
+        s->ir_node = y;
+        s->kind = STC_NK_RELAY;
+        s->c = S->c, s->h = 1, s->w = 1;
+        s->depth = S->depth + 1;
+        s->rsh = 0, s->pbits = L->t->payload_bits;
+        s->qstep = Y->qstep;
+        L->psum_src[b->n_stages] = L->stage_of[src];
+        L->psum_of[y] = b->n_stages++;
+        stc_log(STC_LOG_INFO, "lower",
+                "'%s' reads %lld axons of '%s' through DENSE_REDUCE, over fan_in_axons_per_core %d of %s: "
+                "partial sums in stage '%s' [%d,1,1] (one more tick)",
+                ir->nodes[reader].name, (long long)fan_in, S->name, L->t->fan_in_axons_per_core, L->t->name, s->name,
+                s->c);
+    }
+    int need = b->stages[L->psum_of[y]].depth + 1 - ir->nodes[reader].depth;
+    if (need > dshift[reader]) dshift[reader] = need;
+    return STC_OK;
+}
+
 static stc_status_t make_stages(lw_t *L) {
     const stc_ir_t *ir = L->ir;
     stc_bundle_t *b = L->b;
     b->stages = calloc((size_t)ir->n_nodes, sizeof *b->stages);
-    if (!b->stages) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
+    /* partial sums: psum_of per node, psum_src per stage (at most n_nodes), dshift per node */
+    L->psum_of = malloc((size_t)ir->n_nodes * 3 * sizeof *L->psum_of);
+    if (!b->stages || !L->psum_of) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
+    L->psum_src = L->psum_of + ir->n_nodes;
+    int *dshift = L->psum_of + 2 * ir->n_nodes; /* depth added by partial sums upstream of the node */
+    for (int i = 0; i < 2 * ir->n_nodes; i++) L->psum_of[i] = -1;
     for (int i = 0; i < ir->n_nodes; i++) {
         L->stage_of[i] = -1;
-        if (!stc_ir_is_stage(ir, i)) continue;
         const stc_node_t *n = &ir->nodes[i];
+        dshift[i] = 0;
+        for (int k = 0; k < n->n_in; k++)
+            if (dshift[n->in[k]] > dshift[i]) dshift[i] = dshift[n->in[k]];
+        if (!stc_ir_is_stage(ir, i)) continue;
+        if (n->op == STC_OP_LIF || n->op == STC_OP_OUTPUT || n->op == STC_OP_ADD) /* the ops read through term() */
+            for (int k = 0; k < n->n_in; k++) {
+                stc_status_t st = add_psum(L, n->in[k], i, dshift);
+                if (st) return st;
+            }
         stc_stage_t *s = &b->stages[b->n_stages];
         snprintf(s->name, sizeof s->name, "%s", n->name);
         s->ir_node = i;
@@ -75,7 +139,7 @@ static stc_status_t make_stages(lw_t *L) {
                                n->name, stc_op_name(n->op));
         stc_shape_t sh = n->op == STC_OP_SDSA ? ir->nodes[n->in[0]].shape : n->shape;
         s->c = sh.c, s->h = sh.h, s->w = sh.w;
-        s->depth = n->depth;
+        s->depth = n->depth + dshift[i];
         if (n->depth < 0)
             return stc_err_set(L->err, STC_E_USAGE, "lower: %%%d '%s' has no depth: run delay_balance first",
                                i, n->name);
@@ -183,6 +247,8 @@ static stc_status_t term(lw_t *L, int dst, int x, int shift) {
             kind = STC_SK_DENSE_REDUCE;
             src = L->stage_of[ir->nodes[y].in[0]];
         }
+        if (kind == STC_SK_DENSE_REDUCE && L->psum_of[y] >= 0) /* through the partial sums of y (add_psum) */
+            kind = STC_SK_DENSE, src = L->psum_of[y];
         if (kind < 0)
             return stc_err_set(L->err, STC_E_UNSUPPORTED,
                                "lower: %%%d '%s' (%s) reads %%%d '%s' (%s): the chip has no synapse for that chain",
@@ -200,6 +266,11 @@ static stc_status_t make_projs(lw_t *L) {
     const stc_ir_t *ir = L->ir;
     static const float one = 1.0f;
     for (int si = 0; si < L->b->n_stages; si++) {
+        if (L->psum_src[si] >= 0) { /* a partial-sum stage: its source summed over positions, weight 1 */
+            stc_status_t st = add_proj(L, L->psum_src[si], si, STC_SK_REDUCE, NULL, 0, 0, 0, 1, &one, "partial sum");
+            if (st) return st;
+            continue;
+        }
         const stc_node_t *n = &ir->nodes[L->b->stages[si].ir_node];
         stc_status_t st = STC_OK;
         switch (n->op) {
@@ -316,6 +387,16 @@ static stc_status_t check_ranges(lw_t *L) {
                                "lower: stage '%s' can receive a synaptic sum of %.3g, beyond the 32-bit "
                                "accumulator: lower --weight-bits",
                                s->name, in);
+        if (L->psum_src[si] >= 0 && in > (double)stc_payload_max(s->pbits)) { /* exact, or not at all */
+            const stc_stage_t *src = &b->stages[L->psum_src[si]];
+            return stc_err_set(L->err, STC_E_LIMIT,
+                               "lower: '%s' sums '%s' [%d,%d,%d] over positions because its %lld neurons are over "
+                               "fan_in_axons_per_core %d of %s, but the sum can reach %d positions x payload %.0f "
+                               "= %.0f, beyond the %d-bit payload (%lld): the partial sums would not be exact",
+                               s->name, src->name, src->c, src->h, src->w, (long long)src->c * src->h * src->w,
+                               L->t->fan_in_axons_per_core, L->t->name, src->h * src->w, L->maxpay[L->psum_src[si]],
+                               in, s->pbits, (long long)stc_payload_max(s->pbits));
+        }
         switch (s->kind) {
         case STC_NK_INPUT: L->maxpay[si] = (double)stc_payload_max(s->pbits); break;
         case STC_NK_RELAY: /* the clamp, or what its inputs can reach if that is less */
@@ -342,383 +423,6 @@ static stc_status_t check_ranges(lw_t *L) {
     return STC_OK;
 }
 
-/* ---------------------------------------------------- 3. slices and cores */
-
-/* The source neurons of projection p that reach the slice (a box). */
-static box_t src_box(const stc_bundle_t *b, const stc_proj_t *p, const stc_slice_t *sl) {
-    const stc_stage_t *s = &b->stages[p->src];
-    box_t r = {0, s->c, 0, s->h, 0, s->w};
-    switch (p->kind) {
-    case STC_SK_CONV: case STC_SK_WINDOW: {
-        int lo = sl->y0 * p->stride - p->pad, hi = (sl->y1 - 1) * p->stride - p->pad + p->k;
-        r.y0 = lo < 0 ? 0 : lo;
-        r.y1 = hi > s->h ? s->h : hi;
-        if (p->kind == STC_SK_WINDOW) r.c0 = sl->c0, r.c1 = sl->c1;
-        break;
-    }
-    case STC_SK_DENSE: r.y0 = sl->y0, r.y1 = sl->y1; break;
-    case STC_SK_ONE2ONE: case STC_SK_SSA_Q: r.c0 = sl->c0, r.c1 = sl->c1, r.y0 = sl->y0, r.y1 = sl->y1; break;
-    case STC_SK_REDUCE: case STC_SK_SSA_K: case STC_SK_SSA_V: r.c0 = sl->c0, r.c1 = sl->c1; break;
-    case STC_SK_BCAST: r.c0 = sl->c0, r.c1 = sl->c1; break;
-    default: break; /* DENSE_REDUCE: everything */
-    }
-    if (r.y1 < r.y0) r.y1 = r.y0;
-    return r;
-}
-
-static int64_t box_n(box_t r) { return (int64_t)(r.c1 - r.c0) * (r.y1 - r.y0) * (r.x1 - r.x0); }
-
-typedef struct { int64_t neurons, mem_state, mem_syn, mem_axon, fan_in, fan_out; } use_t;
-
-typedef struct slices {
-    stc_slice_t *sl;
-    int n, cap;
-} slices_t;
-
-static use_t slice_use(const lw_t *L, const stc_slice_t *sl) {
-    const stc_bundle_t *b = L->b;
-    const stc_stage_t *s = &b->stages[sl->stage];
-    use_t u = {0, 0, 0, 0, 0, 0};
-    int64_t nc = sl->c1 - sl->c0;
-    u.neurons = nc * (sl->y1 - sl->y0) * s->w;
-    u.mem_state = u.neurons * L->t->neuron_state_bytes;
-    if (s->kind == STC_NK_SSA) { /* q, k, v bits of the head's tokens and the k^T v table (docs/backend.md 2.2) */
-        int64_t d = s->c / (s->heads ? s->heads : 1);
-        u.mem_state += (nc * s->h * s->w * 3 + 7) / 8 + nc * d * 4;
-    }
-    int64_t syn = 0;
-    for (int pi = 0; pi < b->n_projs; pi++) {
-        const stc_proj_t *p = &b->projs[pi];
-        if (p->dst != sl->stage) continue;
-        u.fan_in += box_n(src_box(b, p, sl));
-        if (!p->n_w) continue;
-        if (p->kind == STC_SK_CONV || p->kind == STC_SK_DENSE || p->kind == STC_SK_DENSE_REDUCE)
-            syn += nc * (p->n_w / p->co);
-        else syn += p->n_w == 1 ? 1 : nc;
-    }
-    u.mem_syn = (syn * L->t->synapse_bits + 7) / 8;
-    u.mem_axon = u.fan_in * AXON_BYTES;
-    /* fan-out: each neuron of the slice routes once to every destination slice
-     * whose source box holds it (an upper bound on routes: slices that end up
-     * on one core share the route) */
-    for (int pi = 0; L->all && pi < b->n_projs; pi++) {
-        const stc_proj_t *p = &b->projs[pi];
-        if (p->src != sl->stage) continue;
-        for (int k = 0; k < L->sl_n[p->dst]; k++) {
-            box_t r = src_box(b, p, &L->all->sl[L->sl_first[p->dst] + k]);
-            int c0 = r.c0 > sl->c0 ? r.c0 : sl->c0, c1 = r.c1 < sl->c1 ? r.c1 : sl->c1;
-            int y0 = r.y0 > sl->y0 ? r.y0 : sl->y0, y1 = r.y1 < sl->y1 ? r.y1 : sl->y1;
-            if (c1 > c0 && y1 > y0) u.fan_out += (int64_t)(c1 - c0) * (y1 - y0) * (r.x1 - r.x0);
-        }
-    }
-    return u;
-}
-
-static const char *over_limit(const lw_t *L, use_t u, int64_t *have, int64_t *lim) {
-    const stc_target_t *t = L->t;
-    if (u.neurons > t->neurons_per_core) return *have = u.neurons, *lim = t->neurons_per_core, "neurons_per_core";
-    if (u.fan_in > t->fan_in_axons_per_core)
-        return *have = u.fan_in, *lim = t->fan_in_axons_per_core, "fan_in_axons_per_core";
-    if (u.fan_out > t->fan_out_axons_per_core)
-        return *have = u.fan_out, *lim = t->fan_out_axons_per_core, "fan_out_axons_per_core";
-    int64_t mem = u.mem_state + u.mem_syn + u.mem_axon;
-    if (mem > t->memory_per_core_bytes) return *have = mem, *lim = t->memory_per_core_bytes, "memory_per_core_bytes";
-    return NULL;
-}
-
-/* Cut stage si into nc channel groups x nr row bands; returns the first limit
- * a slice breaks (NULL if all fit). */
-static const char *try_split(const lw_t *L, int si, int nc, int nr, stc_slice_t *out, int64_t *have, int64_t *lim) {
-    const stc_stage_t *s = &L->b->stages[si];
-    int cs = s->c / nc, rs = (s->h + nr - 1) / nr, k = 0;
-    for (int a = 0; a < nc; a++)
-        for (int r = 0; r < nr; r++) {
-            stc_slice_t sl = {si, a * cs, (a + 1) * cs, r * rs, (r + 1) * rs > s->h ? s->h : (r + 1) * rs};
-            if (sl.y0 >= sl.y1) continue;
-            const char *why = over_limit(L, slice_use(L, &sl), have, lim);
-            if (why) return why;
-            if (out) out[k++] = sl;
-        }
-    return NULL;
-}
-
-static stc_status_t split_stage(lw_t *L, int si, slices_t *all) {
-    const stc_stage_t *s = &L->b->stages[si];
-    int unit = s->kind == STC_NK_SSA ? s->c / s->heads : 1; /* SSA slices hold whole heads */
-    int best_nc = 0, best_nr = 0;
-    int64_t have = 0, lim = 0;
-    const char *why = NULL;
-    for (int nc = 1; nc <= s->c; nc++) {
-        if (s->c % nc || (s->c / nc) % unit) continue;
-        for (int nr = 1; nr <= s->h; nr++) {
-            if (best_nc && nc * nr >= best_nc * best_nr) break;
-            if ((s->h + nr - 1) / nr * (nr - 1) >= s->h) continue; /* an empty band */
-            why = try_split(L, si, nc, nr, NULL, &have, &lim);
-            if (!why) {
-                best_nc = nc, best_nr = nr;
-                break;
-            }
-        }
-    }
-    if (!best_nc)
-        return stc_err_set(L->err, STC_E_LIMIT,
-                           "stage '%s' [%d,%d,%d] does not fit a core of target %s even cut to one %s and one "
-                           "row: %s needs %lld, the limit is %lld",
-                           s->name, s->c, s->h, s->w, L->t->name, unit > 1 ? "head" : "channel", why,
-                           (long long)have, (long long)lim);
-    int n = best_nc * best_nr;
-    if (all->n + n > all->cap) {
-        int cap = (all->cap + n) * 2;
-        stc_slice_t *p = realloc(all->sl, (size_t)cap * sizeof *p);
-        if (!p) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-        all->sl = p, all->cap = cap;
-    }
-    stc_slice_t *out = all->sl + all->n;
-    int k = 0;
-    int cs = s->c / best_nc, rs = (s->h + best_nr - 1) / best_nr;
-    for (int a = 0; a < best_nc; a++)
-        for (int r = 0; r < best_nr; r++) {
-            stc_slice_t sl = {si, a * cs, (a + 1) * cs, r * rs, (r + 1) * rs > s->h ? s->h : (r + 1) * rs};
-            if (sl.y0 < sl.y1) out[k++] = sl;
-        }
-    L->sl_first[si] = all->n;
-    L->sl_n[si] = k;
-    all->n += k;
-    return STC_OK;
-}
-
-static int slice_order(const void *x, const void *y) {
-    const stc_slice_t *a = x, *b = y;
-    if (a->stage != b->stage) return a->stage < b->stage ? -1 : 1;
-    if (a->c0 != b->c0) return a->c0 < b->c0 ? -1 : 1;
-    return (a->y0 > b->y0) - (a->y0 < b->y0);
-}
-
-typedef struct {
-    use_t used;
-    int n_slices, cap_slices;
-    stc_slice_t *slices;
-} corefill_t;
-
-static stc_status_t pack(lw_t *L, slices_t *all, int max_chips) {
-    stc_bundle_t *b = L->b;
-    const stc_target_t *t = L->t;
-    corefill_t *cf = NULL;
-    int n_cores = 0, cap = 0;
-    stc_status_t st = STC_OK;
-    for (int i = 0; i < all->n && !st; i++) {
-        stc_slice_t *sl = &all->sl[i];
-        use_t u = slice_use(L, sl);
-        int c = 0;
-        for (; c < n_cores; c++) {
-            use_t v = cf[c].used;
-            v.neurons += u.neurons, v.fan_in += u.fan_in, v.fan_out += u.fan_out, v.mem_state += u.mem_state;
-            v.mem_syn += u.mem_syn, v.mem_axon += u.mem_axon;
-            int64_t h, l;
-            if (!over_limit(L, v, &h, &l)) break;
-        }
-        if (c == n_cores) {
-            if (n_cores == cap) {
-                cap = cap ? 2 * cap : 64;
-                corefill_t *p = realloc(cf, (size_t)cap * sizeof *p);
-                if (!p) {
-                    st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-                    break;
-                }
-                cf = p;
-            }
-            memset(&cf[n_cores++], 0, sizeof *cf);
-        }
-        corefill_t *f = &cf[c];
-        if (f->n_slices == f->cap_slices) {
-            int nc = f->cap_slices ? 2 * f->cap_slices : 4;
-            stc_slice_t *p = realloc(f->slices, (size_t)nc * sizeof *p);
-            if (!p) {
-                st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-                break;
-            }
-            f->slices = p, f->cap_slices = nc;
-        }
-        f->slices[f->n_slices++] = *sl;
-        f->used.neurons += u.neurons, f->used.fan_in += u.fan_in, f->used.fan_out += u.fan_out;
-        f->used.mem_state += u.mem_state;
-        f->used.mem_syn += u.mem_syn, f->used.mem_axon += u.mem_axon;
-    }
-    int chips = (n_cores + t->cores_per_chip - 1) / t->cores_per_chip;
-    if (!st && max_chips > 0 && chips > max_chips)
-        st = stc_err_set(L->err, STC_E_LIMIT,
-                         "the model needs %d cores of target %s, that is %d chips of %d cores; --chips %d given",
-                         n_cores, t->name, chips, t->cores_per_chip, max_chips);
-    if (!st) {
-        b->cores = calloc((size_t)n_cores + 1, sizeof *b->cores);
-        if (!b->cores) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-    }
-    if (!st) {
-        b->n_cores = n_cores + 1;
-        b->n_chips = chips;
-        stc_core_t *h = &b->cores[0]; /* the host port */
-        const stc_stage_t *in = &b->stages[b->input_stage];
-        h->chip = -1;
-        h->slices = malloc(sizeof *h->slices);
-        if (!h->slices) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-        else {
-            h->n_slices = 1;
-            h->slices[0] = (stc_slice_t){b->input_stage, 0, in->c, 0, in->h};
-            h->n_neurons = (int)stage_numel(in);
-        }
-        for (int c = 0; c < n_cores; c++) {
-            stc_core_t *k = &b->cores[c + 1];
-            int local = c % t->cores_per_chip;
-            k->chip = c / t->cores_per_chip;
-            k->x = local % t->core_mesh[0];
-            k->y = local / t->core_mesh[0];
-            k->n_slices = cf[c].n_slices;
-            k->slices = cf[c].slices;
-            cf[c].slices = NULL;
-            k->n_neurons = (int)cf[c].used.neurons;
-            k->mem_state = cf[c].used.mem_state;
-            k->mem_syn = cf[c].used.mem_syn;
-            k->mem_axon = cf[c].used.mem_axon;
-        }
-    }
-    for (int c = 0; c < n_cores; c++) free(cf[c].slices);
-    free(cf);
-    return st;
-}
-
-/* ---------------------------------------------------------------- 4. tables */
-
-typedef struct { int32_t src_core, src_local, dst_core, axon; } rt4_t;
-
-static stc_status_t make_tables(lw_t *L) {
-    stc_bundle_t *b = L->b;
-    stc_status_t st = STC_OK;
-    /* where every neuron lives: per stage, flat index -> (core, local index) */
-    int32_t **loc = calloc((size_t)b->n_stages, sizeof *loc);
-    if (!loc) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-    for (int s = 0; s < b->n_stages && !st; s++) {
-        loc[s] = malloc((size_t)stage_numel(&b->stages[s]) * 2 * sizeof(int32_t));
-        if (!loc[s]) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-    }
-    for (int c = 0; c < b->n_cores && !st; c++) {
-        const stc_core_t *k = &b->cores[c];
-        int32_t local = 0;
-        for (int i = 0; i < k->n_slices; i++) {
-            const stc_slice_t *sl = &k->slices[i];
-            const stc_stage_t *s = &b->stages[sl->stage];
-            for (int ch = sl->c0; ch < sl->c1; ch++)
-                for (int y = sl->y0; y < sl->y1; y++)
-                    for (int x = 0; x < s->w; x++, local++) {
-                        int64_t f = ((int64_t)ch * s->h + y) * s->w + x;
-                        loc[sl->stage][2 * f] = c;
-                        loc[sl->stage][2 * f + 1] = local;
-                    }
-        }
-    }
-    /* input axons per core, deduplicated per (projection, source neuron) */
-    rt4_t *rt = NULL;
-    int64_t n_rt = 0, cap_rt = 0;
-    int32_t *seen = NULL;
-    int64_t seen_cap = 0;
-    for (int c = 1; c < b->n_cores && !st; c++) {
-        stc_core_t *k = &b->cores[c];
-        int64_t cap_ax = 0;
-        for (int pi = 0; pi < b->n_projs && !st; pi++) {
-            const stc_proj_t *p = &b->projs[pi];
-            int64_t nsrc = stage_numel(&b->stages[p->src]);
-            int any = 0;
-            for (int i = 0; i < k->n_slices; i++) any |= k->slices[i].stage == p->dst;
-            if (!any) continue;
-            if (nsrc > seen_cap) {
-                free(seen);
-                seen = malloc((size_t)nsrc * sizeof *seen);
-                seen_cap = seen ? nsrc : 0;
-                if (!seen) {
-                    st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-                    break;
-                }
-            }
-            for (int64_t j = 0; j < nsrc; j++) seen[j] = -1;
-            const stc_stage_t *ss = &b->stages[p->src];
-            for (int i = 0; i < k->n_slices && !st; i++) {
-                if (k->slices[i].stage != p->dst) continue;
-                box_t r = src_box(b, p, &k->slices[i]);
-                for (int ch = r.c0; ch < r.c1 && !st; ch++)
-                    for (int y = r.y0; y < r.y1 && !st; y++)
-                        for (int x = r.x0; x < r.x1; x++) {
-                            int64_t f = ((int64_t)ch * ss->h + y) * ss->w + x;
-                            if (seen[f] >= 0) continue;
-                            if (k->n_axons == cap_ax) {
-                                cap_ax = cap_ax ? 2 * cap_ax : 256;
-                                stc_axon_t *na = realloc(k->axons, (size_t)cap_ax * sizeof *na);
-                                if (!na) {
-                                    st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-                                    break;
-                                }
-                                k->axons = na;
-                            }
-                            if (n_rt == cap_rt) {
-                                cap_rt = cap_rt ? 2 * cap_rt : 4096;
-                                rt4_t *nr = realloc(rt, (size_t)cap_rt * sizeof *nr);
-                                if (!nr) {
-                                    st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-                                    break;
-                                }
-                                rt = nr;
-                            }
-                            seen[f] = k->n_axons;
-                            k->axons[k->n_axons] = (stc_axon_t){pi, (int32_t)f};
-                            rt[n_rt++] = (rt4_t){loc[p->src][2 * f], loc[p->src][2 * f + 1], c, k->n_axons};
-                            k->n_axons++;
-                        }
-            }
-        }
-    }
-    free(seen);
-    /* routes per source core, in CSR form by local neuron */
-    for (int c = 0; c < b->n_cores && !st; c++) {
-        stc_core_t *k = &b->cores[c];
-        k->rt_off = calloc((size_t)k->n_neurons + 1, sizeof *k->rt_off);
-        if (!k->rt_off) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-    }
-    for (int64_t i = 0; i < n_rt && !st; i++) b->cores[rt[i].src_core].rt_off[rt[i].src_local + 1]++;
-    for (int c = 0; c < b->n_cores && !st; c++) {
-        stc_core_t *k = &b->cores[c];
-        for (int i = 0; i < k->n_neurons; i++) k->rt_off[i + 1] += k->rt_off[i];
-        k->n_routes = k->rt_off[k->n_neurons];
-        if (c > 0 && k->n_routes > L->t->fan_out_axons_per_core) {
-            st = stc_err_set(L->err, STC_E_LIMIT,
-                             "core %d (chip %d; first slice of '%s') needs %d output routes, the limit "
-                             "fan_out_axons_per_core of %s is %d",
-                             c, k->chip, b->stages[k->slices[0].stage].name, k->n_routes, L->t->name,
-                             L->t->fan_out_axons_per_core);
-            break;
-        }
-        k->routes = malloc((size_t)(k->n_routes ? k->n_routes : 1) * sizeof *k->routes);
-        if (!k->routes) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-    }
-    if (!st) {
-        /* fill in one pass: a cursor per neuron of every core (a copy of rt_off) */
-        int32_t **cur = calloc((size_t)b->n_cores, sizeof *cur);
-        if (!cur) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-        for (int c = 0; c < b->n_cores && !st; c++) {
-            stc_core_t *k = &b->cores[c];
-            cur[c] = malloc((size_t)(k->n_neurons + 1) * sizeof **cur);
-            if (!cur[c]) st = stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-            else memcpy(cur[c], k->rt_off, (size_t)(k->n_neurons + 1) * sizeof **cur);
-        }
-        for (int64_t i = 0; i < n_rt && !st; i++)
-            b->cores[rt[i].src_core].routes[cur[rt[i].src_core][rt[i].src_local]++] =
-                (stc_route_t){rt[i].dst_core, rt[i].axon};
-        for (int c = 0; cur && c < b->n_cores; c++) free(cur[c]);
-        free(cur);
-    }
-    free(rt);
-    for (int s = 0; s < b->n_stages; s++) free(loc[s]);
-    free(loc);
-    return st;
-}
-
 /* ------------------------------------------------------------------ driver */
 
 stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t *err) {
@@ -739,7 +443,6 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
     L.b = calloc(1, sizeof *L.b);
     L.stage_of = malloc((size_t)ir->n_nodes * sizeof *L.stage_of);
     L.maxpay = calloc((size_t)ir->n_nodes, sizeof *L.maxpay);
-    slices_t all = {0};
     stc_status_t st = (!L.b || !L.stage_of || !L.maxpay) ? stc_err_set(err, STC_E_NOMEM, "lower: out of memory")
                                                          : STC_OK;
     stc_bundle_t *b = L.b;
@@ -754,21 +457,12 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
     }
     if (!st) st = make_projs(&L);
     if (!st) st = check_ranges(&L);
-    /* destinations first: a slice's fan-out depends on how its readers are cut */
-    L.all = &all;
-    if (!st) {
-        L.sl_first = calloc((size_t)b->n_stages, sizeof *L.sl_first);
-        L.sl_n = calloc((size_t)b->n_stages, sizeof *L.sl_n);
-        if (!L.sl_first || !L.sl_n) st = stc_err_set(err, STC_E_NOMEM, "lower: out of memory");
+    /* steps 3 and 4: the partitioner cuts the stages into cores and builds the tables */
+    if (!st && !o->stages_only) {
+        stc_cores_opts_t co = {o->stage_rate, o->first_fit, o->max_chips};
+        st = stc_cores_build(b, o->target, &co, o->report, err);
+        if (!st) st = stc_tables_build(b, o->target, err);
     }
-    for (int s = b->n_stages - 1; !st && s >= 0; s--)
-        if (b->stages[s].kind != STC_NK_INPUT) st = split_stage(&L, s, &all);
-    if (!st) { /* packed in pipeline order; the index follows the sort */
-        qsort(all.sl, (size_t)all.n, sizeof *all.sl, slice_order);
-        for (int i = all.n - 1; i >= 0; i--) L.sl_first[all.sl[i].stage] = i;
-    }
-    if (!st) st = pack(&L, &all, o->max_chips);
-    if (!st) st = make_tables(&L);
     if (!st) {
         const stc_stage_t *in = &b->stages[b->input_stage], *out = &b->stages[b->output_stage];
         b->in_c = in->c, b->in_h = in->h, b->in_w = in->w;
@@ -780,12 +474,10 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
             if (!b->target_json) st = stc_err_set(err, STC_E_NOMEM, "lower: out of memory");
         }
     }
-    if (!st) st = stc_bundle_validate(b, "lowered bundle", err);
-    free(all.sl);
-    free(L.sl_first);
-    free(L.sl_n);
+    if (!st && !o->stages_only) st = stc_bundle_validate(b, "lowered bundle", err);
     free(L.stage_of);
     free(L.maxpay);
+    free(L.psum_of);
     if (st) {
         stc_bundle_destroy(&L.b);
         return NULL;

@@ -10,9 +10,13 @@
  * must be refused with a message naming the file, the record and the field.
  * The fuzz seeds in tests/fuzz/corpus/bundle/ are this bundle's encoding
  * (checked here byte for byte); STC_BUNDLE_WRITE_SEEDS=1 stc-tests bundle
- * rewrites them after a deliberate format change.
+ * rewrites them after a deliberate format change.  A placed variant carries
+ * the optional sections 'topo' (a topology file's text) and 'link' (expected
+ * spikes per inference on each link); a rated one also 'rate' (the stages'
+ * measured spikes per neuron per inference).
  * SPDX-License-Identifier: MIT
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +207,37 @@ static stc_bundle_t *build(int with_target) {
     return b;
 }
 
+/* The test bundle as stc-coord partition leaves it when --topology names a
+ * file: the file's text and the expected traffic on the topology's 4 links. */
+static const char PLACED_TOPOLOGY[] = "deploy/topologies/square.json";
+static const char PLACED_JSON[] =
+    "{\"format\": \"stc-topology 1\", \"kind\": \"mesh\",\n"
+    " \"dims\": {\"value\": [2, 2], \"assumption\": \"the bundle suite's\"}}\n";
+static const double PLACED_TRAFFIC[4] = {1234.5, 0, 0.1, 7};
+
+static stc_bundle_t *build_placed(void) {
+    stc_bundle_t *b = build(0);
+    snprintf(b->topology, sizeof b->topology, "%s", PLACED_TOPOLOGY);
+    b->topology_json = strdup(PLACED_JSON);
+    b->n_links = 4;
+    b->link_traffic = malloc(sizeof PLACED_TRAFFIC);
+    memcpy(b->link_traffic, PLACED_TRAFFIC, sizeof PLACED_TRAFFIC);
+    return b;
+}
+
+/* The placed bundle as stc-coord partition --calibrate leaves it: also the
+ * firing rate it measured for each of the 12 stages (values chosen to need
+ * every bit of an f64: a third, a tenth, a subnormal). */
+static const double RATED_RATES[12] = {3.5, 1.0 / 3, 0.1, 0, 2.25, 4, 1e-310, 0.75, 123456.789, 0.5, 1, 0};
+
+static stc_bundle_t *with_rates(stc_bundle_t *b) {
+    b->stage_rate = malloc(sizeof RATED_RATES);
+    memcpy(b->stage_rate, RATED_RATES, sizeof RATED_RATES);
+    return b;
+}
+
+static stc_bundle_t *build_rated(void) { return with_rates(build_placed()); }
+
 /* The smallest bundle: the input goes one-to-one into the readout. */
 static stc_bundle_t *build_minimal(void) {
     stc_bundle_t *b = calloc(1, sizeof *b);
@@ -263,6 +298,14 @@ static int same(const stc_bundle_t *x, const stc_bundle_t *y) {
         fprintf(stderr, "\n  target_json differs\n");
         return 0;
     }
+    if ((x->topology_json == NULL) != (y->topology_json == NULL) ||
+        (x->topology_json && strcmp(x->topology_json, y->topology_json))) {
+        fprintf(stderr, "\n  topology_json differs\n");
+        return 0;
+    }
+    EQ(n_links);
+    EQMEM(x->link_traffic, y->link_traffic, (size_t)x->n_links * sizeof(double));
+    EQMEM(x->stage_rate, y->stage_rate, (size_t)x->n_stages * sizeof(double));
     const stc_bundle_t *bx = x, *by = y;
     for (idx = 0; idx < bx->n_stages; idx++) {
         what = "stage";
@@ -436,7 +479,11 @@ static void test_seeds(void) {
     struct {
         const char *file;
         stc_bundle_t *b;
-    } seeds[] = {{"tiny.stc", build(0)}, {"tiny_loihi2.stc", build(1)}, {"minimal.stc", build_minimal()}};
+    } seeds[] = {{"tiny.stc", build(0)},
+                 {"tiny_loihi2.stc", build(1)},
+                 {"minimal.stc", build_minimal()},
+                 {"tiny_placed.stc", build_placed()},
+                 {"tiny_rated.stc", build_rated()}};
     int rewrite = getenv("STC_BUNDLE_WRITE_SEEDS") != NULL;
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
         stc_err_t err = {0};
@@ -597,6 +644,30 @@ static void m_name(stc_bundle_t *b) { b->stages[2].name[1] = '\n'; }
 static void m_norm(stc_bundle_t *b) { b->norm_std[1] = 0; }
 static void m_ssa_twice(stc_bundle_t *b) { b->projs[P_SV].kind = STC_SK_SSA_K; }
 static void m_bias_kind(stc_bundle_t *b) { b->stages[2].bias = calloc(3, sizeof(int64_t)); }
+static void m_link_negative(stc_bundle_t *b) {
+    b->n_links = 2;
+    b->link_traffic = calloc(2, sizeof(double));
+    b->link_traffic[1] = -3;
+}
+static void m_link_inf(stc_bundle_t *b) {
+    b->n_links = 1;
+    b->link_traffic = calloc(1, sizeof(double));
+    b->link_traffic[0] = HUGE_VAL;
+}
+static void m_link_unplaced(stc_bundle_t *b) {
+    b->topology[0] = 0;
+    b->n_links = 1;
+    b->link_traffic = calloc(1, sizeof(double));
+}
+static void m_rate_negative(stc_bundle_t *b) {
+    with_rates(b)->stage_rate[3] = -0.5;
+}
+static void m_rate_nan(stc_bundle_t *b) { with_rates(b)->stage_rate[11] = NAN; }
+static void m_rate_inf(stc_bundle_t *b) { with_rates(b)->stage_rate[0] = HUGE_VAL; }
+static void m_topo_unplaced(stc_bundle_t *b) {
+    b->topology[0] = 0;
+    b->topology_json = strdup(PLACED_JSON);
+}
 
 static void test_fields(void) {
     expect_field(m_slice_rows, STC_E_FORMAT,
@@ -631,8 +702,8 @@ static void test_fields(void) {
     expect_field(m_n_neurons, STC_E_FORMAT, "t.stc: core 1: field 'n_neurons' is 67, its slices hold 68 neurons");
     expect_field(m_overlap, STC_E_FORMAT,
                  "t.stc: core 3 slice 1 (stage 8 'block.0.add'): channel 0 row 0 is also in another slice");
-    expect_field(m_memory, STC_E_FORMAT, "t.stc: core 1: 200912 bytes of memory (state 544 + synapses 200000 + axons "
-                                         "368), target loihi2 has memory_per_core_bytes 196608");
+    expect_field(m_memory, STC_E_FORMAT, "t.stc: core 1: 200544 bytes of memory (state 544 + synapses 200000), "
+                                         "target loihi2 has memory_per_core_bytes 196608");
     expect_field(m_position, STC_E_FORMAT, "t.stc: cores 1 and 2 are both at chip 0 (x 0, y 0)");
     expect_field(m_heads, STC_E_FORMAT, "t.stc: stage 7 'block.0.attn' (SSA): field 'heads' is 3, expected a divisor "
                                         "of its 4 channels");
@@ -650,6 +721,391 @@ static void test_fields(void) {
                                             "exactly 1");
     expect_field(m_bias_kind, STC_E_FORMAT, "t.stc: stage 2 'patch.pool' (MAX): has a bias; only LIF, RELAY and "
                                             "READOUT stages add one");
+    expect_field(m_link_negative, STC_E_FORMAT, "t.stc: link 1: field 'link_traffic' is -3, expected a finite number "
+                                                ">= 0 (spikes per inference)");
+    expect_field(m_link_inf, STC_E_FORMAT, "t.stc: link 0: field 'link_traffic' is inf, expected a finite number");
+    expect_field(m_link_unplaced, STC_E_FORMAT, "t.stc: manifest: field 'n_links' is 1, but field 'topology' names "
+                                                "no topology (link traffic belongs to a placement)");
+    expect_field(m_topo_unplaced, STC_E_FORMAT, "t.stc: manifest: field 'topology_json' is present, but field "
+                                                "'topology' names no topology");
+    expect_field(m_rate_negative, STC_E_FORMAT, "t.stc: stage 3 'patch.lif': field 'stage_rate' is -0.5, expected a "
+                                                "finite number >= 0 (spikes per neuron per inference)");
+    expect_field(m_rate_nan, STC_E_FORMAT, "t.stc: stage 11 'head': field 'stage_rate' is nan, expected a finite "
+                                           "number >= 0");
+    expect_field(m_rate_inf, STC_E_FORMAT, "t.stc: stage 0 'input': field 'stage_rate' is inf, expected a finite "
+                                           "number >= 0");
+}
+
+/* bytes d[0, k) then the extra bytes x, with the header made to agree */
+static unsigned char *splice(const unsigned char *d, size_t k, const unsigned char *x, size_t nx, size_t *n) {
+    unsigned char *e = malloc(k + nx + 1);
+    memcpy(e, d, k);
+    if (nx) memcpy(e + k, x, nx);
+    *n = k + nx;
+    fix_header(e, *n);
+    return e;
+}
+
+/* The placement's optional sections 'topo' and 'link': where they go, what
+ * they hold, that a bundle without them (an older stc's) still reads, and
+ * every way they can be damaged. */
+static void test_placement(void) {
+    stc_bundle_t *b = build_placed();
+    stc_err_t err = {0};
+    CU_ASSERT_EQUAL_FATAL(stc_bundle_validate(b, "placed", &err), STC_OK);
+    size_t n;
+    unsigned char *d = encode(b, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    /* after TRGT: topo (the text as it is), link (n_links, then an f64 per link), the end */
+    uint64_t len, tlen, llen;
+    size_t trgt = section(d, n, "TRGT", &len), topo = section(d, n, "topo", &tlen), link = section(d, n, "link", &llen);
+    size_t end_trgt = trgt + (size_t)len, end_topo = topo + (size_t)tlen;
+    CU_ASSERT_EQUAL(topo, end_trgt + 12);
+    CU_ASSERT_EQUAL(tlen, strlen(PLACED_JSON));
+    CU_ASSERT_EQUAL(memcmp(d + topo, PLACED_JSON, strlen(PLACED_JSON)), 0);
+    CU_ASSERT_EQUAL(link, end_topo + 12);
+    CU_ASSERT_EQUAL(llen, 4 + 4 * 8);
+    CU_ASSERT_EQUAL(link + llen, n);
+    CU_ASSERT_EQUAL(get32(d + link), 4);
+    for (int l = 0; l < 4; l++) {
+        uint64_t u;
+        memcpy(&u, &PLACED_TRAFFIC[l], 8);
+        CU_ASSERT_EQUAL(get64(d + link + 4 + 8 * l), u);
+    }
+    /* read back: the exact text and values; written again: the same bytes */
+    stc_bundle_t *r = stc_bundle_read_mem(d, n, "t.stc", &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_STRING_EQUAL(r->topology, "deploy/topologies/square.json");
+    CU_ASSERT_STRING_EQUAL(r->topology_json, PLACED_JSON);
+    CU_ASSERT_EQUAL_FATAL(r->n_links, 4);
+    CU_ASSERT_EQUAL(r->link_traffic[0], 1234.5);
+    CU_ASSERT_EQUAL(r->link_traffic[1], 0.0);
+    CU_ASSERT_EQUAL(r->link_traffic[2], 0.1);
+    CU_ASSERT_EQUAL(r->link_traffic[3], 7.0);
+    CU_ASSERT(same(b, r));
+    size_t n2;
+    unsigned char *d2 = encode(r, &n2);
+    CU_ASSERT(d2 && n2 == n && !memcmp(d, d2, n));
+    free(d2);
+    stc_bundle_destroy(&r);
+    /* cut after TRGT at every length (header made right): only the two section
+     * boundaries read, as the bundle without the sections cut off */
+    int bad = 0;
+    for (size_t k = end_trgt; k < n; k++) {
+        size_t m;
+        unsigned char *e = splice(d, k, NULL, 0, &m);
+        r = stc_bundle_read_mem(e, m, "t.stc", &err);
+        if (k == end_trgt || k == end_topo) {
+            bad += !r || r->n_links != 0 || r->link_traffic || (r->topology_json != NULL) != (k == end_topo);
+            if (r && k == end_trgt) { /* what an stc before these sections wrote */
+                CU_ASSERT_STRING_EQUAL(r->topology, "deploy/topologies/square.json");
+                CU_ASSERT_PTR_NULL(r->topology_json);
+            }
+        } else {
+            bad += r || err.status != STC_E_FORMAT || strncmp(err.msg, "t.stc: ", 7);
+        }
+        stc_bundle_destroy(&r);
+        free(e);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    size_t m;
+    unsigned char *e = splice(d, n - 3, NULL, 0, &m);
+    char want[160];
+    snprintf(want, sizeof want, "t.stc: section 'link' at byte %zu says it has 36 bytes, the file has 33 left",
+             link - 12);
+    refused(e, m, STC_E_FORMAT, want);
+    free(e);
+    e = splice(d, end_topo + 5, NULL, 0, &m);
+    refused(e, m, STC_E_FORMAT, "truncated section header at byte ");
+    free(e);
+
+    /* the link section's count against its limit, its bytes and zero */
+    unsigned char *f = malloc(n);
+#define FRESH() memcpy(f, d, n)
+    FRESH();
+    put32(f + link, 0xffffffffu);
+    fix_header(f, n);
+    snprintf(want, sizeof want, "t.stc: section 'link' at byte %zu: field 'n_links' is 4294967295 links, limit 1048576",
+             link - 12);
+    refused(f, n, STC_E_LIMIT, want);
+    FRESH();
+    put32(f + link, 5);
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "field 'n_links' is 5 links, which need at least 40 bytes; the section has 32 left");
+    FRESH();
+    put32(f + link, 3);
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "section 'link' at byte ");
+    refused(f, n, STC_E_FORMAT, ": 8 bytes left after the last field");
+    FRESH();
+    put32(f + link, 0);
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "field 'n_links' is 0 (a bundle without link traffic has no 'link' section)");
+    FRESH();
+    put64(f + link + 4 + 16, 0xbff0000000000000ull); /* -1.0 */
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "t.stc: link 2: field 'link_traffic' is -1, expected a finite number >= 0");
+    FRESH();
+    put64(f + link + 4 + 24, 0x7ff8000000000000ull); /* NaN */
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "t.stc: link 3: field 'link_traffic' is ");
+    /* the topo section: a NUL byte, empty, over the limit (and exactly at it) */
+    FRESH();
+    f[topo + 7] = 0;
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "section 'topo' at byte ");
+    refused(f, n, STC_E_FORMAT, ": field 'topology_json' contains a NUL byte");
+    unsigned char hdr[12];
+    memcpy(hdr, "topo", 4);
+    put64(hdr + 4, 0);
+    e = splice(d, end_trgt, hdr, 12, &m);
+    refused(e, m, STC_E_FORMAT, "field 'topology_json' is empty (a bundle without a topology file has no 'topo' "
+                                "section)");
+    free(e);
+    for (size_t big = STC_BUNDLE_MAX_TOPOLOGY_JSON; big <= STC_BUNDLE_MAX_TOPOLOGY_JSON + 1; big++) {
+        unsigned char *x = malloc(12 + big);
+        memcpy(x, "topo", 4);
+        put64(x + 4, big);
+        memset(x + 12, ' ', big);
+        e = splice(d, end_trgt, x, 12 + big, &m);
+        if (big == STC_BUNDLE_MAX_TOPOLOGY_JSON) {
+            r = stc_bundle_read_mem(e, m, "t.stc", &err);
+            CU_ASSERT(r && r->topology_json && strlen(r->topology_json) == big);
+            stc_bundle_destroy(&r);
+        } else {
+            snprintf(want, sizeof want,
+                     "t.stc: section 'topo' at byte %zu: field 'topology_json' is 1048577 bytes, limit 1048576",
+                     end_trgt);
+            refused(e, m, STC_E_LIMIT, want);
+        }
+        free(e);
+        free(x);
+    }
+    /* where they go: after TRGT, topo before link, once each; unknown optional sections between are skipped */
+    {
+        size_t ntopo = 12 + (size_t)tlen, nlink = 12 + (size_t)llen;
+        unsigned char *x = malloc(2 * (ntopo + nlink) + 12 + 8);
+        memcpy(x, d + link - 12, nlink); /* link, topo */
+        memcpy(x + nlink, d + topo - 12, ntopo);
+        e = splice(d, end_trgt, x, nlink + ntopo, &m);
+        snprintf(want, sizeof want, "t.stc: section 'topo' at byte %zu: out of order or twice (the optional sections "
+                                    "topo, link and rate follow TRGT, in this order, at most once each)",
+                 end_trgt + nlink);
+        refused(e, m, STC_E_FORMAT, want);
+        free(e);
+        e = splice(d, n, d + topo - 12, ntopo, &m); /* topo, link, topo */
+        refused(e, m, STC_E_FORMAT, "out of order or twice");
+        free(e);
+        memcpy(x, d + topo - 12, ntopo); /* topo, then TRGT */
+        memcpy(x + ntopo, d + trgt - 12, 12 + (size_t)len);
+        e = splice(d, trgt - 12, x, ntopo + 12 + (size_t)len, &m);
+        snprintf(want, sizeof want, "t.stc: section 'topo' at byte %zu: before TRGT", trgt - 12);
+        refused(e, m, STC_E_FORMAT, want);
+        free(e);
+        memcpy(x, d + topo - 12, ntopo); /* topo, note, link */
+        memcpy(x + ntopo, "note", 4);
+        put64(x + ntopo + 4, 8);
+        memcpy(x + ntopo + 12, "whatever", 8);
+        memcpy(x + ntopo + 20, d + link - 12, nlink);
+        e = splice(d, end_trgt, x, ntopo + 20 + nlink, &m);
+        r = stc_bundle_read_mem(e, m, "t.stc", &err);
+        CU_ASSERT(r && same(b, r));
+        stc_bundle_destroy(&r);
+        free(e);
+        free(x);
+    }
+#undef FRESH
+    /* the writer: counts it cannot encode, text over the limit */
+    unsigned char *w = NULL;
+    size_t nw = 0;
+    free(b->link_traffic);
+    b->link_traffic = NULL;
+    CU_ASSERT_EQUAL(stc_bundle_write_mem(b, &w, &nw, &err), STC_E_USAGE);
+    STC_ASSERT_CONTAINS(err.msg, "bundle write: field 'n_links' is 4 without an array (limit 1048576)");
+    b->n_links = 0;
+    free(b->topology_json);
+    b->topology_json = malloc(STC_BUNDLE_MAX_TOPOLOGY_JSON + 2);
+    memset(b->topology_json, ' ', STC_BUNDLE_MAX_TOPOLOGY_JSON + 1);
+    b->topology_json[STC_BUNDLE_MAX_TOPOLOGY_JSON + 1] = 0;
+    CU_ASSERT_EQUAL(stc_bundle_write_mem(b, &w, &nw, &err), STC_E_LIMIT);
+    STC_ASSERT_CONTAINS(err.msg, "bundle write: field 'topology_json' is over 1048576 bytes");
+    CU_ASSERT_EQUAL(stc_bundle_validate(b, "m", &err), STC_E_LIMIT);
+    STC_ASSERT_CONTAINS(err.msg, "m: manifest: field 'topology_json' is over 1048576 bytes");
+    CU_ASSERT_PTR_NULL(w);
+    free(f);
+    free(d);
+    stc_bundle_destroy(&b);
+}
+
+/* The measured firing rates, section 'rate': after topo and link (or right
+ * after TRGT in an unplaced bundle), n_stages then an f64 per stage, read back
+ * bit for bit; a bundle without it (an older stc's) still reads; every way it
+ * can be damaged is refused naming the file, the section and the field. */
+static void test_rates(void) {
+    stc_bundle_t *b = build_rated();
+    stc_err_t err = {0};
+    CU_ASSERT_EQUAL_FATAL(stc_bundle_validate(b, "rated", &err), STC_OK);
+    size_t n;
+    unsigned char *d = encode(b, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    uint64_t llen, rlen;
+    size_t link = section(d, n, "link", &llen), rate = section(d, n, "rate", &rlen);
+    size_t end_link = link + (size_t)llen;
+    CU_ASSERT_EQUAL(rate, end_link + 12);
+    CU_ASSERT_EQUAL(rlen, 4 + 12 * 8);
+    CU_ASSERT_EQUAL(rate + rlen, n);
+    CU_ASSERT_EQUAL(get32(d + rate), 12);
+    for (int s = 0; s < 12; s++) {
+        uint64_t u;
+        memcpy(&u, &RATED_RATES[s], 8);
+        CU_ASSERT_EQUAL(get64(d + rate + 4 + 8 * s), u);
+    }
+    /* read back: the exact values; written again: the same bytes */
+    stc_bundle_t *r = stc_bundle_read_mem(d, n, "t.stc", &err);
+    if (!r) fprintf(stderr, "\n  %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r->stage_rate);
+    CU_ASSERT_EQUAL(memcmp(r->stage_rate, RATED_RATES, sizeof RATED_RATES), 0);
+    CU_ASSERT_EQUAL(r->stage_rate[1], 1.0 / 3);
+    CU_ASSERT_EQUAL(r->stage_rate[6], 1e-310);
+    CU_ASSERT_EQUAL(r->n_links, 4);
+    CU_ASSERT(same(b, r));
+    size_t n2;
+    unsigned char *d2 = encode(r, &n2);
+    CU_ASSERT(d2 && n2 == n && !memcmp(d, d2, n));
+    free(d2);
+    stc_bundle_destroy(&r);
+    /* without it, as an stc before the section wrote: the same bundle, no rates */
+    size_t m;
+    unsigned char *e = splice(d, end_link, NULL, 0, &m);
+    r = stc_bundle_read_mem(e, m, "t.stc", &err);
+    CU_ASSERT_PTR_NOT_NULL(r);
+    CU_ASSERT(r && r->stage_rate == NULL && r->n_links == 4);
+    stc_bundle_destroy(&r);
+    free(e);
+    /* an unplaced bundle with rates: the section right after TRGT */
+    {
+        stc_bundle_t *u = with_rates(build(0));
+        size_t nu;
+        unsigned char *du = encode(u, &nu);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(du);
+        uint64_t tl, ul;
+        size_t trgt = section(du, nu, "TRGT", &tl), ur = section(du, nu, "rate", &ul);
+        CU_ASSERT_EQUAL(ur, trgt + (size_t)tl + 12);
+        CU_ASSERT_EQUAL(ur + ul, nu);
+        CU_ASSERT_PTR_NULL(section(du, nu, "link", &tl) ? du : NULL);
+        r = stc_bundle_read_mem(du, nu, "u.stc", &err);
+        CU_ASSERT(r && same(u, r) && r->n_links == 0 && r->topology_json == NULL);
+        stc_bundle_destroy(&r);
+        free(du);
+        stc_bundle_destroy(&u);
+    }
+    /* cut inside the section at every length (header made right): refused */
+    int bad = 0;
+    for (size_t k = end_link + 1; k < n; k++) {
+        e = splice(d, k, NULL, 0, &m);
+        r = stc_bundle_read_mem(e, m, "t.stc", &err);
+        bad += r || err.status != STC_E_FORMAT || strncmp(err.msg, "t.stc: ", 7);
+        stc_bundle_destroy(&r);
+        free(e);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    char want[200];
+    e = splice(d, n - 3, NULL, 0, &m);
+    snprintf(want, sizeof want, "t.stc: section 'rate' at byte %zu says it has 100 bytes, the file has 97 left",
+             rate - 12);
+    refused(e, m, STC_E_FORMAT, want);
+    free(e);
+    /* a payload one rate short, with its length to match: the count says 12 */
+    unsigned char *f = malloc(n + 16);
+    memcpy(f, d, n - 8);
+    put64(f + rate - 8, rlen - 8);
+    fix_header(f, n - 8);
+    snprintf(want, sizeof want,
+             "t.stc: section 'rate' at byte %zu: field 'n_stages' is 12 stages, which need at least 96 bytes; the "
+             "section has 88 left", rate - 12);
+    refused(f, n - 8, STC_E_FORMAT, want);
+    /* ... and with the count made 11: not the stages' count */
+    put32(f + rate, 11);
+    fix_header(f, n - 8);
+    snprintf(want, sizeof want,
+             "t.stc: section 'rate' at byte %zu: field 'n_stages' is 11, expected the 12 stages of section 'STAG'",
+             rate - 12);
+    refused(f, n - 8, STC_E_FORMAT, want);
+    /* the count against its limit, its bytes, zero */
+#define FRESH() memcpy(f, d, n)
+    FRESH();
+    put32(f + rate, 0xffffffffu);
+    fix_header(f, n);
+    snprintf(want, sizeof want, "t.stc: section 'rate' at byte %zu: field 'n_stages' is 4294967295 stages, limit 65536",
+             rate - 12);
+    refused(f, n, STC_E_LIMIT, want);
+    FRESH();
+    put32(f + rate, 13);
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "field 'n_stages' is 13 stages, which need at least 104 bytes; the section has 96 left");
+    FRESH();
+    put32(f + rate, 11);
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "field 'n_stages' is 11, expected the 12 stages of section 'STAG'");
+    FRESH();
+    put32(f + rate, 0);
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "field 'n_stages' is 0, expected the 12 stages of section 'STAG'");
+    /* the values: validate's messages */
+    FRESH();
+    put64(f + rate + 4 + 8 * 3, 0xbff0000000000000ull); /* -1.0 */
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "t.stc: stage 3 'patch.lif': field 'stage_rate' is -1, expected a finite number >= 0 "
+                                "(spikes per neuron per inference)");
+    FRESH();
+    put64(f + rate + 4 + 8 * 11, 0x7ff8000000000000ull); /* NaN */
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "t.stc: stage 11 'head': field 'stage_rate' is nan, expected a finite number >= 0");
+    FRESH();
+    put64(f + rate + 4, 0x7ff0000000000000ull); /* +inf */
+    fix_header(f, n);
+    refused(f, n, STC_E_FORMAT, "t.stc: stage 0 'input': field 'stage_rate' is inf, expected a finite number >= 0");
+    FRESH();
+    put64(f + rate + 4 + 8 * 5, 0x8000000000000000ull); /* -0.0: not below 0, kept bit for bit */
+    fix_header(f, n);
+    r = stc_bundle_read_mem(f, n, "t.stc", &err);
+    CU_ASSERT(r && r->stage_rate && r->stage_rate[5] == 0 && signbit(r->stage_rate[5]));
+    stc_bundle_destroy(&r);
+#undef FRESH
+    /* where it goes: after link, once; before TRGT is refused */
+    {
+        size_t nrate = 12 + (size_t)rlen, nlink = 12 + (size_t)llen;
+        unsigned char *x = malloc(nrate + nlink);
+        memcpy(x, d + rate - 12, nrate); /* rate, link */
+        memcpy(x + nrate, d + link - 12, nlink);
+        e = splice(d, link - 12, x, nrate + nlink, &m);
+        snprintf(want, sizeof want, "t.stc: section 'link' at byte %zu: out of order or twice (the optional sections "
+                                    "topo, link and rate follow TRGT, in this order, at most once each)",
+                 link - 12 + nrate);
+        refused(e, m, STC_E_FORMAT, want);
+        free(e);
+        e = splice(d, n, d + rate - 12, nrate, &m); /* rate twice */
+        snprintf(want, sizeof want, "t.stc: section 'rate' at byte %zu: out of order or twice", n);
+        refused(e, m, STC_E_FORMAT, want);
+        free(e);
+        uint64_t tl;
+        size_t trgt = section(d, n, "TRGT", &tl);
+        memcpy(x, d + rate - 12, nrate); /* rate, then TRGT */
+        e = splice(d, trgt - 12, x, nrate, &m);
+        unsigned char *g = malloc(m + 12 + (size_t)tl);
+        memcpy(g, e, m);
+        memcpy(g + m, d + trgt - 12, 12 + (size_t)tl);
+        fix_header(g, m + 12 + (size_t)tl);
+        snprintf(want, sizeof want, "t.stc: section 'rate' at byte %zu: before TRGT", trgt - 12);
+        refused(g, m + 12 + (size_t)tl, STC_E_FORMAT, want);
+        free(g);
+        free(e);
+        free(x);
+    }
+    free(f);
+    free(d);
+    stc_bundle_destroy(&b);
 }
 
 /* Damage only the byte layout can have: counts, lengths, tags, the header. */
@@ -868,6 +1324,8 @@ void stc_suite_bundle(void) {
         {"a flipped byte is a CRC error", test_corrupt},
         {"fields out of range are named", test_fields},
         {"counts, lengths, tags and the header", test_layout},
+        {"the placement's sections: topology file and link traffic", test_placement},
+        {"the measured firing rates' section", test_rates},
         {"foreign files say what they are", test_foreign},
         {"in-memory bundles and the writer", test_memory},
         {NULL, NULL},

@@ -924,6 +924,96 @@ static void test_messages(void) {
     stc_bundle_destroy(&b);
 }
 
+/* ------------------------------------- chip hops on the placement's topology */
+
+/* Run once; per core, the messages to other chips and the links they crossed. */
+static stc_status_t chip_msgs(const stc_bundle_t *b, const float *x, int64_t *msgs, int64_t *hops, stc_err_t *err) {
+    stc_chipsim_t *s = stc_chipsim_create(b, err);
+    if (!s) return err->status;
+    float lg[8];
+    stc_status_t st = stc_chipsim_run(s, x, lg, NULL, NULL, NULL, err);
+    for (int c = 0; c < b->n_cores; c++) msgs[c] = stc_chipsim_counters(s)[c].msgs_chip;
+    for (int c = 0; c < b->n_cores; c++) hops[c] = stc_chipsim_counters(s)[c].chip_hops;
+    stc_chipsim_destroy(&s);
+    return st;
+}
+
+/* INPUT -> CONV -> LIF (core 1, chip 0) -> DENSE_REDUCE -> READOUT (core 2, chip 2).  On a
+ * 3x1 mesh chip 0 to chip 2 is 2 links, from the carried topology file or from the spec;
+ * unplaced, 1 per crossing; placed on a topology that does not load: refused. */
+static void test_topology(void) {
+    rng = 77;
+    stc_stage_t st[3];
+    st[0] = st_make("in", STC_NK_INPUT, 1, 4, 4);
+    st[0].qexp = 1;
+    st[1] = st_make("A", STC_NK_LIF, 2, 4, 4);
+    st[1].vth = 2;
+    st[2] = st_make("out", STC_NK_READOUT, 3, 1, 1);
+    int8_t wc[18], wr[6];
+    for (int i = 0; i < 18; i++) wc[i] = (int8_t)rnd(0, 3);
+    for (int i = 0; i < 6; i++) wr[i] = (int8_t)rnd(-3, 3);
+    stc_proj_t p[2];
+    p[0] = pj_make(0, 1, STC_SK_CONV, 0, 18, wc);
+    p[0].k = 3, p[0].stride = 1, p[0].pad = 1, p[0].co = 2, p[0].ci = 1;
+    p[1] = pj_make(1, 2, STC_SK_DENSE_REDUCE, 0, 6, wr);
+    p[1].co = 3, p[1].ci = 2;
+    tcore_t cores[3] = {{-1, 0, 0, 1, {{0, 0, 0, 0, 0}}}, {0, 0, 0, 1, {{1, 0, 0, 0, 0}}}, {2, 0, 0, 1, {{2, 0, 0, 0, 0}}}};
+    stc_bundle_t *b = mk_bundle(3, st, 3, p, 2, cores, 3);
+    CU_ASSERT_EQUAL_FATAL(b->n_chips, 3);
+    float x[16];
+    random_image(x, 16, 0.0f, 3.0f);
+    stc_err_t err = {0};
+    int64_t m[3], h[3];
+    /* unplaced: 1 link per crossing */
+    CU_ASSERT_EQUAL_FATAL(chip_msgs(b, x, m, h, &err), STC_OK);
+    CU_ASSERT(m[0] > 0 && m[1] > 0);
+    CU_ASSERT_EQUAL(h[0], m[0]);
+    CU_ASSERT_EQUAL(h[1], m[1]);
+    int64_t m1 = m[1];
+    /* placed on a file the node does not have, but the bundle carries its text */
+    snprintf(b->topology, sizeof b->topology, "/nonexistent/line3.json");
+    b->topology_json = strdup("{\"format\": \"stc-topology 1\", \"kind\": \"mesh\", "
+                              "\"dims\": {\"value\": [3, 1], \"assumption\": \"a line\"}}");
+    b->n_links = 2;
+    b->link_traffic = calloc(2, sizeof(double));
+    b->link_traffic[0] = b->link_traffic[1] = 1.5;
+    if (stc_bundle_validate) CU_ASSERT_EQUAL(stc_bundle_validate(b, "placed", &err), STC_OK);
+    CU_ASSERT_EQUAL_FATAL(chip_msgs(b, x, m, h, &err), STC_OK);
+    CU_ASSERT_EQUAL(m[1], m1);
+    CU_ASSERT_EQUAL(h[0], m[0]); /* the host port's link */
+    CU_ASSERT_EQUAL(h[1], 2 * m1);
+    /* the link traffic must be per link of that topology */
+    b->n_links = 1;
+    CU_ASSERT_PTR_NULL(stc_chipsim_create(b, &err));
+    STC_ASSERT_CONTAINS(err.msg, "chipsim: field 'n_links' is 1 (section 'link'), but topology "
+                                 "'/nonexistent/line3.json' has 2 links");
+    b->n_links = 2;
+    /* the carried text must parse */
+    b->topology_json[2] = 'X';
+    CU_ASSERT_PTR_NULL(stc_chipsim_create(b, &err));
+    STC_ASSERT_CONTAINS(err.msg, "chipsim: the bundle is placed on topology '/nonexistent/line3.json' (manifest "
+                                 "field 'topology'), but the topology file it carries (section 'topo') does not "
+                                 "parse: /nonexistent/line3.json: ");
+    /* without the text (an older stc's bundle) the file must be there: no silent 1-hop fallback */
+    free(b->topology_json);
+    b->topology_json = NULL;
+    CU_ASSERT_PTR_NULL(stc_chipsim_create(b, &err));
+    STC_ASSERT_CONTAINS(err.msg, "chipsim: the bundle is placed on topology '/nonexistent/line3.json' (manifest "
+                                 "field 'topology'), carries no topology file (section 'topo') and the spec does "
+                                 "not load: /nonexistent/line3.json: cannot open");
+    STC_ASSERT_CONTAINS(err.msg, "partition it again");
+    /* a spec describes itself */
+    snprintf(b->topology, sizeof b->topology, "mesh:3x1");
+    CU_ASSERT_EQUAL_FATAL(chip_msgs(b, x, m, h, &err), STC_OK);
+    CU_ASSERT_EQUAL(h[1], 2 * m1);
+    /* more chips than the topology has */
+    snprintf(b->topology, sizeof b->topology, "mesh:2x1");
+    b->n_links = 0;
+    CU_ASSERT_PTR_NULL(stc_chipsim_create(b, &err));
+    STC_ASSERT_CONTAINS(err.msg, "chipsim: field 'n_chips' is 3, but topology 'mesh:2x1' has 2 chips");
+    stc_bundle_destroy(&b);
+}
+
 /* ------------------------------------------ LIF lanes at their extremes */
 
 /* The simulator runs the LIF in int32 lanes; the reference is stc_lif_step on
@@ -1025,6 +1115,7 @@ void stc_suite_chipsim(void) {
         {"message counters: local, core hops, chip", test_messages},
         {"LIF lanes at the extremes of the state", test_lif_extremes},
         {"malformed bundles are refused", test_refuse},
+        {"chip hops on the placement's topology, carried or named", test_topology},
         {NULL, NULL},
     };
     stc_add_suite("chipsim", tests);

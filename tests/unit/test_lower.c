@@ -104,7 +104,7 @@ static int check_model(stc_ir_t *ir, const float *images, int n, const stc_targe
     po.calib = images;
     po.n_calib = n;
     CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
-    stc_lower_opts_t lo = {t, 0, what, "test", NULL};
+    stc_lower_opts_t lo = {t, 0, what, "test", NULL, 0, NULL, NULL, 0};
     stc_bundle_t *b0 = stc_lower(ir, &lo, &err);
     if (!b0) fprintf(stderr, "%s: %s\n", what, err.msg);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b0);
@@ -253,7 +253,7 @@ static void test_limits(void) {
     CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
     /* more chips needed than allowed: says how many */
     stc_target_t tiny = tiny_target();
-    stc_lower_opts_t lo = {&tiny, 1, "m", "", NULL};
+    stc_lower_opts_t lo = {&tiny, 1, "m", "", NULL, 0, NULL, NULL, 0};
     CU_ASSERT_PTR_NULL(stc_lower(ir, &lo, &err));
     STC_ASSERT_CONTAINS(err.msg, "chips");
     STC_ASSERT_CONTAINS(err.msg, "--chips 1");
@@ -284,7 +284,7 @@ static void test_weight_sharing(void) {
     CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
     stc_target_t t;
     CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
-    stc_lower_opts_t lo = {&t, 0, "m", "", NULL};
+    stc_lower_opts_t lo = {&t, 0, "m", "", NULL, 0, NULL, NULL, 0};
     stc_bundle_t *b = stc_lower(ir, &lo, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     int64_t stored = 0, params = 0;
@@ -310,7 +310,7 @@ static stc_bundle_t *compile_text(const char *text, stc_ir_t **irp, stc_err_t *e
     if (stc_pass_pipeline(*irp, "quantize,delay_balance", &po, err)) return NULL;
     stc_target_t t;
     if (stc_target_load("loihi3", &t, err)) return NULL;
-    stc_lower_opts_t lo = {&t, 0, "t", "", NULL};
+    stc_lower_opts_t lo = {&t, 0, "t", "", NULL, 0, NULL, NULL, 0};
     return stc_lower(*irp, &lo, err);
 }
 
@@ -368,6 +368,201 @@ static void test_patterns(void) {
             "max-pool %1 'pool' reads %0 'image'");
 }
 
+/* ---------------------------------------- partial sums (docs/backend.md 2.3) */
+
+/* Neurons of the stage a DENSE_REDUCE head sums (output <- linear <- mean <- X), -1 if none. */
+static int64_t head_src_numel(const stc_ir_t *ir) {
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_node_t *o = &ir->nodes[i];
+        if (o->op != STC_OP_OUTPUT) continue;
+        const stc_node_t *l = &ir->nodes[o->in[0]];
+        const stc_node_t *m = &ir->nodes[l->in[0]];
+        return l->op == STC_OP_LINEAR && m->op == STC_OP_MEAN ? numel(ir->nodes[m->in[0]].shape) : -1;
+    }
+    return -1;
+}
+
+static stc_bundle_t *lower_on(stc_ir_t *ir, const stc_target_t *t, const float *calib, int n, stc_err_t *err) {
+    stc_pass_opts_t po = {0};
+    po.weight_bits = 8;
+    po.payload_bits = t->payload_bits;
+    po.calib = calib;
+    po.n_calib = n;
+    if (stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, err)) return NULL;
+    stc_lower_opts_t lo = {t, 0, "psum", "test", NULL, 0, NULL, NULL, 0};
+    return stc_lower(ir, &lo, err);
+}
+
+/* The one projection into stage dst; -1 if there are none or several. */
+static int only_proj_into(const stc_bundle_t *b, int dst) {
+    int found = -1, n = 0;
+    for (int p = 0; p < b->n_projs; p++)
+        if (b->projs[p].dst == dst) found = p, n++;
+    return n == 1 ? found : -1;
+}
+
+static int count_psum_stages(const stc_bundle_t *b) {
+    int n = 0;
+    for (int s = 0; s < b->n_stages; s++) n += strstr(b->stages[s].name, ".psum") != NULL;
+    return n;
+}
+
+/* Spikformer's head reads mean(x) of all C x N residual values: on a target whose
+ * fan-in is one axon short of that, the head goes through partial sums, and the
+ * simulator still computes exactly the integer interpreter's values; at exactly
+ * the limit it does not. */
+static void test_partial_sums(void) {
+    const char *pth = DATA "active/spikformer_cifar/model.pth", *json = DATA "active/spikformer_cifar/model.json";
+    int n = 0;
+    float *x = npy_images(DATA "active/spikformer_cifar/inputs.npy", &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    stc_ir_t *ir = load_model(pth, json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    int64_t fan = head_src_numel(ir);
+    CU_ASSERT_FATAL(fan > 1);
+    stc_target_t t = tiny_target();
+    t.fan_in_axons_per_core = (int)fan - 1;
+    /* every value of every stage (the partial sums are the mean node's integers) and the logits */
+    check_model(ir, x, n, &t, 8, "spikformer_cifar, partial sums");
+    stc_ir_destroy(&ir);
+
+    stc_err_t err = {0};
+    ir = load_model(pth, json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    stc_bundle_t *b = lower_on(ir, &t, x, n, &err);
+    if (!b) fprintf(stderr, "partial sums: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(count_psum_stages(b), 1);
+    int out = b->output_stage, ph = only_proj_into(b, out);
+    CU_ASSERT_FATAL(ph >= 0);
+    const stc_proj_t *head = &b->projs[ph];
+    CU_ASSERT_EQUAL(head->kind, STC_SK_DENSE);
+    const stc_stage_t *ps = &b->stages[head->src];
+    CU_ASSERT_EQUAL(ps->kind, STC_NK_RELAY);
+    CU_ASSERT(ps->c == head->ci && ps->h == 1 && ps->w == 1);
+    CU_ASSERT_EQUAL(ps->rsh, 0);
+    CU_ASSERT_EQUAL(ps->pbits, t.payload_bits);
+    CU_ASSERT_EQUAL(ps->dense, 0);
+    CU_ASSERT_PTR_NULL(ps->bias);
+    CU_ASSERT_EQUAL(ir->nodes[ps->ir_node].op, STC_OP_MEAN);
+    STC_ASSERT_CONTAINS(ps->name, ".psum");
+    int pr = only_proj_into(b, head->src);
+    CU_ASSERT_FATAL(pr >= 0);
+    const stc_proj_t *red = &b->projs[pr];
+    CU_ASSERT_EQUAL(red->kind, STC_SK_REDUCE);
+    CU_ASSERT(red->n_w == 1 && red->w[0] == 1 && red->shift == 0);
+    const stc_stage_t *src = &b->stages[red->src];
+    CU_ASSERT_EQUAL((int64_t)src->c * src->h * src->w, fan);
+    CU_ASSERT_EQUAL(ir->nodes[src->ir_node].op, STC_OP_ADD); /* the residual stream, graded */
+    CU_ASSERT_EQUAL(ps->depth, src->depth + 1);
+    CU_ASSERT_EQUAL(b->stages[out].depth, ps->depth + 1);
+    CU_ASSERT_EQUAL(b->ticks, b->T + b->stages[out].depth);
+    CU_ASSERT(head->src < out && red->src < head->src); /* in pipeline order */
+
+    /* at the limit: no partial sums, one DENSE_REDUCE with the same weights, shift and bias, one tick less */
+    stc_target_t t2 = t;
+    t2.fan_in_axons_per_core = (int)fan;
+    stc_ir_t *ir2 = load_model(pth, json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir2);
+    stc_bundle_t *b2 = lower_on(ir2, &t2, x, n, &err);
+    if (!b2) fprintf(stderr, "no partial sums: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b2);
+    CU_ASSERT_EQUAL(count_psum_stages(b2), 0);
+    CU_ASSERT_EQUAL(b2->n_stages, b->n_stages - 1);
+    int ph2 = only_proj_into(b2, b2->output_stage);
+    CU_ASSERT_FATAL(ph2 >= 0);
+    const stc_proj_t *dr = &b2->projs[ph2];
+    CU_ASSERT_EQUAL(dr->kind, STC_SK_DENSE_REDUCE);
+    CU_ASSERT(dr->n_w == head->n_w && dr->co == head->co && dr->ci == head->ci && dr->shift == head->shift);
+    CU_ASSERT(!memcmp(dr->w, head->w, (size_t)head->n_w));
+    const stc_stage_t *o1 = &b->stages[out], *o2 = &b2->stages[b2->output_stage];
+    CU_ASSERT_FATAL(o1->c == o2->c && !o1->bias == !o2->bias);
+    if (o1->bias) CU_ASSERT(!memcmp(o1->bias, o2->bias, (size_t)o1->c * sizeof *o1->bias));
+    CU_ASSERT_EQUAL(o2->depth, o1->depth - 1);
+    CU_ASSERT_EQUAL(b2->ticks, b->ticks - 1);
+    stc_bundle_destroy(&b2);
+    stc_ir_destroy(&ir2);
+    /* and on loihi3 (65,536 axons) this model never needs them */
+    stc_target_t l3;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &l3, &err), STC_OK);
+    ir2 = load_model(pth, json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir2);
+    b2 = lower_on(ir2, &l3, x, n, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b2);
+    CU_ASSERT_EQUAL(count_psum_stages(b2), 0);
+    stc_bundle_destroy(&b2);
+    stc_ir_destroy(&ir2);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+    free(x);
+}
+
+/* Small graphs through partial sums: a mean of a LIF and an sdsa (the AND
+ * stage's column sums) read by a linear head, bit-identical per stage; and a sum
+ * the payload cannot hold is refused with the figures, never clipped. */
+static void test_partial_sums_small(void) {
+    static const char mean_head[] =
+        "stc-ir 1\ngraph T=2 arch=custom\n%0 = input [2,4,4] real name=\"image\"\n"
+        "%1 = conv2d %0 [2,4,4] real name=\"c\" k=1 stride=1 pad=0\n  weight [2,2,1,1] = 1 0.5 -0.5 1\n"
+        "%2 = lif %1 [2,4,4] spike name=\"l\" tau=2 vth=1 vreset=0\n%3 = mean %2 [2,1,1] real name=\"m\"\n"
+        "%4 = linear %3 [3,1,1] real name=\"head\"\n  weight [3,2] = 1 -0.5 0.25 1 -1 2\n"
+        "  bias [3] = 0.5 0 -0.25\n%5 = output %4 [3,1,1] real name=\"logits\"\n";
+    static const char sdsa_head[] =
+        "stc-ir 1\ngraph T=2 arch=custom\n%0 = input [2,4,4] real name=\"image\"\n"
+        "%1 = conv2d %0 [2,4,4] real name=\"c\" k=1 stride=1 pad=0\n  weight [2,2,1,1] = 1 0 0 1\n"
+        "%2 = lif %1 [2,4,4] spike name=\"l\" tau=2 vth=1 vreset=0\n%3 = sdsa %2, %2 [2,1,1] real name=\"kv\"\n"
+        "%4 = linear %3 [3,1,1] real name=\"head\"\n  weight [3,2] = 1 0 0 1 1 1\n"
+        "%5 = output %4 [3,1,1] real name=\"logits\"\n";
+    float img[2 * 3 * 16];
+    for (int i = 0; i < 2 * 3 * 16; i++) img[i] = (float)((i * 7) % 5) * 0.6f;
+    stc_err_t err = {0};
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    t.fan_in_axons_per_core = 16; /* the heads read 32 neurons */
+    const char *texts[2] = {mean_head, sdsa_head};
+    for (int k = 0; k < 2; k++) {
+        stc_ir_t *ir = stc_ir_parse(texts[k], strlen(texts[k]), "t.stcir", &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+        /* 3 images of [2,4,4]: per stage and logits equal */
+        check_model(ir, img, 3, &t, 8, k ? "sdsa head, partial sums" : "mean head, partial sums");
+        stc_ir_destroy(&ir);
+        ir = stc_ir_parse(texts[k], strlen(texts[k]), "t.stcir", &err);
+        stc_bundle_t *b = lower_on(ir, &t, img, 3, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        CU_ASSERT_EQUAL(count_psum_stages(b), 1);
+        int ph = only_proj_into(b, b->output_stage);
+        CU_ASSERT_FATAL(ph >= 0);
+        CU_ASSERT_EQUAL(b->projs[ph].kind, STC_SK_DENSE);
+        CU_ASSERT_EQUAL(ir->nodes[b->stages[b->projs[ph].src].ir_node].op, k ? STC_OP_SDSA : STC_OP_MEAN);
+        stc_bundle_destroy(&b);
+        stc_ir_destroy(&ir);
+    }
+    /* the image summed over 16 positions: 16 x 127 = 2032 does not fit an 8-bit payload (127) */
+    static const char too_big[] =
+        "stc-ir 1\ngraph T=2 arch=custom\n%0 = input [1,4,4] real name=\"image\"\n"
+        "%1 = mean %0 [1,1,1] real name=\"m\"\n%2 = linear %1 [2,1,1] real name=\"head\"\n"
+        "  weight [2,1] = 1 -1\n%3 = output %2 [2,1,1] real name=\"logits\"\n";
+    t.fan_in_axons_per_core = 8;
+    t.payload_bits = 8;
+    stc_ir_t *ir = stc_ir_parse(too_big, strlen(too_big), "t.stcir", &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    CU_ASSERT_PTR_NULL(lower_on(ir, &t, img, 1, &err));
+    CU_ASSERT_EQUAL(err.status, STC_E_LIMIT);
+    STC_ASSERT_CONTAINS(err.msg, "'m.psum' sums 'image' [1,4,4]");
+    STC_ASSERT_CONTAINS(err.msg, "16 positions x payload 127 = 2032");
+    STC_ASSERT_CONTAINS(err.msg, "8-bit payload (127)");
+    STC_ASSERT_CONTAINS(err.msg, "fan_in_axons_per_core 8");
+    stc_ir_destroy(&ir);
+    /* the same graph with the fan-in it needs: lowered as before, no partial sums */
+    t.fan_in_axons_per_core = 16;
+    ir = stc_ir_parse(too_big, strlen(too_big), "t.stcir", &err);
+    stc_bundle_t *b = lower_on(ir, &t, img, 1, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(count_psum_stages(b), 0);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+}
+
 /* The energy model's formulas on counters set by hand. */
 static void test_energy_model(void) {
     stc_err_t err = {0};
@@ -413,6 +608,8 @@ void stc_suite_lower(void) {
         {"weight sharing", test_weight_sharing},
         {"small patterns: agree or refuse", test_patterns},
         {"energy model formulas", test_energy_model},
+        {"partial sums: a head over the fan-in limit, sim == qinterp", test_partial_sums},
+        {"partial sums: small graphs, and a sum the payload cannot hold", test_partial_sums_small},
         {NULL, NULL},
     };
     stc_add_suite("lower", tests);

@@ -84,13 +84,39 @@ static void test_bundle_placement(void) {
     CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
     t.cores_per_chip = 4, t.core_mesh[0] = 2, t.core_mesh[1] = 2;
     t.neurons_per_core = 4096;
-    stc_lower_opts_t lo = {&t, 0, "m", "", NULL};
+    stc_lower_opts_t lo = {&t, 0, "m", "", NULL, 0, NULL, NULL, 0};
     stc_bundle_t *b = stc_lower(ir, &lo, &err);
     if (!b) fprintf(stderr, "%s\n", err.msg);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     stc_pgraph_t g;
-    CU_ASSERT_EQUAL_FATAL(stc_pgraph_from_bundle(b, NULL, NULL, t.time_neuron_ns, &g, &err), STC_OK);
+    CU_ASSERT_EQUAL_FATAL(stc_pgraph_from_bundle(b, &t, NULL, &g, &err), STC_OK);
     CU_ASSERT_EQUAL(g.n, b->n_cores - 1);
+    { /* from the cut alone, the graph counts exactly the routes of the tables (rate 1 per route) */
+        int n = g.n;
+        double *ones = malloc((size_t)b->n_stages * sizeof *ones), *cnt = calloc((size_t)n * n, sizeof *cnt);
+        for (int s = 0; s < b->n_stages; s++) ones[s] = 1;
+        for (int c = 1; c < b->n_cores; c++)
+            for (int r = 0; r < b->cores[c].n_routes; r++) {
+                int d = b->cores[c].routes[r].core;
+                if (d != c && d > 0) cnt[(int64_t)(c < d ? c - 1 : d - 1) * n + (c < d ? d - 1 : c - 1)] += 1;
+            }
+        stc_pgraph_t g1;
+        CU_ASSERT_EQUAL_FATAL(stc_pgraph_from_bundle(b, &t, ones, &g1, &err), STC_OK);
+        int bad = 0, edges = 0;
+        for (int u = 0; u < n; u++)
+            for (int64_t e = g1.xadj[u]; e < g1.xadj[u + 1]; e++) {
+                int v = g1.adj[e];
+                bad += g1.traffic[e] != cnt[(int64_t)(u < v ? u : v) * n + (u < v ? v : u)];
+                edges++;
+            }
+        int pairs = 0;
+        for (int64_t i = 0; i < (int64_t)n * n; i++) pairs += cnt[i] > 0;
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(edges, 2 * pairs);
+        stc_pgraph_free(&g1);
+        free(ones);
+        free(cnt);
+    }
     int asym = 0;
     for (int u = 0; u < g.n; u++)
         for (int64_t e = g.xadj[u]; e < g.xadj[u + 1]; e++) {
@@ -148,10 +174,89 @@ static void test_bundle_placement(void) {
     stc_ir_destroy(&ir);
 }
 
+/* Every core of b within every limit of t, counted from the tables. */
+static int cores_within(const stc_bundle_t *b, const stc_target_t *t) {
+    int bad = 0;
+    for (int c = 1; c < b->n_cores; c++) {
+        const stc_core_t *k = &b->cores[c];
+        int64_t mem = k->mem_state + k->mem_syn; /* the axon table is bounded by fan-in */
+        bad += k->n_neurons > t->neurons_per_core || k->n_axons > t->fan_in_axons_per_core ||
+               k->n_routes > t->fan_out_axons_per_core || mem > t->memory_per_core_bytes ||
+               k->mem_axon != (int64_t)k->n_axons * STC_AXON_BYTES;
+    }
+    return bad;
+}
+
+/* stc's core builder against first-fit on small cores: both within every
+ * limit, stc within 1.1x the lower bound with a lighter busiest core, and the
+ * two cuts compute the same logits and the same spikes per stage. */
+static void test_cores(void) {
+    const char *models[] = {"spikformer_cifar", "sdt"};
+    for (int m = 0; m < 2; m++) {
+        stc_err_t err = {0};
+        char pth[512], json[512], npy[512];
+        snprintf(pth, sizeof pth, DATA "active/%s/model.pth", models[m]);
+        snprintf(json, sizeof json, DATA "active/%s/model.json", models[m]);
+        snprintf(npy, sizeof npy, DATA "active/%s/inputs.npy", models[m]);
+        stc_ir_t *ir = load_model(pth, json);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+        stc_input_t *in = stc_input_load(npy, NULL, NULL, 2, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+        stc_pass_opts_t po = {0};
+        po.calib = in->data;
+        po.n_calib = (int)in->n;
+        CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
+        stc_target_t t;
+        CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+        t.cores_per_chip = 4, t.core_mesh[0] = 2, t.core_mesh[1] = 2;
+        t.neurons_per_core = 2048, t.memory_per_core_bytes = 65536;
+        stc_cores_report_t rs, rf;
+        stc_lower_opts_t lo = {&t, 0, "m", "", NULL, 0, NULL, &rs, 0};
+        stc_bundle_t *bs = stc_lower(ir, &lo, &err);
+        if (!bs) fprintf(stderr, "%s\n", err.msg);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(bs);
+        lo.first_fit = 1, lo.report = &rf;
+        stc_bundle_t *bf = stc_lower(ir, &lo, &err);
+        if (!bf) fprintf(stderr, "%s\n", err.msg);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(bf);
+        CU_ASSERT_EQUAL(cores_within(bs, &t), 0);
+        CU_ASSERT_EQUAL(cores_within(bf, &t), 0);
+        CU_ASSERT_EQUAL(rs.cores, bs->n_cores - 1);
+        CU_ASSERT_EQUAL(rf.cores, bf->n_cores - 1);
+        CU_ASSERT_EQUAL(rs.lower_bound, rf.lower_bound);
+        CU_ASSERT(rs.cores >= rs.lower_bound);
+        CU_ASSERT(rs.cores <= (int)(1.1 * rs.lower_bound));
+        CU_ASSERT(rs.max_work_ns < rf.max_work_ns); /* the slack buys a lighter busiest core */
+        if (rs.cores > (int)(1.1 * rs.lower_bound) || getenv("STC_TEST_VERBOSE"))
+            fprintf(stderr, "%s: stc %d cores (busiest %.0f ns), first-fit %d (%.0f ns), lower bound %d\n",
+                    models[m], rs.cores, rs.max_work_ns, rf.cores, rf.max_work_ns, rs.lower_bound);
+        float ls[16], lf[16];
+        int64_t ss[256], sf[256];
+        CU_ASSERT_FATAL(bs->n_stages <= 256 && bs->n_out <= 16);
+        stc_chipsim_t *s1 = stc_chipsim_create(bs, &err), *s2 = stc_chipsim_create(bf, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+        for (int64_t i = 0; i < in->n; i++) {
+            int64_t per = (int64_t)in->c * in->h * in->w;
+            CU_ASSERT_EQUAL(stc_chipsim_run(s1, in->data + i * per, ls, ss, NULL, NULL, &err), STC_OK);
+            CU_ASSERT_EQUAL(stc_chipsim_run(s2, in->data + i * per, lf, sf, NULL, NULL, &err), STC_OK);
+            CU_ASSERT(!memcmp(ls, lf, (size_t)bs->n_out * sizeof *ls));
+            CU_ASSERT(!memcmp(ss, sf, (size_t)bs->n_stages * sizeof *ss));
+        }
+        stc_chipsim_destroy(&s1);
+        stc_chipsim_destroy(&s2);
+        stc_bundle_destroy(&bs);
+        stc_bundle_destroy(&bf);
+        stc_input_destroy(&in);
+        stc_ir_destroy(&ir);
+    }
+}
+
 void stc_suite_partition(void) {
     static const stc_test_t tests[] = {
         {"stc placement of a chain", test_chain},
         {"a bundle: graph, placement, same results", test_bundle_placement},
+        {"cores: stc's cut against first-fit, same results", test_cores},
         {NULL, NULL},
     };
     stc_add_suite("partition", tests);

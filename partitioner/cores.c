@@ -1,0 +1,612 @@
+/* cores.c - cutting stages into slices and packing the slices into cores.
+ *
+ * Every core must meet every per-core limit of the target: neurons, memory
+ * (neuron state + the weights it stores, once per core for the channels it
+ * holds), and fan-in and fan-out axons (the input axon and route tables,
+ * which on Loihi live in memories of their own).  Two ways:
+ *
+ *   stc's (balanced): a stage is a stream of units, one unit being a row of
+ *     one channel (of one head for an attention kernel), ordered channel
+ *     group by channel group, row by row.  The group size is chosen per stage
+ *     (the one that needs the fewest cores on its own: large groups share an
+ *     input window, small ones store fewer weights).  Stages are taken
+ *     destinations first and each core takes the longest run of the stream
+ *     that still fits (binary search on the run's end), so cores are filled
+ *     up to whichever limit binds and a stage's tail shares a core with the
+ *     next one's head.  Then a cap on the per-tick work of a core is searched
+ *     for: the smallest that keeps the core count within 1.1x the lower
+ *     bound (or within the uncapped count if that is already above), so the
+ *     busiest core, which sets the tick, is as light as that allows.
+ *   first-fit (the baseline, the backend issue's allocation): each stage is
+ *     cut into the fewest equal channel x row slices that fit a core, and the
+ *     slices are packed first-fit, in pipeline order.
+ *
+ * Resources of a run are upper bounds: the input axons of its bounding box,
+ * a route per destination slice that reads a neuron.  The tables
+ * (tables.c) then give the exact figures, which never exceed them.
+ * SPDX-License-Identifier: MIT
+ */
+#include "stc_bundle.h"
+#include "stc_partition.h"
+#include "stc_target.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATIC_RATE_SPIKES 0.1 /* spikes per neuron per timestep, without measurements */
+#define STATIC_RATE_GRADED 0.5 /* graded events per neuron per timestep (relays send non-zero values) */
+#define BALANCE_STEPS 24       /* bisection steps of the work cap */
+#define CORE_SLACK 1.10        /* cores allowed over the lower bound when balancing */
+
+typedef struct {
+    int64_t neurons, mem_state, mem_syn, mem_axon, fan_in, fan_out;
+    double work; /* ns per tick */
+} use_t;
+
+typedef struct {
+    use_t used;
+    int n, cap;
+    stc_slice_t *sl;
+} fill_t;
+
+typedef struct {
+    stc_bundle_t *b;
+    const stc_target_t *t;
+    double *nwork;          /* per stage: ns per neuron per tick */
+    int *group;             /* per stage: channels per group (stc's) */
+    stc_slice_t *sl;        /* slices made so far, stage by stage (destinations first) */
+    int n_sl, cap_sl;
+    int *sl_first, *sl_n;   /* per stage: its slices in sl */
+    int64_t **fo;           /* per projection: 2D prefix sums over the source's (c, y) of the
+                             * destination slices that read each source row (routes per neuron) */
+    fill_t *core;           /* cores made so far (destinations first) */
+    int n_core, cap_core;
+    stc_err_t *err;
+} cx_t;
+
+static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
+
+/* ------------------------------------------------------------- resources */
+
+static int64_t ssa_state(const stc_stage_t *s, int64_t nc) {
+    /* q, k, v bits of the head's tokens and the k^T v table (docs/backend.md 2.2) */
+    int64_t d = s->c / (s->heads ? s->heads : 1);
+    return (nc * s->h * s->w * 3 + 7) / 8 + nc * d * 4;
+}
+
+/* What `n` boxes of one stage need on a core.  Input axons and weights are
+ * counted for their bounding box (an upper bound, exact for a single box). */
+static use_t boxes_use(const cx_t *X, int si, const stc_slice_t *bx, int n) {
+    const stc_bundle_t *b = X->b;
+    const stc_stage_t *s = &b->stages[si];
+    use_t u;
+    memset(&u, 0, sizeof u);
+    stc_slice_t bb = bx[0];
+    for (int i = 0; i < n; i++) {
+        u.neurons += (int64_t)(bx[i].c1 - bx[i].c0) * (bx[i].y1 - bx[i].y0) * s->w;
+        if (bx[i].c0 < bb.c0) bb.c0 = bx[i].c0;
+        if (bx[i].c1 > bb.c1) bb.c1 = bx[i].c1;
+        if (bx[i].y0 < bb.y0) bb.y0 = bx[i].y0;
+        if (bx[i].y1 > bb.y1) bb.y1 = bx[i].y1;
+    }
+    int64_t nc = bb.c1 - bb.c0, syn = 0;
+    u.mem_state = u.neurons * X->t->neuron_state_bytes;
+    if (s->kind == STC_NK_SSA) u.mem_state += ssa_state(s, nc);
+    for (int pi = 0; pi < b->n_projs; pi++) {
+        const stc_proj_t *p = &b->projs[pi];
+        if (p->dst == si) {
+            u.fan_in += stc_box_numel(stc_bundle_src_box(b, p, &bb));
+            if (p->n_w) {
+                if (p->kind == STC_SK_CONV || p->kind == STC_SK_DENSE || p->kind == STC_SK_DENSE_REDUCE)
+                    syn += nc * (p->n_w / p->co);
+                else syn += p->n_w == 1 ? 1 : nc;
+            }
+        }
+        if (p->src != si || !X->fo[pi]) continue;
+        /* a route from each neuron to every destination slice that reads it */
+        const int64_t *F = X->fo[pi];
+        int64_t W = s->h + 1;
+        for (int i = 0; i < n; i++)
+            u.fan_out += (F[(int64_t)bx[i].c1 * W + bx[i].y1] - F[(int64_t)bx[i].c0 * W + bx[i].y1] -
+                          F[(int64_t)bx[i].c1 * W + bx[i].y0] + F[(int64_t)bx[i].c0 * W + bx[i].y0]) *
+                         s->w;
+    }
+    u.mem_syn = (syn * X->t->synapse_bits + 7) / 8;
+    u.mem_axon = u.fan_in * STC_AXON_BYTES;
+    u.work = (double)u.neurons * X->nwork[si];
+    return u;
+}
+
+static use_t use_add(use_t a, use_t b) {
+    a.neurons += b.neurons, a.mem_state += b.mem_state, a.mem_syn += b.mem_syn, a.mem_axon += b.mem_axon;
+    a.fan_in += b.fan_in, a.fan_out += b.fan_out, a.work += b.work;
+    return a;
+}
+
+/* The first limit `u` breaks, or NULL. */
+static const char *over_limit(const stc_target_t *t, use_t u, int64_t *have, int64_t *lim) {
+    if (u.neurons > t->neurons_per_core) return *have = u.neurons, *lim = t->neurons_per_core, "neurons_per_core";
+    if (u.fan_in > t->fan_in_axons_per_core)
+        return *have = u.fan_in, *lim = t->fan_in_axons_per_core, "fan_in_axons_per_core";
+    if (u.fan_out > t->fan_out_axons_per_core)
+        return *have = u.fan_out, *lim = t->fan_out_axons_per_core, "fan_out_axons_per_core";
+    int64_t mem = u.mem_state + u.mem_syn; /* the axon table is bounded by fan-in, in its own memory */
+    if (mem > t->memory_per_core_bytes) return *have = mem, *lim = t->memory_per_core_bytes, "memory_per_core_bytes";
+    return NULL;
+}
+
+/* Per-tick work of one neuron of each stage: its update plus the synaptic
+ * events it receives (fan-in per neuron x the sources' event rate). */
+static void stage_work(cx_t *X, const double *stage_rate, double *nsyn) {
+    const stc_bundle_t *b = X->b;
+    const stc_target_t *t = X->t;
+    for (int si = 0; si < b->n_stages; si++) X->nwork[si] = t->time_neuron_ns;
+    if (nsyn) memset(nsyn, 0, (size_t)b->n_stages * sizeof *nsyn);
+    for (int pi = 0; pi < b->n_projs; pi++) {
+        const stc_proj_t *p = &b->projs[pi];
+        const stc_stage_t *src = &b->stages[p->src];
+        int graded = src->kind == STC_NK_RELAY || src->kind == STC_NK_INPUT || src->kind == STC_NK_SSA ||
+                     src->kind == STC_NK_MAX;
+        double rate = stage_rate ? stage_rate[p->src] / (b->T > 0 ? b->T : 1)
+                                 : graded ? STATIC_RATE_GRADED : STATIC_RATE_SPIKES;
+        double pos = (double)src->h * src->w, fan;
+        switch (p->kind) {
+        case STC_SK_CONV: fan = (double)p->ci * p->k * p->k; break;
+        case STC_SK_DENSE: fan = p->ci; break;
+        case STC_SK_DENSE_REDUCE: fan = (double)p->ci * pos; break;
+        case STC_SK_REDUCE: case STC_SK_SSA_K: case STC_SK_SSA_V: fan = pos; break;
+        case STC_SK_WINDOW: fan = (double)p->k * p->k; break;
+        default: fan = 1; break;
+        }
+        X->nwork[p->dst] += t->time_synop_ns * fan * rate;
+        if (nsyn) nsyn[p->dst] += fan * rate;
+    }
+}
+
+/* ------------------------------------------------------------ bookkeeping */
+
+/* Stage si has been cut: for every projection into it, count per source
+ * (c, y) the slices that read it, as 2D prefix sums, so that the fan-out of
+ * any box of the source is four lookups. */
+static stc_status_t fanout_tables(cx_t *X, int si) {
+    const stc_bundle_t *b = X->b;
+    for (int pi = 0; pi < b->n_projs; pi++) {
+        const stc_proj_t *p = &b->projs[pi];
+        if (p->dst != si) continue;
+        const stc_stage_t *s = &b->stages[p->src];
+        int64_t W = s->h + 1, n = (int64_t)(s->c + 1) * W;
+        int64_t *F = X->fo[pi];
+        if (!F) {
+            F = X->fo[pi] = malloc((size_t)n * sizeof *F);
+            if (!F) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+        }
+        memset(F, 0, (size_t)n * sizeof *F);
+        for (int k = 0; k < X->sl_n[si]; k++) { /* difference array of the source boxes */
+            stc_box_t r = stc_bundle_src_box(b, p, &X->sl[X->sl_first[si] + k]);
+            if (r.c1 <= r.c0 || r.y1 <= r.y0) continue;
+            F[(int64_t)r.c0 * W + r.y0]++, F[(int64_t)r.c1 * W + r.y0]--;
+            F[(int64_t)r.c0 * W + r.y1]--, F[(int64_t)r.c1 * W + r.y1]++;
+        }
+        for (int64_t c = 0; c <= s->c; c++) /* counts */
+            for (int64_t y = 0; y <= s->h; y++) {
+                int64_t v = F[c * W + y];
+                if (c) v += F[(c - 1) * W + y];
+                if (y) v += F[c * W + y - 1];
+                if (c && y) v -= F[(c - 1) * W + y - 1];
+                F[c * W + y] = v;
+            }
+        /* prefix sums of the counts, shifted: F[c][y] = sum over c' < c, y' < y */
+        for (int64_t c = s->c; c >= 0; c--)
+            for (int64_t y = s->h; y >= 0; y--) F[c * W + y] = (c && y) ? F[(c - 1) * W + y - 1] : 0;
+        for (int64_t c = 1; c <= s->c; c++)
+            for (int64_t y = 1; y <= s->h; y++)
+                F[c * W + y] += F[(c - 1) * W + y] + F[c * W + y - 1] - F[(c - 1) * W + y - 1];
+    }
+    return STC_OK;
+}
+
+static stc_status_t push_slice(cx_t *X, fill_t *f, stc_slice_t s) {
+    if (f->n == f->cap) {
+        int cap = f->cap ? 2 * f->cap : 4;
+        stc_slice_t *p = realloc(f->sl, (size_t)cap * sizeof *p);
+        if (!p) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+        f->sl = p, f->cap = cap;
+    }
+    f->sl[f->n++] = s;
+    if (X->n_sl == X->cap_sl) {
+        int cap = X->cap_sl ? 2 * X->cap_sl : 256;
+        stc_slice_t *p = realloc(X->sl, (size_t)cap * sizeof *p);
+        if (!p) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+        X->sl = p, X->cap_sl = cap;
+    }
+    X->sl[X->n_sl++] = s;
+    return STC_OK;
+}
+
+static fill_t *new_core(cx_t *X) {
+    if (X->n_core == X->cap_core) {
+        int cap = X->cap_core ? 2 * X->cap_core : 64;
+        fill_t *p = realloc(X->core, (size_t)cap * sizeof *p);
+        if (!p) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory"), NULL;
+        X->core = p, X->cap_core = cap;
+    }
+    fill_t *f = &X->core[X->n_core++];
+    memset(f, 0, sizeof *f);
+    return f;
+}
+
+static void reset(cx_t *X) {
+    for (int i = 0; i < X->n_core; i++) free(X->core[i].sl);
+    X->n_core = 0;
+    X->n_sl = 0;
+    memset(X->sl_n, 0, (size_t)X->b->n_stages * sizeof *X->sl_n);
+}
+
+static stc_status_t no_fit(cx_t *X, int si, use_t u, const char *unit) {
+    const stc_stage_t *s = &X->b->stages[si];
+    int64_t have = 0, lim = 0;
+    const char *why = over_limit(X->t, u, &have, &lim);
+    return stc_err_set(X->err, STC_E_LIMIT,
+                       "stage '%s' [%d,%d,%d] does not fit a core of target %s even cut to one %s: %s needs %lld, "
+                       "the limit is %lld",
+                       s->name, s->c, s->h, s->w, X->t->name, unit, why ? why : "?", (long long)have, (long long)lim);
+}
+
+/* ------------------------------------------------------ stc's stream cut */
+
+/* The boxes of units [u0, u1) of channel group g (group size gs, quantum q). */
+static int run_boxes(const stc_stage_t *s, int si, int g, int gs, int q, int64_t u0, int64_t u1, stc_slice_t *out) {
+    int upr = gs / q, cg = g * gs, n = 0;
+    int ya = (int)(u0 / upr), ja = (int)(u0 % upr), yb = (int)((u1 - 1) / upr), jb = (int)((u1 - 1) % upr);
+    (void)s;
+    if (ya == yb) {
+        out[n++] = (stc_slice_t){si, cg + ja * q, cg + (jb + 1) * q, ya, ya + 1};
+        return n;
+    }
+    int f0 = ya, f1 = yb + 1; /* full rows [f0, f1) */
+    if (ja > 0) out[n++] = (stc_slice_t){si, cg + ja * q, cg + gs, ya, ya + 1}, f0 = ya + 1;
+    if (jb < upr - 1) f1 = yb;
+    if (f1 > f0) out[n++] = (stc_slice_t){si, cg, cg + gs, f0, f1};
+    if (jb < upr - 1) out[n++] = (stc_slice_t){si, cg, cg + (jb + 1) * q, yb, yb + 1};
+    return n;
+}
+
+/* Cut stage si with groups of gs channels into the cores, continuing the last
+ * open core; a core's work stays under wcap unless it holds a single unit. */
+static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
+    const stc_stage_t *s = &X->b->stages[si];
+    int q = s->kind == STC_NK_SSA ? s->c / (s->heads ? s->heads : 1) : 1;
+    int64_t per_group = (int64_t)s->h * (gs / q);
+    int first = X->n_sl;
+    stc_slice_t bx[3];
+    for (int g = 0; g < s->c / gs; g++) {
+        int64_t u = 0;
+        while (u < per_group) {
+            fill_t *f = X->n_core ? &X->core[X->n_core - 1] : new_core(X);
+            if (!f) return X->err->status;
+            int64_t lo = u, hi = per_group; /* largest end in (u, hi] that fits; lo: known to fit */
+            int64_t h_, l_;
+            while (lo < hi) {
+                int64_t mid = lo + (hi - lo + 1) / 2;
+                int n = run_boxes(s, si, g, gs, q, u, mid, bx);
+                use_t v = use_add(f->used, boxes_use(X, si, bx, n));
+                if (!over_limit(X->t, v, &h_, &l_) && (v.work <= wcap || (f->n == 0 && mid == u + 1))) lo = mid;
+                else hi = mid - 1;
+            }
+            if (lo == u) {
+                if (f->n == 0) {
+                    int n = run_boxes(s, si, g, gs, q, u, u + 1, bx);
+                    return no_fit(X, si, boxes_use(X, si, bx, n), q > 1 ? "head and one row" : "channel and one row");
+                }
+                if (!new_core(X)) return X->err->status;
+                continue;
+            }
+            int n = run_boxes(s, si, g, gs, q, u, lo, bx);
+            f->used = use_add(f->used, boxes_use(X, si, bx, n));
+            for (int i = 0; i < n; i++)
+                if (push_slice(X, f, bx[i])) return X->err->status;
+            u = lo;
+        }
+    }
+    X->sl_first[si] = first;
+    X->sl_n[si] = X->n_sl - first;
+    return fanout_tables(X, si);
+}
+
+/* Cores a stage needs on its own with groups of gs channels (the last one
+ * counted by how full it is), or -1 if a unit does not fit. */
+static double stage_cost(cx_t *X, int si, int gs) {
+    int n_core = X->n_core, n_sl = X->n_sl;
+    if (!new_core(X)) return -1;
+    stc_err_t quiet = {0}, *keep = X->err;
+    X->err = &quiet;
+    stc_status_t st = cut_stage(X, si, gs, HUGE_VAL);
+    X->err = keep;
+    double cost = -1;
+    if (!st) {
+        const fill_t *f = &X->core[X->n_core - 1];
+        const stc_target_t *t = X->t;
+        double fill = fmax((double)f->used.neurons / t->neurons_per_core,
+                           (double)(f->used.mem_state + f->used.mem_syn) / t->memory_per_core_bytes);
+        fill = fmax(fill, fmax((double)f->used.fan_in / t->fan_in_axons_per_core,
+                               (double)f->used.fan_out / t->fan_out_axons_per_core));
+        cost = (X->n_core - n_core - 1) + fill;
+    }
+    for (int i = n_core; i < X->n_core; i++) free(X->core[i].sl);
+    X->n_core = n_core, X->n_sl = n_sl;
+    X->sl_n[si] = 0;
+    return cost;
+}
+
+static stc_status_t choose_groups(cx_t *X) {
+    const stc_bundle_t *b = X->b;
+    /* stages destinations first: a stage's fan-out depends on how its readers are cut */
+    for (int si = b->n_stages - 1; si >= 0; si--) {
+        const stc_stage_t *s = &b->stages[si];
+        if (s->kind == STC_NK_INPUT) continue;
+        int q = s->kind == STC_NK_SSA ? s->c / (s->heads ? s->heads : 1) : 1;
+        double best = -1;
+        int best_gs = 0;
+        for (int ng = 1; ng <= s->c / q; ng++) {
+            if ((s->c / q) % ng) continue;
+            double c = stage_cost(X, si, s->c / ng);
+            if (c >= 0 && (best < 0 || c < best - 1e-9)) best = c, best_gs = s->c / ng;
+        }
+        if (!best_gs) { /* even one unit per core fails: say why */
+            if (!new_core(X)) return X->err->status;
+            return cut_stage(X, si, q, HUGE_VAL);
+        }
+        X->group[si] = best_gs;
+        /* cut it for real (uncapped) so that the stages before it see its slices */
+        if (!new_core(X) || cut_stage(X, si, best_gs, HUGE_VAL)) return X->err->status;
+    }
+    reset(X);
+    return STC_OK;
+}
+
+static stc_status_t build_stc(cx_t *X, double wcap) {
+    reset(X);
+    for (int si = X->b->n_stages - 1; si >= 0; si--) {
+        if (X->b->stages[si].kind == STC_NK_INPUT) continue;
+        stc_status_t st = cut_stage(X, si, X->group[si], wcap);
+        if (st) return st;
+    }
+    /* pipeline order: the cores were made destinations first */
+    for (int i = 0, j = X->n_core - 1; i < j; i++, j--) {
+        fill_t tmp = X->core[i];
+        X->core[i] = X->core[j], X->core[j] = tmp;
+    }
+    return STC_OK;
+}
+
+/* ---------------------------------------------------- first-fit (baseline) */
+
+/* Cut stage si into the fewest nc channel groups x nr row bands that fit a core. */
+static stc_status_t split_equal(cx_t *X, int si) {
+    const stc_stage_t *s = &X->b->stages[si];
+    int unit = s->kind == STC_NK_SSA ? s->c / (s->heads ? s->heads : 1) : 1;
+    int best_nc = 0, best_nr = 0;
+    int64_t h_, l_;
+    for (int nc = 1; nc <= s->c; nc++) {
+        if (s->c % nc || (s->c / nc) % unit) continue;
+        for (int nr = 1; nr <= s->h; nr++) {
+            if (best_nc && nc * nr >= best_nc * best_nr) break;
+            int rs = (s->h + nr - 1) / nr, ok = 1;
+            if (rs * (nr - 1) >= s->h) continue; /* an empty band */
+            for (int a = 0; a < nc && ok; a++)
+                for (int r = 0; r < nr && ok; r++) {
+                    stc_slice_t sl = {si, a * (s->c / nc), (a + 1) * (s->c / nc), r * rs,
+                                      (r + 1) * rs > s->h ? s->h : (r + 1) * rs};
+                    ok = !over_limit(X->t, boxes_use(X, si, &sl, 1), &h_, &l_);
+                }
+            if (ok) {
+                best_nc = nc, best_nr = nr;
+                break;
+            }
+        }
+    }
+    if (!best_nc) {
+        stc_slice_t sl = {si, 0, unit, 0, 1};
+        return no_fit(X, si, boxes_use(X, si, &sl, 1), unit > 1 ? "head and one row" : "channel and one row");
+    }
+    int first = X->n_sl, cs = s->c / best_nc, rs = (s->h + best_nr - 1) / best_nr;
+    fill_t scratch = {0}; /* push_slice also records the slice in X->sl */
+    stc_status_t st = STC_OK;
+    for (int a = 0; a < best_nc && !st; a++)
+        for (int r = 0; r < best_nr && !st; r++) {
+            stc_slice_t sl = {si, a * cs, (a + 1) * cs, r * rs, (r + 1) * rs > s->h ? s->h : (r + 1) * rs};
+            if (sl.y0 < sl.y1) st = push_slice(X, &scratch, sl);
+        }
+    free(scratch.sl);
+    X->sl_first[si] = first;
+    X->sl_n[si] = X->n_sl - first;
+    return st ? st : fanout_tables(X, si);
+}
+
+static stc_status_t build_first_fit(cx_t *X) {
+    reset(X);
+    const stc_bundle_t *b = X->b;
+    for (int si = b->n_stages - 1; si >= 0; si--)
+        if (b->stages[si].kind != STC_NK_INPUT && split_equal(X, si)) return X->err->status;
+    /* packed in pipeline order */
+    int64_t h_, l_;
+    for (int si = 0; si < b->n_stages; si++)
+        for (int k = 0; k < X->sl_n[si]; k++) {
+            stc_slice_t sl = X->sl[X->sl_first[si] + k];
+            use_t u = boxes_use(X, si, &sl, 1);
+            int c = 0;
+            while (c < X->n_core && over_limit(X->t, use_add(X->core[c].used, u), &h_, &l_)) c++;
+            fill_t *f = c < X->n_core ? &X->core[c] : new_core(X);
+            if (!f) return X->err->status;
+            if (f->n == f->cap) {
+                int cap = f->cap ? 2 * f->cap : 4;
+                stc_slice_t *p = realloc(f->sl, (size_t)cap * sizeof *p);
+                if (!p) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+                f->sl = p, f->cap = cap;
+            }
+            f->sl[f->n++] = sl;
+            f->used = use_add(f->used, u);
+        }
+    return STC_OK;
+}
+
+/* ----------------------------------------------------------------- driver */
+
+void stc_cores_lower_bound(const stc_bundle_t *b, const stc_target_t *t, stc_cores_report_t *r) {
+    double neurons = 0, mem = 0;
+    for (int si = 0; si < b->n_stages; si++) {
+        const stc_stage_t *s = &b->stages[si];
+        if (s->kind == STC_NK_INPUT) continue;
+        neurons += (double)numel(s);
+        mem += (double)numel(s) * t->neuron_state_bytes + (s->kind == STC_NK_SSA ? (double)ssa_state(s, s->c) : 0);
+    }
+    for (int pi = 0; pi < b->n_projs; pi++) mem += (double)b->projs[pi].n_w * t->synapse_bits / 8.0;
+    r->lb_neurons = neurons / t->neurons_per_core;
+    r->lb_memory = mem / t->memory_per_core_bytes;
+    r->lower_bound = (int)ceil(fmax(r->lb_neurons, r->lb_memory) - 1e-9);
+    if (r->lower_bound < 1) r->lower_bound = 1;
+}
+
+static int slice_order(const void *x, const void *y) {
+    const stc_slice_t *a = x, *b = y;
+    if (a->stage != b->stage) return a->stage < b->stage ? -1 : 1;
+    if (a->c0 != b->c0) return a->c0 < b->c0 ? -1 : 1;
+    return (a->y0 > b->y0) - (a->y0 < b->y0);
+}
+
+/* The cores into the bundle: the host port first, then chip after chip. */
+static stc_status_t emit(cx_t *X, int max_chips) {
+    stc_bundle_t *b = X->b;
+    const stc_target_t *t = X->t;
+    int n = X->n_core, chips = (n + t->cores_per_chip - 1) / t->cores_per_chip;
+    if (max_chips > 0 && chips > max_chips)
+        return stc_err_set(X->err, STC_E_LIMIT,
+                           "the model needs %d cores of target %s, that is %d chips of %d cores; --chips %d given", n,
+                           t->name, chips, t->cores_per_chip, max_chips);
+    b->cores = calloc((size_t)n + 1, sizeof *b->cores);
+    if (!b->cores) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+    b->n_cores = n + 1;
+    b->n_chips = chips;
+    stc_core_t *h = &b->cores[0]; /* the host port */
+    const stc_stage_t *in = &b->stages[b->input_stage];
+    h->chip = -1;
+    h->slices = malloc(sizeof *h->slices);
+    if (!h->slices) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+    h->n_slices = 1;
+    h->slices[0] = (stc_slice_t){b->input_stage, 0, in->c, 0, in->h};
+    h->n_neurons = (int)numel(in);
+    for (int c = 0; c < n; c++) {
+        stc_core_t *k = &b->cores[c + 1];
+        fill_t *f = &X->core[c];
+        int local = c % t->cores_per_chip;
+        qsort(f->sl, (size_t)f->n, sizeof *f->sl, slice_order);
+        k->chip = c / t->cores_per_chip;
+        k->x = local % t->core_mesh[0];
+        k->y = local / t->core_mesh[0];
+        k->n_slices = f->n;
+        k->slices = f->sl;
+        f->sl = NULL;
+        k->n_neurons = (int)f->used.neurons;
+        k->mem_state = f->used.mem_state;
+        k->mem_syn = f->used.mem_syn;
+        k->mem_axon = f->used.mem_axon;
+    }
+    return STC_OK;
+}
+
+stc_status_t stc_cores_work(const stc_bundle_t *b, const stc_target_t *t, const double *stage_rate,
+                            double *core_work, double *synops, stc_err_t *err) {
+    cx_t X;
+    memset(&X, 0, sizeof X);
+    X.b = (stc_bundle_t *)b, X.t = t, X.err = err;
+    X.nwork = calloc((size_t)b->n_stages, sizeof *X.nwork);
+    double *nsyn = calloc((size_t)b->n_stages, sizeof *nsyn);
+    if (!X.nwork || !nsyn) {
+        free(X.nwork), free(nsyn);
+        return stc_err_set(err, STC_E_NOMEM, "cores: out of memory");
+    }
+    stage_work(&X, stage_rate, nsyn);
+    double sum = 0;
+    for (int si = 0; si < b->n_stages; si++) sum += nsyn[si] * (double)numel(&b->stages[si]) * b->T;
+    if (synops) *synops = sum;
+    for (int c = 0; core_work && c < b->n_cores; c++) {
+        const stc_core_t *k = &b->cores[c];
+        core_work[c] = 0;
+        for (int i = 0; c > 0 && i < k->n_slices; i++) {
+            const stc_slice_t *sl = &k->slices[i];
+            core_work[c] += (double)(sl->c1 - sl->c0) * (sl->y1 - sl->y0) * b->stages[sl->stage].w * X.nwork[sl->stage];
+        }
+    }
+    free(X.nwork);
+    free(nsyn);
+    return STC_OK;
+}
+
+stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_cores_opts_t *o,
+                             stc_cores_report_t *rep, stc_err_t *err) {
+    if (b->cores || b->input_stage < 0)
+        return stc_err_set(err, STC_E_USAGE, "cores: the bundle already has cores, or has no input stage");
+    cx_t X;
+    memset(&X, 0, sizeof X);
+    X.b = b, X.t = t, X.err = err;
+    X.nwork = calloc((size_t)b->n_stages, sizeof *X.nwork);
+    X.group = calloc((size_t)b->n_stages, sizeof *X.group);
+    X.sl_first = calloc((size_t)b->n_stages, sizeof *X.sl_first);
+    X.sl_n = calloc((size_t)b->n_stages, sizeof *X.sl_n);
+    X.fo = calloc((size_t)b->n_projs + 1, sizeof *X.fo);
+    stc_cores_report_t r;
+    memset(&r, 0, sizeof r);
+    stc_status_t st = (!X.nwork || !X.group || !X.sl_first || !X.sl_n || !X.fo)
+                          ? stc_err_set(err, STC_E_NOMEM, "cores: out of memory")
+                          : STC_OK;
+    if (!st) {
+        stage_work(&X, o ? o->stage_rate : NULL, NULL);
+        stc_cores_lower_bound(b, t, &r);
+    }
+    if (!st && o && o->first_fit) {
+        st = build_first_fit(&X);
+    } else if (!st) {
+        st = choose_groups(&X);
+        if (!st) st = build_stc(&X, HUGE_VAL);
+        int uncapped = X.n_core;
+        double hi = 0, lo = 0;
+        for (int c = 0; c < X.n_core; c++) hi = fmax(hi, X.core[c].used.work);
+        for (int si = 0; si < b->n_stages; si++) lo = fmax(lo, X.nwork[si] * b->stages[si].w);
+        int allowed = (int)floor(CORE_SLACK * r.lower_bound + 1e-9);
+        if (allowed < uncapped) allowed = uncapped;
+        /* the smallest work cap that keeps the cores within `allowed` */
+        for (int i = 0; !st && i < BALANCE_STEPS && lo < hi * 0.999; i++) {
+            double mid = 0.5 * (lo + hi);
+            st = build_stc(&X, mid);
+            if (!st && X.n_core <= allowed) hi = mid;
+            else lo = mid;
+        }
+        if (!st) st = build_stc(&X, hi);
+    }
+    for (int c = 0; !st && c < X.n_core; c++) {
+        const use_t *u = &X.core[c].used;
+        stc_log(STC_LOG_DEBUG, "cores", "core %d: %d slices, %lld neurons, memory %lld+%lld+%lld, fan-in %lld, "
+                "fan-out %lld, work %.0f ns", c + 1, X.core[c].n, (long long)u->neurons, (long long)u->mem_state,
+                (long long)u->mem_syn, (long long)u->mem_axon, (long long)u->fan_in, (long long)u->fan_out, u->work);
+    }
+    if (!st) {
+        r.cores = X.n_core;
+        for (int c = 0; c < X.n_core; c++) {
+            r.max_work_ns = fmax(r.max_work_ns, X.core[c].used.work);
+            r.mean_work_ns += X.core[c].used.work / X.n_core;
+        }
+        st = emit(&X, o ? o->max_chips : 0);
+    }
+    if (rep) *rep = r;
+    reset(&X);
+    free(X.core);
+    free(X.sl);
+    free(X.nwork);
+    free(X.group);
+    free(X.sl_first);
+    free(X.sl_n);
+    for (int pi = 0; X.fo && pi < b->n_projs; pi++) free(X.fo[pi]);
+    free(X.fo);
+    return st;
+}

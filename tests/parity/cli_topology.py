@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+# cli_topology.py - a partitioned bundle carries its topology: a node needs no file of its own.
+#
+# A small Spikformer (written by Debian's PyTorch, batch-norm gains raised so
+# that every layer fires) is compiled for a target of 2 cores per chip and
+# placed with the greedy strategy on a COPY of deploy/topologies/torus-4x4.json
+# in a scratch directory, so that some messages cross 2 links.  The copy is
+# then deleted: `run` and `profile` on the bundle must give the same chip-hop
+# and energy figures as before, without a warning; `inspect` must show the
+# topology and the busiest link the partitioner expected (its figures checked
+# against the partition report and the bundle's bytes).  A bundle without the
+# carried file (what an older stc wrote) must be refused with a message that
+# says so, not silently counted at 1 link per crossing.
+# SPDX-License-Identifier: MIT
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import stc_ref  # noqa: E402
+
+passed = failed = 0
+
+
+def check(what, ok, detail=""):
+    global passed, failed
+    print(f"  {'ok  ' if ok else 'FAIL'}  {what}{': ' + detail if detail and not ok else ''}")
+    passed += bool(ok)
+    failed += not ok
+
+
+def stc(args, code=0):
+    p = subprocess.run([A.stc] + args, capture_output=True, text=True, cwd=A.work)
+    if p.returncode != code:
+        print(f"        stc-coord {' '.join(args)}: exit {p.returncode}, expected {code}\n{p.stderr}")
+    if "Sanitizer" in p.stderr or "runtime error:" in p.stderr:
+        check(f"stc-coord {' '.join(args)}: no sanitizer report", False, p.stderr)
+    return p
+
+
+def sections(data):
+    """{tag: payload} of a bundle's sections, in file order."""
+    out, off = {}, 32
+    while off < len(data):
+        tag, n = struct.unpack_from("<4sQ", data, off)
+        out[tag.decode()] = data[off + 12: off + 12 + n]
+        off += 12 + n
+    return out
+
+
+def close(a, b, rel):
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def main():
+    w = A.work
+    shutil.rmtree(w, ignore_errors=True)
+    os.makedirs(w)
+    torch.manual_seed(0)
+    cfg = dict(arch="spikformer_cifar", depths=1, embed_dims=16, num_classes=10, num_heads=2, in_channels=3)
+    sd = stc_ref.build(cfg).state_dict()
+    for k in sd:
+        if k.endswith("bn.weight"):
+            sd[k] = sd[k] * 8
+    pth = os.path.join(w, "hot.pth")
+    torch.save(sd, pth)
+    x = os.path.join(w, "in.npy")
+    np.save(x, np.random.RandomState(1).rand(3, 3, 16, 16).astype(np.float32) * 2 - 1)
+    tiny = json.loads(stc(["target", "loihi3", "--json"]).stdout)
+    tiny["name"] = "tiny"
+    tiny["cores_per_chip"]["value"] = 2
+    tiny["core_mesh"]["value"] = [2, 1]
+    tiny["neurons_per_core"]["value"] = 600
+    tiny_path = os.path.join(w, "tiny.json")
+    with open(tiny_path, "w") as f:
+        json.dump(tiny, f)
+    small = os.path.join(w, "small.stc")
+    p = stc(["compile", pth, "--img-size", "16", "--target", tiny_path, "-o", small])
+    check("compile for 2 cores per chip", p.returncode == 0, p.stderr)
+
+    topo_dir = os.path.join(w, "scratch")
+    os.makedirs(topo_dir)
+    src = os.path.join(ROOT, "deploy", "topologies", "torus-4x4.json")
+    topo = "scratch/torus-4x4.json"  # relative to the work directory, where stc-coord runs
+    shutil.copy(src, os.path.join(w, topo))
+    text = open(src, "rb").read()
+    placed = os.path.join(w, "placed.stc")
+    p = stc(["partition", small, "--topology", topo, "--strategy", "greedy", "-o", placed, "--json"])
+    check("partition on the copied file", p.returncode == 0, p.stderr)
+    rep = json.loads(p.stdout)
+
+    # the bundle's bytes: the file's text as it was, the traffic on each of the torus's 32 links
+    sec = sections(open(placed, "rb").read())
+    check("sections after TRGT: topo, link", list(sec)[-3:] == ["TRGT", "topo", "link"], str(list(sec)))
+    check("topo holds the file's text byte for byte", sec.get("topo") == text)
+    link = sec.get("link", b"\0\0\0\0")
+    n_links = struct.unpack_from("<I", link)[0]
+    traffic = struct.unpack_from(f"<{n_links}d", link, 4) if len(link) == 4 + 8 * n_links else ()
+    check("link holds 32 links of traffic", n_links == 32 and len(traffic) == 32, f"{n_links} links")
+    check("link traffic sums to the report's hop-weighted traffic",
+          close(sum(traffic), rep["hop_weighted_traffic"], 1e-9), f"{sum(traffic)} vs {rep['hop_weighted_traffic']}")
+
+    def figures(bundle):
+        pr = stc(["profile", bundle, "--input", x, "--json"])
+        ru = stc(["run", bundle, "--input", x, "--json"])
+        if pr.returncode or ru.returncode:
+            return None, pr.stderr + ru.stderr
+        pj, rj = json.loads(pr.stdout), json.loads(ru.stdout)
+        return (pj["messages_per_inference"], pj["energy_uj_per_inference"], rj["energy_uj_per_inference"],
+                [i["logits"] for i in rj["inputs"]]), pr.stderr + ru.stderr
+
+    before, err_before = figures(placed)
+    check("run and profile with the file present", before is not None, err_before)
+    if before is None:
+        return
+    msgs = before[0]
+    check("some messages cross 2 links (a 1-hop count would differ)", msgs["chip_hops"] > msgs["other_chip"],
+          str(msgs))
+    os.remove(os.path.join(w, topo))
+    os.rmdir(topo_dir)
+    after, err_after = figures(placed)
+    check("run and profile with the file deleted", after is not None, err_after)
+    check("the same chip hops, energy and logits", after == before, f"{after} vs {before}")
+    check("no warning", "warning" not in err_after, err_after)
+
+    # inspect: the topology and the busiest expected link
+    p = stc(["inspect", placed, "--json"])
+    ij = json.loads(p.stdout) if p.returncode == 0 else {}
+    tj = ij.get("topology") or {}
+    check("inspect: the topology, carried", tj.get("name") == topo and tj.get("file_carried") is True and
+          tj.get("chips") == 16 and tj.get("links") == 32 and tj.get("recorded_links") == 32, str(tj))
+    bl = tj.get("busiest_link") or {}
+    i_max = max(range(32), key=lambda i: (traffic[i], -i)) if traffic else -1
+    check("inspect: the busiest link is the bundle's largest entry",  # cJSON prints 15 digits
+          bl.get("id") == i_max and close(bl.get("spikes_per_inference", 0), traffic[i_max], 1e-14),
+          f"{bl} vs link {i_max}: {traffic[i_max]!r}")
+    chips = bl.get("chips", [0, 0])
+    check("inspect: it joins two chips of the torus", chips[0] != chips[1] and all(0 <= c < 16 for c in chips),
+          str(chips))
+    bandwidth = 1.15e8  # every link of torus-4x4.json
+    check("inspect: its load over the bandwidth is the report's max link load",
+          close(bl.get("spikes_per_inference", 0) / bandwidth, rep["max_link_load"], 1e-12),
+          f"{bl.get('spikes_per_inference')} / {bandwidth} vs {rep['max_link_load']}")
+    p = stc(["inspect", placed])
+    check("inspect (text): topology and busiest link", f"topology     {topo}: 16 chips, 32 links (the bundle "
+          "carries its file)" in p.stdout and f"busiest link {i_max}, chips {chips[0]}-{chips[1]}: " in p.stdout,
+          p.stdout)
+
+    # the same placement on the spec: it describes itself; the same hops
+    spec = os.path.join(w, "spec.stc")
+    stc(["partition", small, "--topology", "torus:4x4", "--strategy", "greedy", "-o", spec])
+    sec2 = sections(open(spec, "rb").read())
+    check("a spec carries no file, but the link traffic", "topo" not in sec2 and "link" in sec2, str(list(sec2)))
+    fs, _ = figures(spec)
+    check("the spec gives the same chip hops", fs is not None and fs[0] == before[0], f"{fs and fs[0]} vs {msgs}")
+    tj = json.loads(stc(["inspect", spec, "--json"]).stdout)["topology"]
+    check("inspect: the spec, not carried", tj["name"] == "torus:4x4" and tj["file_carried"] is False, str(tj))
+
+    # unpartitioned: 1 link per crossing, as before
+    fu, err_u = figures(small)
+    check("an unplaced bundle counts 1 link per crossing",
+          fu is not None and fu[0]["chip_hops"] == fu[0]["other_chip"], err_u)
+    check("inspect: no topology", json.loads(stc(["inspect", small, "--json"]).stdout)["topology"] is None)
+
+    # what an older stc wrote: the name of a file that is gone, no text, no traffic
+    data = open(placed, "rb").read()
+    cut = data[:32] + b"".join(struct.pack("<4sQ", t.encode(), len(v)) + v for t, v in sec.items()
+                               if t not in ("topo", "link"))
+    old = bytearray(cut)
+    struct.pack_into("<QI", old, 16, len(old) - 32, zlib.crc32(bytes(old[32:])))
+    old_path = os.path.join(w, "old.stc")
+    open(old_path, "wb").write(bytes(old))
+    for cmd in (["profile", old_path, "--input", x], ["run", old_path, "--input", x]):
+        p = stc(cmd, 1)
+        check(f"{cmd[0]}: an old bundle whose topology file is gone is refused",
+              p.returncode == 1 and "carries no topology file" in p.stderr and topo in p.stderr and
+              "cannot open" in p.stderr and "partition it again" in p.stderr and "Sanitizer" not in p.stderr,
+              p.stderr)
+    p = stc(["inspect", old_path])
+    check("inspect: an old bundle says the topology does not load and the traffic was not recorded",
+          p.returncode == 0 and "does not load" in p.stdout and "busiest link not recorded" in p.stdout, p.stdout)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stc", required=True)
+    ap.add_argument("--work", required=True)
+    A = ap.parse_args()
+    A.stc, A.work = os.path.abspath(A.stc), os.path.abspath(A.work)
+    main()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed or not passed else 0)
