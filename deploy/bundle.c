@@ -20,9 +20,8 @@
 void stc_bundle_drop_cores(stc_bundle_t *b) {
     for (int i = 0; b->cores && i < b->n_cores; i++) {
         free(b->cores[i].slices);
-        free(b->cores[i].axons);
-        free(b->cores[i].rt_off);
-        free(b->cores[i].routes);
+        free(b->cores[i].axon_runs);
+        free(b->cores[i].route_runs);
     }
     free(b->cores);
     b->cores = NULL;
@@ -407,7 +406,7 @@ static stc_status_t check_proj(vctx_t *v, int j, int *ssa_in) {
     return STC_OK;
 }
 
-/* Per core: the header fields, slices (inside their stages), axons and rt_off. */
+/* Per core: the header fields, slices (inside their stages), axon runs and route runs. */
 static stc_status_t check_core(vctx_t *v, int ci, int *stamp, int64_t *covered) {
     const stc_bundle_t *b = v->b;
     const stc_core_t *c = &b->cores[ci];
@@ -425,8 +424,10 @@ static stc_status_t check_core(vctx_t *v, int ci, int *stamp, int64_t *covered) 
     } cnt[] = {
         {"n_slices", offsetof(stc_core_t, n_slices), STC_BUNDLE_MAX_SLICES},
         {"n_axons", offsetof(stc_core_t, n_axons), STC_BUNDLE_MAX_AXONS},
+        {"n_axon_runs", offsetof(stc_core_t, n_axon_runs), STC_BUNDLE_MAX_AXONS},
         {"n_neurons", offsetof(stc_core_t, n_neurons), STC_BUNDLE_MAX_CORE_NEURONS},
         {"n_routes", offsetof(stc_core_t, n_routes), STC_BUNDLE_MAX_ROUTES},
+        {"n_route_runs", offsetof(stc_core_t, n_route_runs), STC_BUNDLE_MAX_ROUTES},
     };
     for (size_t i = 0; i < sizeof cnt / sizeof *cnt; i++) {
         int n = *(const int *)((const char *)c + cnt[i].off);
@@ -434,8 +435,8 @@ static stc_status_t check_core(vctx_t *v, int ci, int *stamp, int64_t *covered) 
             return stc_err_set(v->err, n < 0 ? STC_E_FORMAT : STC_E_LIMIT, "%s: core %d: field '%s' is %d, limit %d",
                                v->name, ci, cnt[i].field, n, cnt[i].lim);
     }
-    if ((c->n_slices && !c->slices) || (c->n_axons && !c->axons) || !c->rt_off || (c->n_routes && !c->routes))
-        return BAD("%s: core %d: a table is missing (slices, axons, rt_off or routes)", v->name, ci);
+    if ((c->n_slices && !c->slices) || (c->n_axon_runs && !c->axon_runs) || (c->n_route_runs && !c->route_runs))
+        return BAD("%s: core %d: a table is missing (slices, axon_runs or route_runs)", v->name, ci);
     const int64_t mem[3] = {c->mem_state, c->mem_syn, c->mem_axon};
     static const char *const mem_f[3] = {"mem_state", "mem_syn", "mem_axon"};
     for (int i = 0; i < 3; i++)
@@ -488,73 +489,197 @@ static stc_status_t check_core(vctx_t *v, int ci, int *stamp, int64_t *covered) 
     if (sum != c->n_neurons)
         return BAD("%s: core %d: field 'n_neurons' is %d, its slices hold %lld neurons", v->name, ci, c->n_neurons,
                    (long long)sum);
-    for (int a = 0; a < c->n_axons; a++) {
-        const stc_axon_t *ax = &c->axons[a];
-        if (ax->proj < 0 || ax->proj >= b->n_projs)
-            return BAD("%s: core %d axon %d: field 'proj' is %d, expected a projection index 0..%d", v->name, ci, a,
-                       ax->proj, b->n_projs - 1);
-        const stc_proj_t *p = &b->projs[ax->proj];
+    /* the axon runs: numbered consecutively, each inside its projection's source */
+    int64_t a0 = 0;
+    for (int k = 0; k < c->n_axon_runs; k++) {
+        const stc_axon_run_t *ar = &c->axon_runs[k];
+        if (ar->proj < 0 || ar->proj >= b->n_projs)
+            return BAD("%s: core %d axon run %d: field 'proj' is %d, expected a projection index 0..%d", v->name, ci,
+                       k, ar->proj, b->n_projs - 1);
+        const stc_proj_t *p = &b->projs[ar->proj];
         const stc_stage_t *S = &b->stages[p->src], *D = &b->stages[p->dst];
-        if (ax->src < 0 || ax->src >= numel(S))
-            return BAD("%s: core %d axon %d (projection %d '%s' -> '%s'): field 'src' is %d, outside the source "
-                       "stage's %lld neurons",
-                       v->name, ci, a, ax->proj, S->name, D->name, ax->src, (long long)numel(S));
-        if (stamp[p->dst] != ci + 1)
-            return BAD("%s: core %d axon %d (projection %d '%s' -> '%s'): the core holds no slice of the "
-                       "destination stage",
-                       v->name, ci, a, ax->proj, S->name, D->name);
+        char lab[300];
+        snprintf(lab, sizeof lab, "%s: core %d axon run %d (axons from %lld, projection %d '%s' -> '%s')", v->name,
+                 ci, k, (long long)a0, ar->proj, S->name, D->name);
+        if (ar->n < 1) return BAD("%s: field 'n' is %d, expected >= 1 axons", lab, ar->n);
+        if (ar->src < 0 || (int64_t)ar->src + ar->n > numel(S))
+            return BAD("%s: field 'src' is %d and 'n' %d: source neurons [%d,%lld) outside the source stage's %lld "
+                       "neurons",
+                       lab, ar->src, ar->n, ar->src, (long long)ar->src + ar->n, (long long)numel(S));
+        if (stamp[p->dst] != ci + 1) return BAD("%s: the core holds no slice of the destination stage", lab);
+        a0 += ar->n;
     }
-    if (c->rt_off[0] != 0)
-        return BAD("%s: core %d: rt_off[0] is %d, expected 0", v->name, ci, c->rt_off[0]);
-    for (int i = 0; i < c->n_neurons; i++)
-        if (c->rt_off[i + 1] < c->rt_off[i])
-            return BAD("%s: core %d: rt_off[%d] is %d, below rt_off[%d] = %d (offsets must not decrease)", v->name,
-                       ci, i + 1, c->rt_off[i + 1], i, c->rt_off[i]);
-    if (c->rt_off[c->n_neurons] != c->n_routes)
-        return BAD("%s: core %d: rt_off[%d] (the last) is %d, expected n_routes = %d", v->name, ci, c->n_neurons,
-                   c->rt_off[c->n_neurons], c->n_routes);
+    if (a0 != c->n_axons)
+        return BAD("%s: core %d: field 'n_axons' is %d, its %d axon runs hold %lld axons", v->name, ci, c->n_axons,
+                   c->n_axon_runs, (long long)a0);
+    /* the route runs: inside the core's neurons, in (neuron, core, axon) order
+     * (their destinations are check_routes' business) */
+    int64_t r0 = 0;
+    for (int k = 0; k < c->n_route_runs; k++) {
+        const stc_route_run_t *rr = &c->route_runs[k];
+        if (rr->n < 1)
+            return BAD("%s: core %d route run %d: field 'n' is %d, expected >= 1 routes", v->name, ci, k, rr->n);
+        if (rr->neuron < 0 || (int64_t)rr->neuron + rr->n > c->n_neurons)
+            return BAD("%s: core %d route run %d: field 'neuron' is %d and 'n' %d: neurons [%d,%lld) outside the "
+                       "core's %d neurons",
+                       v->name, ci, k, rr->neuron, rr->n, rr->neuron, (long long)rr->neuron + rr->n, c->n_neurons);
+        if (k > 0) {
+            const stc_route_run_t *q = rr - 1;
+            if (q->neuron > rr->neuron || (q->neuron == rr->neuron && (q->core > rr->core ||
+                                                                       (q->core == rr->core && q->axon >= rr->axon))))
+                return BAD("%s: core %d route run %d: (neuron %d, core %d, axon %d) does not follow run %d's (neuron "
+                           "%d, core %d, axon %d): route runs are sorted by (neuron, core, axon)",
+                           v->name, ci, k, rr->neuron, rr->core, rr->axon, k - 1, q->neuron, q->core, q->axon);
+        }
+        r0 += rr->n;
+    }
+    if (r0 != c->n_routes)
+        return BAD("%s: core %d: field 'n_routes' is %d, its %d route runs hold %lld routes", v->name, ci,
+                   c->n_routes, c->n_route_runs, (long long)r0);
     return STC_OK;
 }
 
-/* Every stage's neurons are in exactly one slice. */
+/* Every stage's neurons are in exactly one slice.  The counts first; then,
+ * per stage, a sweep over the channels with the slices as (channel x row)
+ * rectangles, so that the work and memory are per slice, not per row: at
+ * each channel x where slices end or start, the rows of the slices that end
+ * there (all rows at x = 0) must be exactly the rows of the slices that start
+ * there, these disjoint.  Then the slices active at every channel tile its
+ * rows. */
+typedef struct {
+    int c0, c1, y0, y1, core, slice;
+} rect_t;
+
+static int rect_by_start(const void *x, const void *y) {
+    const rect_t *p = x, *q = y;
+    if (p->c0 != q->c0) return (p->c0 > q->c0) - (p->c0 < q->c0);
+    if (p->y0 != q->y0) return (p->y0 > q->y0) - (p->y0 < q->y0);
+    if (p->core != q->core) return (p->core > q->core) - (p->core < q->core);
+    return (p->slice > q->slice) - (p->slice < q->slice);
+}
+
+static int rect_by_end(const void *x, const void *y) {
+    const rect_t *p = x, *q = y;
+    if (p->c1 != q->c1) return (p->c1 > q->c1) - (p->c1 < q->c1);
+    return (p->y0 > q->y0) - (p->y0 < q->y0);
+}
+
+/* (core, slice) order: which of two overlapping slices the message names first */
+static int rect_later(const rect_t *p, const rect_t *q) {
+    return p->core != q->core ? p->core > q->core : p->slice > q->slice;
+}
+
+static stc_status_t overlap(vctx_t *v, int s, const rect_t *p, const rect_t *q, int ch, int y) {
+    const stc_stage_t *st = &v->b->stages[s];
+    if (rect_later(q, p)) {
+        const rect_t *t = p;
+        p = q, q = t;
+    }
+    return BAD("%s: core %d slice %d (stage %d '%s'): channel %d row %d is also in core %d slice %d", v->name, p->core,
+               p->slice, s, st->name, ch, y, q->core, q->slice);
+}
+
+/* The first row of [0, h) in exactly one of the two unions of intervals
+ * (each list sorted and disjoint), or -1 when the unions are equal. */
+static int first_difference(const rect_t *e, int ne, const rect_t *st, int ns, int whole_h) {
+    /* walk both as merged intervals */
+    int i = 0, j = 0, ea = 0, eb = 0, sa = 0, sb = 0, have_e = 0, have_s = 0;
+    for (;;) {
+        if (!have_e) {
+            if (whole_h > 0 && i == 0) ea = 0, eb = whole_h, i = 1, have_e = 1;
+            else if (whole_h == 0 && i < ne) {
+                ea = e[i].y0, eb = e[i].y1;
+                for (i++; i < ne && e[i].y0 == eb; i++) eb = e[i].y1;
+                have_e = 1;
+            }
+        }
+        if (!have_s && j < ns) {
+            sa = st[j].y0, sb = st[j].y1;
+            for (j++; j < ns && st[j].y0 == sb; j++) sb = st[j].y1;
+            have_s = 1;
+        }
+        if (!have_e && !have_s) return -1;
+        if (!have_e) return sa;
+        if (!have_s) return ea;
+        if (ea != sa) return ea < sa ? ea : sa;
+        if (eb != sb) return eb < sb ? eb : sb;
+        have_e = have_s = 0;
+    }
+}
+
 static stc_status_t check_cover(vctx_t *v, const int64_t *covered) {
     const stc_bundle_t *b = v->b;
-    int64_t cells = 0;
+    int64_t n = 0;
     for (int s = 0; s < b->n_stages; s++) {
         if (covered[s] != numel(&b->stages[s]))
             return BAD("%s: stage %d '%s': the cores' slices hold %lld neurons, the stage has %lld", v->name, s,
                        b->stages[s].name, (long long)covered[s], (long long)numel(&b->stages[s]));
-        cells += (int64_t)b->stages[s].c * b->stages[s].h;
     }
-    /* the counts agree; now no (channel, row) may be in two slices.  cells <=
-     * the neurons of all slices, which the cores' rt_off arrays hold. */
-    int64_t *base = malloc(((size_t)b->n_stages + 1) * sizeof *base);
-    unsigned char *seen = calloc((size_t)cells + 1, 1);
+    for (int ci = 0; ci < b->n_cores; ci++) n += b->cores[ci].n_slices;
+    /* the slices grouped by stage: by start and by end */
+    int64_t *base = calloc((size_t)b->n_stages + 1, sizeof *base);
+    rect_t *bs = malloc((size_t)(n ? n : 1) * sizeof *bs), *be = malloc((size_t)(n ? n : 1) * sizeof *be);
     stc_status_t st = STC_OK;
-    if (!base || !seen) {
+    if (!base || !bs || !be) {
         st = stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking slices", v->name);
         goto out;
     }
-    base[0] = 0;
-    for (int s = 0; s < b->n_stages; s++) base[s + 1] = base[s] + (int64_t)b->stages[s].c * b->stages[s].h;
-    for (int ci = 0; ci < b->n_cores && !st; ci++)
-        for (int i = 0; i < b->cores[ci].n_slices && !st; i++) {
+    for (int ci = 0; ci < b->n_cores; ci++)
+        for (int i = 0; i < b->cores[ci].n_slices; i++) base[b->cores[ci].slices[i].stage + 1]++;
+    for (int s = 0; s < b->n_stages; s++) base[s + 1] += base[s];
+    for (int ci = 0; ci < b->n_cores; ci++)
+        for (int i = 0; i < b->cores[ci].n_slices; i++) {
             const stc_slice_t *sl = &b->cores[ci].slices[i];
-            const stc_stage_t *s = &b->stages[sl->stage];
-            for (int ch = sl->c0; ch < sl->c1 && !st; ch++)
-                for (int y = sl->y0; y < sl->y1; y++) {
-                    unsigned char *m = &seen[base[sl->stage] + (int64_t)ch * s->h + y];
-                    if (*m) {
-                        st = BAD("%s: core %d slice %d (stage %d '%s'): channel %d row %d is also in another slice",
-                                 v->name, ci, i, sl->stage, s->name, ch, y);
-                        break;
-                    }
-                    *m = 1;
-                }
+            bs[base[sl->stage]++] = (rect_t){sl->c0, sl->c1, sl->y0, sl->y1, ci, i};
         }
+    for (int s = b->n_stages; s > 0; s--) base[s] = base[s - 1]; /* the cursors back to the starts */
+    base[0] = 0;
+    memcpy(be, bs, (size_t)n * sizeof *bs);
+    for (int s = 0; s < b->n_stages && !st; s++) {
+        rect_t *S = bs + base[s], *E = be + base[s];
+        int m = (int)(base[s + 1] - base[s]), C = b->stages[s].c, h = b->stages[s].h;
+        qsort(S, (size_t)m, sizeof *S, rect_by_start);
+        qsort(E, (size_t)m, sizeof *E, rect_by_end);
+        int i = 0, j = 0; /* next start, next end */
+        for (int x = 0; x < C && !st;) {
+            int i1 = i, j1 = j;
+            while (i1 < m && S[i1].c0 == x) i1++;
+            while (j1 < m && E[j1].c1 == x) j1++;
+            /* the slices starting at x: disjoint rows */
+            for (int k = i + 1; k < i1; k++)
+                if (S[k].y0 < S[k - 1].y1) {
+                    st = overlap(v, s, &S[k - 1], &S[k], x, S[k].y0);
+                    break;
+                }
+            if (st) break;
+            /* ... exactly the rows freed at x */
+            int y = first_difference(E + j, j1 - j, S + i, i1 - i, x == 0 ? h : 0);
+            if (y >= 0) {
+                int in_start = 0;
+                const rect_t *p = NULL, *q = NULL;
+                for (int k = i; k < i1; k++)
+                    if (S[k].y0 <= y && y < S[k].y1) in_start = 1, p = &S[k];
+                if (in_start) /* a row still held by a slice that goes on through x */
+                    for (int k = 0; k < m; k++)
+                        if (S[k].c0 < x && x < S[k].c1 && S[k].y0 <= y && y < S[k].y1) q = &S[k];
+                if (p && q)
+                    st = overlap(v, s, p, q, x, y);
+                else
+                    st = BAD("%s: stage %d '%s': channel %d row %d is in no slice", v->name, s, b->stages[s].name, x,
+                             y);
+                break;
+            }
+            i = i1, j = j1;
+            int nx = C; /* the next channel where a slice starts or ends */
+            if (i < m && S[i].c0 < nx) nx = S[i].c0;
+            if (j < m && E[j].c1 < nx) nx = E[j].c1;
+            x = nx;
+        }
+    }
 out:
     free(base);
-    free(seen);
+    free(bs);
+    free(be);
     return st;
 }
 
@@ -590,69 +715,165 @@ static stc_status_t check_positions(vctx_t *v) {
 }
 
 /* Every route reaches an axon that carries its own neuron, and every axon is
- * reached by exactly one route. */
+ * reached by exactly one route, checked run by run: the route runs of all
+ * cores sorted by (destination core, axon) must tile each core's axons
+ * [0, n_axons) without overlap, and are walked along the destination's axon
+ * runs and the source core's slices in pieces inside one of each, where both
+ * sides are contiguous in the source's flat index.  A piece ends at a route
+ * run's end, an axon run's end or where the source's flat index jumps (the
+ * end of a channel of a slice that does not span all rows, or of a slice); at
+ * a jump inside an axon run the next piece fails, so the work is per run and
+ * per slice, never per neuron. */
+typedef struct {
+    int32_t core, axon, n, neuron; /* destination core, first axon, routes, first neuron */
+    int32_t src, run;              /* source core, run index there */
+} rref_t;
+
+static int rref_cmp(const void *x, const void *y) {
+    const rref_t *p = x, *q = y;
+    if (p->core != q->core) return (p->core > q->core) - (p->core < q->core);
+    if (p->axon != q->axon) return (p->axon > q->axon) - (p->axon < q->axon);
+    if (p->src != q->src) return (p->src > q->src) - (p->src < q->src);
+    return (p->run > q->run) - (p->run < q->run);
+}
+
+/* Label of route run e at its neuron `local` (inside the run) for messages. */
+static void rref_label(vctx_t *v, const rref_t *e, int32_t local, char *lab, size_t cap) {
+    const stc_bundle_t *b = v->b;
+    const stc_core_t *c = &b->cores[e->src];
+    int64_t base = 0;
+    for (int i = 0; i < c->n_slices; i++) {
+        const stc_slice_t *sl = &c->slices[i];
+        const stc_stage_t *s = &b->stages[sl->stage];
+        int64_t rows = (int64_t)(sl->y1 - sl->y0) * s->w, size = (int64_t)(sl->c1 - sl->c0) * rows;
+        if (local < base + size) {
+            int64_t o = local - base, ch = sl->c0 + o / rows, y = sl->y0 + o % rows / s->w, x = o % s->w;
+            snprintf(lab, cap, "%s: core %d route run %d (neuron %d: stage %d '%s' neuron %lld)", v->name, e->src,
+                     e->run, local, sl->stage, s->name, (long long)((ch * s->h + y) * s->w + x));
+            return;
+        }
+        base += size;
+    }
+    snprintf(lab, cap, "%s: core %d route run %d (neuron %d)", v->name, e->src, e->run, local);
+}
+
 static stc_status_t check_routes(vctx_t *v) {
     const stc_bundle_t *b = v->b;
-    int64_t *abase = malloc(((size_t)b->n_cores + 1) * sizeof *abase);
-    if (!abase) return stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking routes", v->name);
-    abase[0] = 0;
-    for (int c = 0; c < b->n_cores; c++) abase[c + 1] = abase[c] + b->cores[c].n_axons;
-    unsigned char *hits = calloc((size_t)abase[b->n_cores] + 1, 1);
-    stc_status_t st = hits ? STC_OK : stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking routes", v->name);
+    int64_t nref = 0, nsl = 0;
+    for (int c = 0; c < b->n_cores; c++) nref += b->cores[c].n_route_runs, nsl += b->cores[c].n_slices;
+    rref_t *ref = malloc((size_t)(nref ? nref : 1) * sizeof *ref);
+    int64_t *soff = malloc(((size_t)b->n_cores + 1) * sizeof *soff);   /* per core: its first slice in sbase */
+    int64_t *sbase = malloc((size_t)(nsl + 1) * sizeof *sbase);          /* per slice: its first local neuron */
+    stc_status_t st = STC_OK;
+    if (!ref || !soff || !sbase) {
+        st = stc_err_set(v->err, STC_E_NOMEM, "%s: out of memory checking routes", v->name);
+        goto out;
+    }
+    /* the destinations exist; every run in one array */
+    int64_t k = 0, ks = 0;
+    char lab[400];
     for (int ci = 0; ci < b->n_cores && !st; ci++) {
         const stc_core_t *c = &b->cores[ci];
-        int local = 0;
-        for (int i = 0; i < c->n_slices && !st; i++) {
+        soff[ci] = ks;
+        int64_t base = 0;
+        for (int i = 0; i < c->n_slices; i++) {
             const stc_slice_t *sl = &c->slices[i];
-            const stc_stage_t *s = &b->stages[sl->stage];
-            for (int ch = sl->c0; ch < sl->c1 && !st; ch++)
-                for (int y = sl->y0; y < sl->y1 && !st; y++)
-                    for (int x = 0; x < s->w && !st; x++, local++) {
-                        int32_t flat = (int32_t)(((int64_t)ch * s->h + y) * s->w + x);
-                        for (int r = c->rt_off[local]; r < c->rt_off[local + 1]; r++) {
-                            const stc_route_t *ro = &c->routes[r];
-                            char lab[240];
-                            snprintf(lab, sizeof lab, "%s: core %d route %d (neuron %d: stage %d '%s' neuron %d)",
-                                     v->name, ci, r, local, sl->stage, s->name, flat);
-                            if (ro->core < 0 || ro->core >= b->n_cores) {
-                                st = BAD("%s: field 'core' is %d, expected a core index 0..%d", lab, ro->core,
-                                         b->n_cores - 1);
-                                break;
-                            }
-                            const stc_core_t *dc = &b->cores[ro->core];
-                            if (ro->axon < 0 || ro->axon >= dc->n_axons) {
-                                st = BAD("%s: field 'axon' is %d, core %d has %d input axons", lab, ro->axon, ro->core,
-                                         dc->n_axons);
-                                break;
-                            }
-                            const stc_axon_t *ax = &dc->axons[ro->axon];
-                            const stc_proj_t *p = &b->projs[ax->proj];
-                            if (p->src != sl->stage || ax->src != flat) {
-                                st = BAD("%s: reaches core %d axon %d, which carries stage %d '%s' neuron %d "
-                                         "(projection %d)",
-                                         lab, ro->core, ro->axon, p->src, b->stages[p->src].name, ax->src, ax->proj);
-                                break;
-                            }
-                            unsigned char *h = &hits[abase[ro->core] + ro->axon];
-                            if (*h) {
-                                st = BAD("%s: core %d axon %d is reached by a second route", lab, ro->core, ro->axon);
-                                break;
-                            }
-                            *h = 1;
-                        }
-                    }
+            sbase[ks++] = base;
+            base += (int64_t)(sl->c1 - sl->c0) * (sl->y1 - sl->y0) * b->stages[sl->stage].w;
         }
-    }
-    for (int ci = 0; ci < b->n_cores && !st; ci++)
-        for (int a = 0; a < b->cores[ci].n_axons; a++)
-            if (!hits[abase[ci] + a]) {
-                const stc_axon_t *ax = &b->cores[ci].axons[a];
-                st = BAD("%s: core %d axon %d (projection %d, source neuron %d): no route reaches it", v->name, ci, a,
-                         ax->proj, ax->src);
+        for (int r = 0; r < c->n_route_runs; r++) {
+            const stc_route_run_t *rr = &c->route_runs[r];
+            rref_t e = {rr->core, rr->axon, rr->n, rr->neuron, ci, r};
+            if (rr->core < 0 || rr->core >= b->n_cores) {
+                rref_label(v, &e, rr->neuron, lab, sizeof lab);
+                st = BAD("%s: field 'core' is %d, expected a core index 0..%d", lab, rr->core, b->n_cores - 1);
                 break;
             }
-    free(hits);
-    free(abase);
+            const stc_core_t *dc = &b->cores[rr->core];
+            if (rr->axon < 0 || (int64_t)rr->axon + rr->n > dc->n_axons) {
+                rref_label(v, &e, rr->neuron, lab, sizeof lab);
+                st = BAD("%s: field 'axon' is %d and 'n' %d: axons [%d,%lld), core %d has %d input axons", lab,
+                         rr->axon, rr->n, rr->axon, (long long)rr->axon + rr->n, rr->core, dc->n_axons);
+                break;
+            }
+            ref[k++] = e;
+        }
+    }
+    soff[b->n_cores] = ks;
+    if (st) goto out;
+    qsort(ref, (size_t)nref, sizeof *ref, rref_cmp);
+    /* per destination core: the runs in axon order, along its axon runs */
+    int64_t gap_core = -1, gap_axon = 0, e = 0;
+    for (int d = 0; d < b->n_cores && !st; d++) {
+        const stc_core_t *dc = &b->cores[d];
+        int64_t next = 0;        /* the first axon no run has reached yet */
+        int ar = 0;              /* the axon run at `pos`, starting at axon a_k */
+        int64_t a_k = 0;
+        for (; e < nref && ref[e].core == d && !st; e++) {
+            const rref_t *x = &ref[e];
+            if (x->axon < next) {
+                rref_label(v, x, x->neuron, lab, sizeof lab);
+                st = BAD("%s: core %d axon %d is reached by a second route", lab, d, x->axon);
+                break;
+            }
+            if (x->axon > next && gap_core < 0) gap_core = d, gap_axon = next;
+            const stc_core_t *sc = &b->cores[x->src];
+            const stc_slice_t *sls = sc->slices;
+            const int64_t *sb = sbase + soff[x->src];
+            int ns = sc->n_slices;
+            /* the slice of the run's first neuron: the last starting at or before it */
+            int lo = 0, hi = ns - 1;
+            while (lo < hi) {
+                int mid = (lo + hi + 1) / 2;
+                if (sb[mid] <= x->neuron) lo = mid;
+                else hi = mid - 1;
+            }
+            int j = lo;
+            int64_t pos = x->axon, local = x->neuron, left = x->n;
+            while (left > 0) {
+                while (a_k + dc->axon_runs[ar].n <= pos) a_k += dc->axon_runs[ar++].n; /* pos < n_axons: in range */
+                while (local >= sb[j] + (int64_t)(sls[j].c1 - sls[j].c0) * (sls[j].y1 - sls[j].y0) *
+                                            b->stages[sls[j].stage].w)
+                    j++; /* local < n_neurons: in range */
+                const stc_slice_t *sl = &sls[j];
+                const stc_stage_t *s = &b->stages[sl->stage];
+                int64_t rows = (int64_t)(sl->y1 - sl->y0) * s->w, o = local - sb[j];
+                int64_t block = sl->y0 == 0 && sl->y1 == s->h ? (int64_t)(sl->c1 - sl->c0) * rows : rows;
+                int64_t ch = sl->c0 + o / rows, y = sl->y0 + o % rows / s->w, xx = o % s->w;
+                int64_t flat = (ch * s->h + y) * s->w + xx;
+                const stc_axon_run_t *run = &dc->axon_runs[ar];
+                int64_t step = left, seg = block - o % block, avail = a_k + run->n - pos;
+                if (seg < step) step = seg;
+                if (avail < step) step = avail;
+                const stc_proj_t *p = &b->projs[run->proj];
+                if (p->src != sl->stage || run->src + (pos - a_k) != flat) {
+                    rref_label(v, x, (int32_t)local, lab, sizeof lab);
+                    st = BAD("%s: reaches core %d axon %lld, which carries stage %d '%s' neuron %lld (projection %d)",
+                             lab, d, (long long)pos, p->src, b->stages[p->src].name,
+                             (long long)(run->src + (pos - a_k)), run->proj);
+                    break;
+                }
+                pos += step, local += step, left -= step;
+            }
+            next = (int64_t)x->axon + x->n;
+        }
+        if (!st && next < dc->n_axons && gap_core < 0) gap_core = d, gap_axon = next;
+    }
+    if (!st && gap_core >= 0) { /* the first axon in (core, axon) order that no route reaches */
+        const stc_core_t *dc = &b->cores[gap_core];
+        int64_t a = 0;
+        for (int r = 0; r < dc->n_axon_runs; a += dc->axon_runs[r++].n)
+            if (gap_axon < a + dc->axon_runs[r].n) {
+                st = BAD("%s: core %lld axon %lld (projection %d, source neuron %lld): no route reaches it", v->name,
+                         (long long)gap_core, (long long)gap_axon, dc->axon_runs[r].proj,
+                         (long long)(dc->axon_runs[r].src + (gap_axon - a)));
+                break;
+            }
+    }
+out:
+    free(ref);
+    free(soff);
+    free(sbase);
     return st;
 }
 

@@ -47,7 +47,10 @@ static const char OPT_TAG[OPT_COUNT][5] = {"topo", "link", "rate"};
  * section's bytes can hold is refused before anything is allocated. */
 #define STAGE_MIN_BYTES 88 /* name length 4, 8 x i32, 2 x i64, 6 x i32, f64, n_bias 4 */
 #define PROJ_MIN_BYTES 48  /* 10 x i32, n_w 8 */
-#define CORE_MIN_BYTES 56  /* 3 x i32, 4 x u32, 3 x i64, rt_off[0] */
+#define CORE_MIN_BYTES 60  /* 3 x i32, 6 x u32, 3 x i64 */
+#define SLICE_BYTES 20     /* stage, c0, c1, y0, y1 */
+#define AXON_RUN_BYTES 12  /* proj, src, n */
+#define ROUTE_RUN_BYTES 16 /* neuron, n, core, axon */
 
 _Static_assert(sizeof(int) == 4, "int fields are encoded as 32 bits");
 
@@ -209,14 +212,15 @@ static stc_status_t writable(const stc_bundle_t *b, stc_err_t *err) {
     for (int i = 0; i < b->n_cores; i++) {
         const stc_core_t *c = &b->cores[i];
         if (c->n_slices < 0 || c->n_slices > STC_BUNDLE_MAX_SLICES || (c->n_slices && !c->slices) ||
-            c->n_axons < 0 || c->n_axons > STC_BUNDLE_MAX_AXONS || (c->n_axons && !c->axons) || c->n_neurons < 0 ||
-            c->n_neurons > STC_BUNDLE_MAX_CORE_NEURONS || !c->rt_off || c->n_routes < 0 ||
-            c->n_routes > STC_BUNDLE_MAX_ROUTES || (c->n_routes && !c->routes))
+            c->n_axons < 0 || c->n_axons > STC_BUNDLE_MAX_AXONS || c->n_axon_runs < 0 ||
+            c->n_axon_runs > STC_BUNDLE_MAX_AXONS || (c->n_axon_runs && !c->axon_runs) || c->n_neurons < 0 ||
+            c->n_neurons > STC_BUNDLE_MAX_CORE_NEURONS || c->n_routes < 0 || c->n_routes > STC_BUNDLE_MAX_ROUTES ||
+            c->n_route_runs < 0 || c->n_route_runs > STC_BUNDLE_MAX_ROUTES || (c->n_route_runs && !c->route_runs))
             return stc_err_set(err, STC_E_USAGE,
-                               "bundle write: core %d: %d slices, %d axons, %d neurons (rt_off %s), %d routes: "
-                               "counts out of range or a table missing",
-                               i, c->n_slices, c->n_axons, c->n_neurons, c->rt_off ? "present" : "missing",
-                               c->n_routes);
+                               "bundle write: core %d: %d slices, %d axons in %d runs, %d neurons, %d routes in %d "
+                               "runs: counts out of range or a table missing",
+                               i, c->n_slices, c->n_axons, c->n_axon_runs, c->n_neurons, c->n_routes,
+                               c->n_route_runs);
     }
     if (b->target_json && strnlen(b->target_json, (size_t)STC_BUNDLE_MAX_TARGET_JSON + 1) > STC_BUNDLE_MAX_TARGET_JSON)
         return stc_err_set(err, STC_E_LIMIT, "bundle write: the target descriptor is over %d bytes",
@@ -291,8 +295,10 @@ static void put_cores(wbuf_t *w, const stc_bundle_t *b) {
         put_i32(w, c->y);
         put_u32(w, (uint32_t)c->n_slices);
         put_u32(w, (uint32_t)c->n_axons);
+        put_u32(w, (uint32_t)c->n_axon_runs);
         put_u32(w, (uint32_t)c->n_neurons);
         put_u32(w, (uint32_t)c->n_routes);
+        put_u32(w, (uint32_t)c->n_route_runs);
         put_i64(w, c->mem_state);
         put_i64(w, c->mem_syn);
         put_i64(w, c->mem_axon);
@@ -301,14 +307,18 @@ static void put_cores(wbuf_t *w, const stc_bundle_t *b) {
             const int a[] = {s->stage, s->c0, s->c1, s->y0, s->y1};
             for (size_t j = 0; j < 5; j++) put_i32(w, a[j]);
         }
-        for (int k = 0; k < c->n_axons; k++) {
-            put_i32(w, c->axons[k].proj);
-            put_i32(w, c->axons[k].src);
+        for (int k = 0; k < c->n_axon_runs; k++) {
+            const stc_axon_run_t *a = &c->axon_runs[k];
+            put_i32(w, a->proj);
+            put_i32(w, a->src);
+            put_i32(w, a->n);
         }
-        for (int k = 0; k <= c->n_neurons; k++) put_i32(w, c->rt_off[k]);
-        for (int k = 0; k < c->n_routes; k++) {
-            put_i32(w, c->routes[k].core);
-            put_i32(w, c->routes[k].axon);
+        for (int k = 0; k < c->n_route_runs; k++) {
+            const stc_route_run_t *r = &c->route_runs[k];
+            put_i32(w, r->neuron);
+            put_i32(w, r->n);
+            put_i32(w, r->core);
+            put_i32(w, r->axon);
         }
     }
     sec_end(w, at);
@@ -602,35 +612,38 @@ static int rd_cores(rd_t *r, stc_bundle_t *b) {
     for (uint32_t i = 0; i < n; i++) {
         stc_core_t *c = &b->cores[i];
         snprintf(r->what, sizeof r->what, "core %u", i);
-        uint32_t ns, na, nn, nr;
+        uint32_t ns, na, nar, nn, nr, nrr;
         if (!rd_i32(r, "chip", &c->chip) || !rd_i32(r, "x", &c->x) || !rd_i32(r, "y", &c->y) ||
-            !rd_u32(r, "n_slices", &ns) || !rd_u32(r, "n_axons", &na) || !rd_u32(r, "n_neurons", &nn) ||
-            !rd_u32(r, "n_routes", &nr) || !rd_i64(r, "mem_state", &c->mem_state) ||
-            !rd_i64(r, "mem_syn", &c->mem_syn) || !rd_i64(r, "mem_axon", &c->mem_axon))
+            !rd_u32(r, "n_slices", &ns) || !rd_u32(r, "n_axons", &na) || !rd_u32(r, "n_axon_runs", &nar) ||
+            !rd_u32(r, "n_neurons", &nn) || !rd_u32(r, "n_routes", &nr) || !rd_u32(r, "n_route_runs", &nrr) ||
+            !rd_i64(r, "mem_state", &c->mem_state) || !rd_i64(r, "mem_syn", &c->mem_syn) ||
+            !rd_i64(r, "mem_axon", &c->mem_axon))
             return 0;
         const struct {
             const char *f;
             uint32_t v, lim;
-        } cnt[] = {{"n_slices", ns, STC_BUNDLE_MAX_SLICES},
-                   {"n_axons", na, STC_BUNDLE_MAX_AXONS},
-                   {"n_neurons", nn, STC_BUNDLE_MAX_CORE_NEURONS},
-                   {"n_routes", nr, STC_BUNDLE_MAX_ROUTES}};
-        for (int k = 0; k < 4; k++)
+        } cnt[] = {{"n_slices", ns, STC_BUNDLE_MAX_SLICES},     {"n_axons", na, STC_BUNDLE_MAX_AXONS},
+                   {"n_axon_runs", nar, STC_BUNDLE_MAX_AXONS},  {"n_neurons", nn, STC_BUNDLE_MAX_CORE_NEURONS},
+                   {"n_routes", nr, STC_BUNDLE_MAX_ROUTES},     {"n_route_runs", nrr, STC_BUNDLE_MAX_ROUTES}};
+        for (int k = 0; k < 6; k++)
             if (cnt[k].v > cnt[k].lim)
                 return rfail(r, STC_E_LIMIT, "field '%s' is %u, limit %u", cnt[k].f, cnt[k].v, cnt[k].lim);
-        uint64_t need = (uint64_t)ns * 20 + (uint64_t)na * 8 + ((uint64_t)nn + 1) * 4 + (uint64_t)nr * 8;
+        /* a run holds at least one axon or route */
+        if (nar > na) return rfail(r, STC_E_FORMAT, "field 'n_axon_runs' is %u, more than its %u axons", nar, na);
+        if (nrr > nr) return rfail(r, STC_E_FORMAT, "field 'n_route_runs' is %u, more than its %u routes", nrr, nr);
+        uint64_t need = (uint64_t)ns * SLICE_BYTES + (uint64_t)nar * AXON_RUN_BYTES + (uint64_t)nrr * ROUTE_RUN_BYTES;
         if (need > r->n - r->off)
-            return rfail(r, STC_E_FORMAT,
-                         "%u slices, %u axons, %u neurons and %u routes need %llu bytes, the section has %zu left", ns,
-                         na, nn, nr, (unsigned long long)need, r->n - r->off);
+            return rfail(r, STC_E_FORMAT, "%u slices, %u axon runs and %u route runs need %llu bytes, the section "
+                                          "has %zu left",
+                         ns, nar, nrr, (unsigned long long)need, r->n - r->off);
         c->slices = malloc((ns ? ns : 1) * sizeof *c->slices);
-        c->axons = malloc((na ? na : 1) * sizeof *c->axons);
-        c->rt_off = malloc(((size_t)nn + 1) * sizeof *c->rt_off);
-        c->routes = malloc((nr ? nr : 1) * sizeof *c->routes);
-        if (!c->slices || !c->axons || !c->rt_off || !c->routes)
+        c->axon_runs = malloc((nar ? nar : 1) * sizeof *c->axon_runs);
+        c->route_runs = malloc((nrr ? nrr : 1) * sizeof *c->route_runs);
+        if (!c->slices || !c->axon_runs || !c->route_runs)
             return rfail(r, STC_E_NOMEM, "out of memory for the core's tables (%llu bytes in the file)",
                          (unsigned long long)need);
-        c->n_slices = (int)ns, c->n_axons = (int)na, c->n_neurons = (int)nn, c->n_routes = (int)nr;
+        c->n_slices = (int)ns, c->n_axons = (int)na, c->n_axon_runs = (int)nar, c->n_neurons = (int)nn;
+        c->n_routes = (int)nr, c->n_route_runs = (int)nrr;
         /* the sizes were checked: these reads cannot fail */
         for (uint32_t k = 0; k < ns; k++) {
             stc_slice_t *s = &c->slices[k];
@@ -638,12 +651,16 @@ static int rd_cores(rd_t *r, stc_bundle_t *b) {
                 !rd_i32(r, "y0", &s->y0) || !rd_i32(r, "y1", &s->y1))
                 return 0;
         }
-        for (uint32_t k = 0; k < na; k++)
-            if (!rd_i32(r, "proj", &c->axons[k].proj) || !rd_i32(r, "src", &c->axons[k].src)) return 0;
-        for (uint32_t k = 0; k <= nn; k++)
-            if (!rd_i32(r, "rt_off", &c->rt_off[k])) return 0;
-        for (uint32_t k = 0; k < nr; k++)
-            if (!rd_i32(r, "core", &c->routes[k].core) || !rd_i32(r, "axon", &c->routes[k].axon)) return 0;
+        for (uint32_t k = 0; k < nar; k++) {
+            stc_axon_run_t *a = &c->axon_runs[k];
+            if (!rd_i32(r, "proj", &a->proj) || !rd_i32(r, "src", &a->src) || !rd_i32(r, "n", &a->n)) return 0;
+        }
+        for (uint32_t k = 0; k < nrr; k++) {
+            stc_route_run_t *q = &c->route_runs[k];
+            if (!rd_i32(r, "neuron", &q->neuron) || !rd_i32(r, "n", &q->n) || !rd_i32(r, "core", &q->core) ||
+                !rd_i32(r, "axon", &q->axon))
+                return 0;
+        }
     }
     r->what[0] = 0;
     return 1;
@@ -755,6 +772,12 @@ static stc_status_t check_header(const unsigned char *d, size_t n, const char *n
     uint32_t version = le_get32(d + 8), flags = le_get32(d + 12), crc = le_get32(d + 24);
     uint64_t body = le_get64(d + 16);
     if (version == 0) return stc_err_set(err, STC_E_FORMAT, "%s: bundle format version 0 is not a version", name);
+    if (version < STC_BUNDLE_VERSION)
+        return stc_err_set(err, STC_E_UNSUPPORTED,
+                           "%s: bundle format version %u, written by an older stc; this stc reads version %d only "
+                           "(the axon and routing tables are stored as runs since version 2): compile the model "
+                           "again with this stc (stc-coord compile)",
+                           name, version, STC_BUNDLE_VERSION);
     if (version > STC_BUNDLE_VERSION)
         return stc_err_set(err, STC_E_UNSUPPORTED,
                            "%s: bundle format version %u; this stc reads version %d: use a newer stc, or compile the "

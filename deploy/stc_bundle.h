@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define STC_BUNDLE_VERSION 1
+#define STC_BUNDLE_VERSION 2 /* 2: axon and routing tables as runs (1: per axon and per route) */
 
 typedef enum {
     STC_NK_INPUT = 1, /* host port: injects the encoded image as graded spikes */
@@ -75,27 +75,41 @@ typedef struct {
     int y0, y1;           /* rows [y0, y1) */
 } stc_slice_t;
 
+/* A run of a core's input axons.  A core's axons are numbered consecutively
+ * over its runs: the run k that starts at axon a_k (the sum of the n of the
+ * runs before it) holds axons a_k .. a_k + n - 1, and axon a_k + i carries
+ * source neuron src + i of projection proj.  A row of the source (or several
+ * consecutive rows of one channel) is contiguous in both orders, so a run is
+ * typically a row or more. */
 typedef struct {
     int32_t proj;         /* which projection */
-    int32_t src;          /* source neuron: flat index in the projection's source stage */
-} stc_axon_t;
+    int32_t src;          /* its first source neuron: flat index in the projection's source stage */
+    int32_t n;            /* axons in the run, >= 1 */
+} stc_axon_run_t;
 
+/* A run of a core's routes: its local neurons neuron .. neuron + n - 1 route,
+ * each, to (core, axon + i) for neuron + i.  A core's runs are sorted by
+ * (neuron, core, axon); a neuron's routes, the union of the runs that cover
+ * it, are in (core, axon) order (the order the simulator sends them in). */
 typedef struct {
+    int32_t neuron;       /* first local neuron of the source core */
+    int32_t n;            /* routes in the run, >= 1 */
     int32_t core;         /* destination core (index in the bundle) */
-    int32_t axon;         /* input axon of that core */
-} stc_route_t;
+    int32_t axon;         /* input axon of that core for the first neuron */
+} stc_route_run_t;
 
 typedef struct {
     int chip;             /* -1: the host port (the INPUT stage lives here) */
     int x, y;             /* position on the chip's core mesh */
     int n_slices;
     stc_slice_t *slices;
-    int n_axons;
-    stc_axon_t *axons;    /* input axon table */
+    int n_axons;          /* input axons (fan-in): the sum of the axon runs' n */
+    int n_axon_runs;
+    stc_axon_run_t *axon_runs; /* input axon table */
     int n_neurons;        /* sum of the slices' neurons */
-    int32_t *rt_off;      /* n_neurons + 1: routes of neuron i are routes[rt_off[i] .. rt_off[i+1]) */
-    int n_routes;
-    stc_route_t *routes;
+    int n_routes;         /* routes (fan-out): the sum of the route runs' n */
+    int n_route_runs;
+    stc_route_run_t *route_runs; /* routing table */
     /* accounting: the lowering's figures, stored in the file; validate checks them against the target */
     int64_t mem_state, mem_syn, mem_axon; /* bytes */
 } stc_core_t;
@@ -164,9 +178,9 @@ void stc_bundle_drop_cores(stc_bundle_t *b);
 #define STC_BUNDLE_MAX_KERNEL        64                  /* k, stride and pad of CONV/WINDOW */
 #define STC_BUNDLE_MAX_SHIFT         24                  /* int8 << 24 still fits int32 */
 #define STC_BUNDLE_MAX_SLICES        (1 << 16)           /* per core */
-#define STC_BUNDLE_MAX_AXONS         (1 << 24)           /* per core */
+#define STC_BUNDLE_MAX_AXONS         (1 << 24)           /* per core (so are its axon runs, each >= 1 axon) */
 #define STC_BUNDLE_MAX_CORE_NEURONS  (1 << 24)           /* per core */
-#define STC_BUNDLE_MAX_ROUTES        (1 << 28)           /* per core */
+#define STC_BUNDLE_MAX_ROUTES        (1 << 28)           /* per core (so are its route runs, each >= 1 route) */
 #define STC_BUNDLE_MAX_MESH          (1 << 16)           /* core position x, y */
 #define STC_BUNDLE_MAX_MEM_BYTES     ((int64_t)1 << 40)  /* each of mem_state, mem_syn, mem_axon */
 #define STC_BUNDLE_MAX_ABS_BIAS      ((int64_t)INT32_MAX) /* |bias| (a_in is an int32 sum) */
@@ -214,8 +228,10 @@ static inline int64_t stc_box_numel(stc_box_t r) {
 }
 
 /* Check the structure: indices in range, slices inside their stages, every
- * route's axon exists, depths and delays consistent (delay = depth(dst) -
- * depth(src)).  The reader calls it; so do the lowering's tests. */
+ * route's axon exists and carries the route's own neuron, every axon reached
+ * by exactly one route, depths and delays consistent (delay = depth(dst) -
+ * depth(src)).  Work and memory are per run and per slice, not per neuron.
+ * The reader calls it; so do the lowering's tests. */
 stc_status_t stc_bundle_validate(const stc_bundle_t *b, const char *name, stc_err_t *err);
 
 #endif

@@ -8,7 +8,9 @@
  *   projection p lands in the slot of tick k + p.delay.  A slot holds at most
  *   one event per route into the core, so its capacity is fixed at create
  *   time and nothing is allocated per run.
- * - At create, every input axon of a core is resolved into "deliveries":
+ * - At create, the bundle's axon and routing tables (runs, stc_bundle.h) are
+ *   expanded per axon and per route, and every input axon of a core is
+ *   resolved into "deliveries":
  *   (block, channel, offset) triples of 8 bytes, one per slice of the core
  *   that the source neuron reaches.  A block is one (projection, slice) pair
  *   and holds the projection's weights re-laid for that slice, pre-shifted, as
@@ -556,9 +558,14 @@ static int akey_cmp(const void *x, const void *y) {
     return p->key < q->key ? -1 : p->key > q->key ? 1 : (p->a > q->a) - (p->a < q->a);
 }
 
-/* Deliveries of every axon of core i, axons laid out in the order their events
- * tend to arrive (source position-major, as the slices emit). */
-static stc_status_t make_deliveries(stc_chipsim_t *s, int i, stc_err_t *err) {
+/* An input axon, expanded from the bundle's runs (for create only). */
+typedef struct {
+    int32_t proj, src;
+} axon_t;
+
+/* Deliveries of every axon of core i (ax: its axons), axons laid out in the
+ * order their events tend to arrive (source position-major, as the slices emit). */
+static stc_status_t make_deliveries(stc_chipsim_t *s, int i, const axon_t *ax_of, stc_err_t *err) {
     const stc_bundle_t *b = s->b;
     const stc_core_t *c = &b->cores[i];
     core_t *cr = &s->core[i];
@@ -571,7 +578,7 @@ static stc_status_t make_deliveries(stc_chipsim_t *s, int i, stc_err_t *err) {
     if (!blk_of || !ord || !cr->blk || !cr->apack) goto oom;
     for (size_t q = 0; q < nbo; q++) blk_of[q] = -1;
     for (int a = 0; a < c->n_axons; a++) {
-        const stc_axon_t *ax = &c->axons[a];
+        const axon_t *ax = &ax_of[a];
         const stc_stage_t *S = &b->stages[b->projs[ax->proj].src];
         int64_t hw = (int64_t)S->h * S->w, sc = ax->src / hw, pos = ax->src % hw;
         ord[a].key = (int64_t)ax->proj << 40 | (pos * S->c + sc);
@@ -584,7 +591,7 @@ static stc_status_t make_deliveries(stc_chipsim_t *s, int i, stc_err_t *err) {
         nd = 0;
         for (int k = 0; k < c->n_axons; k++) {
             int a = ord[k].a;
-            const stc_axon_t *ax = &c->axons[a];
+            const axon_t *ax = &ax_of[a];
             const stc_proj_t *p = &b->projs[ax->proj];
             const stc_stage_t *S = &b->stages[p->src];
             int sc = ax->src / (S->h * S->w), sy = ax->src / S->w % S->h, sx = ax->src % S->w;
@@ -662,7 +669,6 @@ static stc_status_t load_topology(stc_chipsim_t *s, stc_err_t *err) {
     return STC_OK;
 }
 
-/* Core i's routes in emission order, checked against the axons they reach. */
 /* Links a message crosses between chips: the topology's route, or 1 when the
  * bundle names none (or for the host port's link to the first chip). */
 static int32_t chip_hops(const stc_chipsim_t *s, int a, int b) {
@@ -671,34 +677,78 @@ static int32_t chip_hops(const stc_chipsim_t *s, int a, int b) {
     return h > 0 ? h : 1;
 }
 
-static stc_status_t make_routes(stc_chipsim_t *s, int i, int64_t *in_ev, stc_err_t *err) {
+/* Routes sent in (destination core, axon) order: a run's neurons each route
+ * to the next axon, and the runs into one core reach disjoint axon ranges
+ * (validate), so filling the runs in (core, axon) order lists every neuron's
+ * routes in (core, axon) order. */
+static int rrun_cmp(const void *x, const void *y) {
+    const stc_route_run_t *p = x, *q = y;
+    if (p->core != q->core) return (p->core > q->core) - (p->core < q->core);
+    if (p->axon != q->axon) return (p->axon > q->axon) - (p->axon < q->axon);
+    return (p->neuron > q->neuron) - (p->neuron < q->neuron);
+}
+
+/* Core i's routes in emission order, checked against the axons they reach
+ * (ax: every core's axons, expanded). */
+static stc_status_t make_routes(stc_chipsim_t *s, int i, axon_t *const *ax, int64_t *in_ev, stc_err_t *err) {
     const stc_bundle_t *b = s->b;
     const stc_core_t *c = &b->cores[i];
     core_t *cr = &s->core[i];
+    stc_status_t st = STC_OK;
+    /* the bundle's routes per neuron (CSR in the bundle's neuron order), from the runs */
+    int32_t *off = calloc((size_t)c->n_neurons + 1, sizeof *off);
+    stc_route_run_t *rr = malloc((size_t)(c->n_route_runs ? c->n_route_runs : 1) * sizeof *rr);
+    typedef struct {
+        int32_t core, axon;
+    } dst_t;
+    dst_t *to = malloc((size_t)(c->n_routes ? c->n_routes : 1) * sizeof *to);
     cr->rto = malloc(((size_t)c->n_neurons + 1) * sizeof(int32_t));
     cr->rt = malloc((size_t)(c->n_routes ? c->n_routes : 1) * sizeof *cr->rt);
-    if (!cr->rto || !cr->rt)
-        return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the routes of core %d", i);
+    if (!off || !rr || !to || !cr->rto || !cr->rt) {
+        st = stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the routes of core %d", i);
+        goto out;
+    }
+    if (c->n_route_runs) memcpy(rr, c->route_runs, (size_t)c->n_route_runs * sizeof *rr);
+    qsort(rr, (size_t)c->n_route_runs, sizeof *rr, rrun_cmp);
+    for (int r = 0; r < c->n_route_runs; r++) { /* counts, as differences (checked: inside the core's neurons) */
+        off[rr[r].neuron]++;
+        off[rr[r].neuron + rr[r].n]--;
+    }
+    for (int32_t n = 0, run = 0, at = 0; n <= c->n_neurons; n++) { /* -> each neuron's first route */
+        int32_t here = off[n];
+        off[n] = at;
+        run += here;
+        at += run;
+    }
+    for (int r = 0; r < c->n_route_runs; r++)
+        for (int32_t j = 0; j < rr[r].n; j++) to[off[rr[r].neuron + j]++] = (dst_t){rr[r].core, rr[r].axon + j};
+    for (int32_t n = c->n_neurons; n > 0; n--) off[n] = off[n - 1]; /* the cursors back to the starts */
+    off[0] = 0;
     int32_t nr = 0;
     for (int j = 0; j < cr->nsl; j++) {
         const slice_t *l = &s->sl[cr->sl0 + j];
-        const stc_stage_t *st = &b->stages[l->stage];
+        const stc_stage_t *sg = &b->stages[l->stage];
         for (int p = 0; p < l->npos; p++)
             for (int ch = 0; ch < l->nch; ch++) {
                 int32_t n = l->base + ch * l->npos + p; /* the bundle's index */
-                int64_t flat = ((int64_t)(l->c0 + ch) * st->h + l->y0) * st->w + p;
+                int64_t flat = ((int64_t)(l->c0 + ch) * sg->h + l->y0) * sg->w + p;
                 cr->rto[l->base + p * l->nch + ch] = nr;
-                for (int32_t r = c->rt_off[n]; r < c->rt_off[n + 1]; r++) {
-                    const stc_route_t *ro = &c->routes[r];
+                for (int32_t r = off[n]; r < off[n + 1]; r++) {
+                    const dst_t *ro = &to[r];
                     if (ro->core < 0 || ro->core >= b->n_cores || ro->axon < 0 ||
-                        ro->axon >= b->cores[ro->core].n_axons)
-                        return BAD("core %d route %d: core %d axon %d out of range", i, r, ro->core, ro->axon);
-                    const stc_axon_t *ax = &b->cores[ro->core].axons[ro->axon];
-                    const stc_proj_t *pj = &b->projs[ax->proj];
-                    if (pj->src != l->stage || ax->src != flat)
-                        return BAD("core %d neuron %d (stage %d, index %lld) routes to core %d axon %d, which carries "
-                                   "neuron %d of stage %d",
-                                   i, n, l->stage, (long long)flat, ro->core, ro->axon, ax->src, pj->src);
+                        ro->axon >= b->cores[ro->core].n_axons) {
+                        st = BAD("core %d neuron %d (stage %d, index %lld) routes to core %d axon %d, out of range", i,
+                                 n, l->stage, (long long)flat, ro->core, ro->axon);
+                        goto out;
+                    }
+                    const axon_t *a = &ax[ro->core][ro->axon];
+                    const stc_proj_t *pj = &b->projs[a->proj];
+                    if (pj->src != l->stage || a->src != flat) {
+                        st = BAD("core %d neuron %d (stage %d, index %lld) routes to core %d axon %d, which carries "
+                                 "neuron %d of stage %d",
+                                 i, n, l->stage, (long long)flat, ro->core, ro->axon, a->src, pj->src);
+                        goto out;
+                    }
                     const stc_core_t *dc = &b->cores[ro->core];
                     route_t *rt = &cr->rt[nr++];
                     rt->dl = s->core[ro->core].apack[ro->axon];
@@ -711,7 +761,9 @@ static stc_status_t make_routes(stc_chipsim_t *s, int i, int64_t *in_ev, stc_err
             }
     }
     cr->rto[c->n_neurons] = nr;
-    return STC_OK;
+out:
+    free(off), free(rr), free(to);
+    return st;
 }
 
 static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
@@ -724,34 +776,60 @@ static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
     s->R = 1;
     while (s->R < maxdelay + 1) s->R <<= 1;
     s->mask = s->R - 1;
-    for (int i = 0; i < b->n_cores; i++) {
+    /* every core's axons, expanded from the runs, while the tables are made */
+    axon_t **ax = calloc((size_t)b->n_cores, sizeof *ax);
+    int64_t *in_ev = calloc((size_t)b->n_cores, sizeof(int64_t));
+    stc_status_t st = ax && in_ev ? STC_OK : stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory");
+    for (int i = 0; i < b->n_cores && !st; i++) {
         const stc_core_t *c = &b->cores[i];
         core_t *cr = &s->core[i];
         cr->chip = c->chip, cr->x = c->x, cr->y = c->y;
         cr->n_neurons = c->n_neurons, cr->n_axons = c->n_axons;
-        if (c->n_axons < 0 || (c->n_axons && !c->axons)) return BAD("core %d: %d axons", i, c->n_axons);
-        for (int a = 0; a < c->n_axons; a++) {
-            const stc_axon_t *ax = &c->axons[a];
-            if (ax->proj < 0 || ax->proj >= b->n_projs || ax->src < 0 ||
-                ax->src >= numel(&b->stages[b->projs[ax->proj].src]))
-                return BAD("core %d axon %d: projection %d / source neuron %d out of range", i, a, ax->proj, ax->src);
+        if (c->n_axons < 0 || c->n_axon_runs < 0 || (c->n_axon_runs && !c->axon_runs)) {
+            st = BAD("core %d: %d axons in %d runs", i, c->n_axons, c->n_axon_runs);
+            break;
         }
-        if (c->n_routes < 0 || (c->n_routes && !c->routes) || !c->rt_off || c->rt_off[0] != 0 ||
-            c->rt_off[c->n_neurons] != c->n_routes)
-            return BAD("core %d: routing table offsets do not span its %d routes", i, c->n_routes);
-        for (int n = 0; n < c->n_neurons; n++)
-            if (c->rt_off[n + 1] < c->rt_off[n]) return BAD("core %d: rt_off[%d] decreases", i, n + 1);
+        if (!(ax[i] = malloc((size_t)(c->n_axons ? c->n_axons : 1) * sizeof **ax))) {
+            st = stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the axons of core %d", i);
+            break;
+        }
+        int64_t a = 0;
+        for (int k = 0; k < c->n_axon_runs && !st; k++) {
+            const stc_axon_run_t *ar = &c->axon_runs[k];
+            if (ar->proj < 0 || ar->proj >= b->n_projs || ar->n < 1 || ar->src < 0 ||
+                (int64_t)ar->src + ar->n > numel(&b->stages[b->projs[ar->proj].src]) || a + ar->n > c->n_axons) {
+                st = BAD("core %d axon run %d: projection %d / %d source neurons from %d out of range (%d axons)", i,
+                         k, ar->proj, ar->n, ar->src, c->n_axons);
+                break;
+            }
+            for (int32_t j = 0; j < ar->n; j++) ax[i][a + j] = (axon_t){ar->proj, ar->src + j};
+            a += ar->n;
+        }
+        if (!st && a != c->n_axons) st = BAD("core %d: its axon runs hold %lld axons, n_axons is %d", i, (long long)a,
+                                             c->n_axons);
+        int64_t nr = 0;
+        if (!st && (c->n_routes < 0 || c->n_route_runs < 0 || (c->n_route_runs && !c->route_runs)))
+            st = BAD("core %d: %d routes in %d runs", i, c->n_routes, c->n_route_runs);
+        for (int k = 0; k < c->n_route_runs && !st; k++) {
+            const stc_route_run_t *rr = &c->route_runs[k];
+            if (rr->n < 1 || rr->neuron < 0 || (int64_t)rr->neuron + rr->n > c->n_neurons)
+                st = BAD("core %d route run %d: neurons %d .. %lld outside its %d neurons", i, k, rr->neuron,
+                         (long long)rr->neuron + rr->n - 1, c->n_neurons);
+            else if (rr->axon < 0 || (int64_t)rr->axon + rr->n > INT32_MAX)
+                st = BAD("core %d route run %d: axon %d out of range", i, k, rr->axon);
+            nr += rr->n;
+        }
+        if (!st && nr != c->n_routes)
+            st = BAD("core %d: its route runs hold %lld routes, n_routes is %d", i, (long long)nr, c->n_routes);
     }
-    stc_status_t st;
-    for (int i = 0; i < b->n_cores; i++)
-        if ((st = make_deliveries(s, i, err))) return st;
-    int64_t *in_ev = calloc((size_t)b->n_cores, sizeof(int64_t));
-    if (!in_ev) return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory");
-    for (int i = 0; i < b->n_cores; i++)
-        if ((st = make_routes(s, i, in_ev, err))) {
-            free(in_ev);
-            return st;
-        }
+    for (int i = 0; i < b->n_cores && !st; i++) st = make_deliveries(s, i, ax[i], err);
+    for (int i = 0; i < b->n_cores && !st; i++) st = make_routes(s, i, ax, in_ev, err);
+    for (int i = 0; ax && i < b->n_cores; i++) free(ax[i]);
+    free(ax);
+    if (st) {
+        free(in_ev);
+        return st;
+    }
     /* a slot receives at most one event per route into the core */
     for (int i = 0; i < b->n_cores; i++) {
         core_t *cr = &s->core[i];

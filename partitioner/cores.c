@@ -29,6 +29,7 @@
 #include "stc_bundle.h"
 #include "stc_partition.h"
 #include "stc_target.h"
+#include "box_union.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #define STATIC_RATE_GRADED 0.5 /* graded events per neuron per timestep (relays send non-zero values) */
 #define BALANCE_STEPS 24       /* bisection steps of the work cap */
 #define CORE_SLACK 1.10        /* cores allowed over the lower bound when balancing */
+#define WINDOW 8               /* cores a run may go into: the last ones made */
 
 typedef struct {
     int64_t neurons, mem_state, mem_syn, mem_axon, fan_in, fan_out;
@@ -56,8 +58,10 @@ typedef struct {
     double *nwork;          /* per stage: ns per neuron per tick */
     int *group;             /* per stage: channels per group (stc's) */
     stc_slice_t *sl;        /* slices made so far, stage by stage (destinations first) */
+    int *sl_core;           /* the core of each (index in core), -1 before packing (first-fit) */
     int n_sl, cap_sl;
     int *sl_first, *sl_n;   /* per stage: its slices in sl */
+    int *pj_first, *pj;     /* per stage: the projections into it or out of it, pj[pj_first[s] ..] */
     int64_t **fo;           /* per projection: 2D prefix sums over the source's (c, y) of the
                              * destination slices that read each source row (routes per neuron) */
     fill_t *core;           /* cores made so far (destinations first) */
@@ -93,7 +97,8 @@ static use_t boxes_use(const cx_t *X, int si, const stc_slice_t *bx, int n) {
     int64_t nc = bb.c1 - bb.c0, syn = 0;
     u.mem_state = u.neurons * X->t->neuron_state_bytes;
     if (s->kind == STC_NK_SSA) u.mem_state += ssa_state(s, nc);
-    for (int pi = 0; pi < b->n_projs; pi++) {
+    for (int k = X->pj_first[si]; k < X->pj_first[si + 1]; k++) {
+        int pi = X->pj[k];
         const stc_proj_t *p = &b->projs[pi];
         if (p->dst == si) {
             u.fan_in += stc_box_numel(stc_bundle_src_box(b, p, &bb));
@@ -167,26 +172,47 @@ static void stage_work(cx_t *X, const double *stage_rate, double *nsyn) {
 /* ------------------------------------------------------------ bookkeeping */
 
 /* Stage si has been cut: for every projection into it, count per source
- * (c, y) the slices that read it, as 2D prefix sums, so that the fan-out of
- * any box of the source is four lookups. */
+ * (c, y) the cores that read it (a route per core, however many of its slices
+ * read the neuron; slices not yet packed count one each), as 2D prefix sums,
+ * so that the fan-out of any box of the source is four lookups. */
 static stc_status_t fanout_tables(cx_t *X, int si) {
     const stc_bundle_t *b = X->b;
+    int most = 1; /* most slices of si on one core */
+    for (int k = 0, run = 0; k < X->sl_n[si]; k++) {
+        int i = X->sl_first[si] + k;
+        run = (k && X->sl_core[i] >= 0 && X->sl_core[i] == X->sl_core[i - 1]) ? run + 1 : 1;
+        if (run > most) most = run;
+    }
+    stc_box_t *bx = malloc((size_t)most * sizeof *bx);
+    rect_t *rc = malloc((size_t)2 * most * most * sizeof *rc);
+    int *cut = malloc((size_t)2 * most * sizeof *cut);
+    iv_t *iv = malloc((size_t)most * sizeof *iv);
+    stc_status_t st = (!bx || !rc || !cut || !iv) ? stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory") : STC_OK;
     for (int pi = 0; pi < b->n_projs; pi++) {
         const stc_proj_t *p = &b->projs[pi];
         if (p->dst != si) continue;
         const stc_stage_t *s = &b->stages[p->src];
         int64_t W = s->h + 1, n = (int64_t)(s->c + 1) * W;
+        if (st) break;
         int64_t *F = X->fo[pi];
         if (!F) {
             F = X->fo[pi] = malloc((size_t)n * sizeof *F);
-            if (!F) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+            if (!F) {
+                st = stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+                break;
+            }
         }
         memset(F, 0, (size_t)n * sizeof *F);
-        for (int k = 0; k < X->sl_n[si]; k++) { /* difference array of the source boxes */
-            stc_box_t r = stc_bundle_src_box(b, p, &X->sl[X->sl_first[si] + k]);
-            if (r.c1 <= r.c0 || r.y1 <= r.y0) continue;
-            F[(int64_t)r.c0 * W + r.y0]++, F[(int64_t)r.c1 * W + r.y0]--;
-            F[(int64_t)r.c0 * W + r.y1]--, F[(int64_t)r.c1 * W + r.y1]++;
+        for (int k = 0; k < X->sl_n[si];) { /* difference array of each core's union of source boxes */
+            int i = X->sl_first[si] + k, nb = 0;
+            do bx[nb++] = stc_bundle_src_box(b, p, &X->sl[X->sl_first[si] + k++]);
+            while (k < X->sl_n[si] && X->sl_core[i] >= 0 && X->sl_core[X->sl_first[si] + k] == X->sl_core[i]);
+            int nr = box_union(bx, nb, rc, cut, iv);
+            for (int j = 0; j < nr; j++) {
+                rect_t r = rc[j];
+                F[(int64_t)r.c0 * W + r.y0]++, F[(int64_t)r.c1 * W + r.y0]--;
+                F[(int64_t)r.c0 * W + r.y1]--, F[(int64_t)r.c1 * W + r.y1]++;
+            }
         }
         for (int64_t c = 0; c <= s->c; c++) /* counts */
             for (int64_t y = 0; y <= s->h; y++) {
@@ -203,7 +229,11 @@ static stc_status_t fanout_tables(cx_t *X, int si) {
             for (int64_t y = 1; y <= s->h; y++)
                 F[c * W + y] += F[(c - 1) * W + y] + F[c * W + y - 1] - F[(c - 1) * W + y - 1];
     }
-    return STC_OK;
+    free(bx);
+    free(rc);
+    free(cut);
+    free(iv);
+    return st;
 }
 
 static stc_status_t push_slice(cx_t *X, fill_t *f, stc_slice_t s) {
@@ -218,8 +248,12 @@ static stc_status_t push_slice(cx_t *X, fill_t *f, stc_slice_t s) {
         int cap = X->cap_sl ? 2 * X->cap_sl : 256;
         stc_slice_t *p = realloc(X->sl, (size_t)cap * sizeof *p);
         if (!p) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
-        X->sl = p, X->cap_sl = cap;
+        X->sl = p;
+        int *q = realloc(X->sl_core, (size_t)cap * sizeof *q);
+        if (!q) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+        X->sl_core = q, X->cap_sl = cap;
     }
+    X->sl_core[X->n_sl] = f >= X->core && f < X->core + X->n_core ? (int)(f - X->core) : -1;
     X->sl[X->n_sl++] = s;
     return STC_OK;
 }
@@ -283,16 +317,21 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
     for (int g = 0; g < s->c / gs; g++) {
         int64_t u = 0;
         while (u < per_group) {
-            fill_t *f = X->n_core ? &X->core[X->n_core - 1] : new_core(X);
-            if (!f) return X->err->status;
-            int64_t lo = u, hi = per_group; /* largest end in (u, hi] that fits; lo: known to fit */
-            int64_t h_, l_;
-            while (lo < hi) {
-                int64_t mid = lo + (hi - lo + 1) / 2;
-                int n = run_boxes(s, si, g, gs, q, u, mid, bx);
-                use_t v = use_add(f->used, boxes_use(X, si, bx, n));
-                if (!over_limit(X->t, v, &h_, &l_) && (v.work <= wcap || (f->n == 0 && mid == u + 1))) lo = mid;
-                else hi = mid - 1;
+            if (!X->n_core && !new_core(X)) return X->err->status;
+            /* the oldest of the last WINDOW cores that takes at least one unit: stages
+             * that bind on different limits share cores, and cores stay near in the pipeline */
+            fill_t *f = NULL;
+            int64_t lo = u, h_, l_;
+            for (int c = X->n_core > WINDOW ? X->n_core - WINDOW : 0; c < X->n_core && lo == u; c++) {
+                f = &X->core[c];
+                int64_t hi = per_group; /* largest end in (u, hi] that fits; lo: known to fit */
+                while (lo < hi) {
+                    int64_t mid = lo + (hi - lo + 1) / 2;
+                    int n = run_boxes(s, si, g, gs, q, u, mid, bx);
+                    use_t v = use_add(f->used, boxes_use(X, si, bx, n));
+                    if (!over_limit(X->t, v, &h_, &l_) && (v.work <= wcap || (f->n == 0 && mid == u + 1))) lo = mid;
+                    else hi = mid - 1;
+                }
             }
             if (lo == u) {
                 if (f->n == 0) {
@@ -332,6 +371,17 @@ static double stage_cost(cx_t *X, int si, int gs) {
         fill = fmax(fill, fmax((double)f->used.fan_in / t->fan_in_axons_per_core,
                                (double)f->used.fan_out / t->fan_out_axons_per_core));
         cost = (X->n_core - n_core - 1) + fill;
+        /* how the stage is cut sets its sources' fan-out: the cores a source
+         * will need for its routes beyond those its neurons need */
+        const stc_bundle_t *b = X->b;
+        for (int pi = 0; pi < b->n_projs; pi++) {
+            const stc_proj_t *p = &b->projs[pi];
+            if (p->dst != si || !X->fo[pi] || b->stages[p->src].kind == STC_NK_INPUT) continue;
+            const stc_stage_t *src = &b->stages[p->src];
+            double routes = (double)X->fo[pi][(int64_t)src->c * (src->h + 1) + src->h] * src->w;
+            double extra = routes / t->fan_out_axons_per_core - (double)numel(src) / t->neurons_per_core;
+            if (extra > 0) cost += extra;
+        }
     }
     for (int i = n_core; i < X->n_core; i++) free(X->core[i].sl);
     X->n_core = n_core, X->n_sl = n_sl;
@@ -369,8 +419,13 @@ static stc_status_t build_stc(cx_t *X, double wcap) {
     reset(X);
     for (int si = X->b->n_stages - 1; si >= 0; si--) {
         if (X->b->stages[si].kind == STC_NK_INPUT) continue;
+        int before = X->n_core;
         stc_status_t st = cut_stage(X, si, X->group[si], wcap);
         if (st) return st;
+        if (wcap == HUGE_VAL)
+            stc_log(STC_LOG_DEBUG, "cores", "stc cut: stage '%s' [%d,%d,%d] in groups of %d channels: %d slices, cores "
+                    "%d..%d", X->b->stages[si].name, X->b->stages[si].c, X->b->stages[si].h, X->b->stages[si].w,
+                    X->group[si], X->sl_n[si], before, X->n_core);
     }
     /* pipeline order: the cores were made destinations first */
     for (int i = 0, j = X->n_core - 1; i < j; i++, j--) {
@@ -411,6 +466,8 @@ static stc_status_t split_equal(cx_t *X, int si) {
         return no_fit(X, si, boxes_use(X, si, &sl, 1), unit > 1 ? "head and one row" : "channel and one row");
     }
     int first = X->n_sl, cs = s->c / best_nc, rs = (s->h + best_nr - 1) / best_nr;
+    stc_log(STC_LOG_DEBUG, "cores", "first-fit: stage '%s' [%d,%d,%d] cut %d x %d", s->name, s->c, s->h, s->w, best_nc,
+            best_nr);
     fill_t scratch = {0}; /* push_slice also records the slice in X->sl */
     stc_status_t st = STC_OK;
     for (int a = 0; a < best_nc && !st; a++)
@@ -555,9 +612,29 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     X.sl_first = calloc((size_t)b->n_stages, sizeof *X.sl_first);
     X.sl_n = calloc((size_t)b->n_stages, sizeof *X.sl_n);
     X.fo = calloc((size_t)b->n_projs + 1, sizeof *X.fo);
+    X.pj_first = calloc((size_t)b->n_stages + 1, sizeof *X.pj_first);
+    X.pj = malloc((size_t)(2 * b->n_projs + 1) * sizeof *X.pj);
+    if (X.pj_first && X.pj) {
+        for (int pi = 0; pi < b->n_projs; pi++) {
+            X.pj_first[b->projs[pi].dst + 1]++;
+            if (b->projs[pi].src != b->projs[pi].dst) X.pj_first[b->projs[pi].src + 1]++;
+        }
+        for (int si = 0; si < b->n_stages; si++) X.pj_first[si + 1] += X.pj_first[si];
+        int *cur = malloc((size_t)b->n_stages * sizeof *cur + 1);
+        if (cur) {
+            memcpy(cur, X.pj_first, (size_t)b->n_stages * sizeof *cur);
+            for (int pi = 0; pi < b->n_projs; pi++) {
+                X.pj[cur[b->projs[pi].dst]++] = pi;
+                if (b->projs[pi].src != b->projs[pi].dst) X.pj[cur[b->projs[pi].src]++] = pi;
+            }
+            free(cur);
+        } else {
+            free(X.pj), X.pj = NULL;
+        }
+    }
     stc_cores_report_t r;
     memset(&r, 0, sizeof r);
-    stc_status_t st = (!X.nwork || !X.group || !X.sl_first || !X.sl_n || !X.fo)
+    stc_status_t st = (!X.nwork || !X.group || !X.sl_first || !X.sl_n || !X.fo || !X.pj_first || !X.pj)
                           ? stc_err_set(err, STC_E_NOMEM, "cores: out of memory")
                           : STC_OK;
     if (!st) {
@@ -602,11 +679,14 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     reset(&X);
     free(X.core);
     free(X.sl);
+    free(X.sl_core);
     free(X.nwork);
     free(X.group);
     free(X.sl_first);
     free(X.sl_n);
     for (int pi = 0; X.fo && pi < b->n_projs; pi++) free(X.fo[pi]);
     free(X.fo);
+    free(X.pj_first);
+    free(X.pj);
     return st;
 }

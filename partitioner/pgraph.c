@@ -15,6 +15,7 @@
 #include "stc_bundle.h"
 #include "stc_partition.h"
 #include "stc_target.h"
+#include "box_union.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,39 +40,6 @@ void stc_pgraph_free(stc_pgraph_t *g) {
     free(g->adj);
     free(g->traffic);
     memset(g, 0, sizeof *g);
-}
-
-typedef struct { int c0, c1, y0, y1; } rect_t;
-
-static int cmp_int(const void *x, const void *y) { return (*(const int *)x > *(const int *)y) - (*(const int *)x < *(const int *)y); }
-
-typedef struct { int y0, y1; } iv_t;
-static int cmp_iv(const void *x, const void *y) {
-    const iv_t *a = x, *b = y;
-    return (a->y0 > b->y0) - (a->y0 < b->y0);
-}
-
-/* The union of n boxes as disjoint rectangles: channel bands between the
- * boxes' channel bounds, merged row intervals in each band. */
-static int box_union(const stc_box_t *bx, int n, rect_t *out, int *cut, iv_t *iv) {
-    int nc = 0, m = 0;
-    for (int i = 0; i < n; i++) cut[nc++] = bx[i].c0, cut[nc++] = bx[i].c1;
-    qsort(cut, (size_t)nc, sizeof *cut, cmp_int);
-    for (int j = 0; j + 1 < nc; j++) {
-        if (cut[j] == cut[j + 1]) continue;
-        int ni = 0;
-        for (int i = 0; i < n; i++)
-            if (bx[i].c0 <= cut[j] && bx[i].c1 >= cut[j + 1] && bx[i].y1 > bx[i].y0) iv[ni++] = (iv_t){bx[i].y0, bx[i].y1};
-        qsort(iv, (size_t)ni, sizeof *iv, cmp_iv);
-        for (int i = 0; i < ni;) {
-            int y0 = iv[i].y0, y1 = iv[i].y1;
-            for (i++; i < ni && iv[i].y0 <= y1; i++) y1 = iv[i].y1 > y1 ? iv[i].y1 : y1;
-            /* the same rows as the band before, channels adjacent: extend it */
-            if (m && out[m - 1].c1 == cut[j] && out[m - 1].y0 == y0 && out[m - 1].y1 == y1) out[m - 1].c1 = cut[j + 1];
-            else out[m++] = (rect_t){cut[j], cut[j + 1], y0, y1};
-        }
-    }
-    return m;
 }
 
 stc_status_t stc_pgraph_from_bundle(const stc_bundle_t *b, const stc_target_t *t, const double *stage_rate,

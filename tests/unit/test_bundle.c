@@ -71,12 +71,18 @@ static void core(stc_bundle_t *b, int i, int chip, int x, int y, int n, const st
     }
 }
 
-typedef struct {
-    int32_t src_core, src_local, dst_core, axon;
-} rt_t;
+static int route_run_cmp(const void *x, const void *y) {
+    const stc_route_run_t *p = x, *q = y;
+    if (p->neuron != q->neuron) return p->neuron < q->neuron ? -1 : 1;
+    if (p->core != q->core) return p->core < q->core ? -1 : 1;
+    return (p->axon > q->axon) - (p->axon < q->axon);
+}
 
 /* Axons: every source neuron of every projection, on every core holding a
- * slice of its destination; one route per axon from the neuron's core. */
+ * slice of its destination (one run per core and projection); one route per
+ * axon from the neuron's core, made in (destination core, axon) order and
+ * merged into the source core's last run when it continues it (the next
+ * neuron to the next axon of the same core), then sorted. */
 static void tables(stc_bundle_t *b) {
     int32_t **own = calloc((size_t)b->n_stages, sizeof *own); /* flat -> core << 16 | local */
     for (int s = 0; s < b->n_stages; s++) own[s] = calloc((size_t)numel(&b->stages[s]), sizeof **own);
@@ -90,8 +96,6 @@ static void tables(stc_bundle_t *b) {
                     for (int x = 0; x < s->w; x++) own[sl->stage][(ch * s->h + y) * s->w + x] = c << 16 | local++;
         }
     }
-    rt_t *rt = NULL;
-    int n_rt = 0;
     for (int d = 1; d < b->n_cores; d++) {
         stc_core_t *c = &b->cores[d];
         for (int pi = 0; pi < b->n_projs; pi++) {
@@ -99,34 +103,30 @@ static void tables(stc_bundle_t *b) {
             int holds = 0;
             for (int k = 0; k < c->n_slices; k++) holds |= c->slices[k].stage == p->dst;
             if (!holds) continue;
-            int64_t ns = numel(&b->stages[p->src]);
-            c->axons = realloc(c->axons, (size_t)(c->n_axons + ns) * sizeof *c->axons);
-            rt = realloc(rt, (size_t)(n_rt + ns) * sizeof *rt);
+            int ns = (int)numel(&b->stages[p->src]);
+            c->axon_runs = realloc(c->axon_runs, (size_t)(c->n_axon_runs + 1) * sizeof *c->axon_runs);
+            c->axon_runs[c->n_axon_runs++] = (stc_axon_run_t){pi, 0, ns};
             for (int f = 0; f < ns; f++) {
-                c->axons[c->n_axons] = (stc_axon_t){pi, f};
-                int32_t o = own[p->src][f];
-                rt[n_rt++] = (rt_t){o >> 16, o & 0xffff, d, c->n_axons++};
+                int32_t o = own[p->src][f], a = c->n_axons++;
+                stc_core_t *sc = &b->cores[o >> 16];
+                stc_route_run_t *last = sc->n_route_runs ? &sc->route_runs[sc->n_route_runs - 1] : NULL;
+                sc->n_routes++;
+                if (last && last->core == d && last->axon + last->n == a && last->neuron + last->n == (o & 0xffff))
+                    last->n++;
+                else {
+                    sc->route_runs = realloc(sc->route_runs, (size_t)(sc->n_route_runs + 1) * sizeof *sc->route_runs);
+                    sc->route_runs[sc->n_route_runs++] = (stc_route_run_t){o & 0xffff, 1, d, a};
+                }
             }
         }
     }
     for (int ci = 0; ci < b->n_cores; ci++) {
         stc_core_t *c = &b->cores[ci];
-        c->rt_off = calloc((size_t)c->n_neurons + 1, sizeof *c->rt_off);
-        for (int i = 0; i < n_rt; i++)
-            if (rt[i].src_core == ci) c->rt_off[rt[i].src_local + 1]++;
-        for (int i = 0; i < c->n_neurons; i++) c->rt_off[i + 1] += c->rt_off[i];
-        c->n_routes = c->rt_off[c->n_neurons];
-        c->routes = malloc((size_t)(c->n_routes ? c->n_routes : 1) * sizeof *c->routes);
-        int32_t *cur = malloc(((size_t)c->n_neurons + 1) * sizeof *cur);
-        memcpy(cur, c->rt_off, ((size_t)c->n_neurons + 1) * sizeof *cur);
-        for (int i = 0; i < n_rt; i++)
-            if (rt[i].src_core == ci) c->routes[cur[rt[i].src_local]++] = (stc_route_t){rt[i].dst_core, rt[i].axon};
-        free(cur);
+        if (c->n_route_runs > 1) qsort(c->route_runs, (size_t)c->n_route_runs, sizeof *c->route_runs, route_run_cmp);
         c->mem_state = (int64_t)c->n_neurons * 8;
         c->mem_syn = 100 * ci;
         c->mem_axon = (int64_t)c->n_axons * 4;
     }
-    free(rt);
     for (int s = 0; s < b->n_stages; s++) free(own[s]);
     free(own);
 }
@@ -328,19 +328,17 @@ static int same(const stc_bundle_t *x, const stc_bundle_t *y) {
     for (idx = 0; idx < bx->n_cores; idx++) {
         what = "core";
         const stc_core_t *x = &bx->cores[idx], *y = &by->cores[idx];
-        EQ(chip); EQ(x); EQ(y); EQ(n_slices); EQ(n_axons); EQ(n_neurons); EQ(n_routes);
+        EQ(chip); EQ(x); EQ(y); EQ(n_slices); EQ(n_axons); EQ(n_axon_runs); EQ(n_neurons); EQ(n_routes);
+        EQ(n_route_runs);
         EQ(mem_state); EQ(mem_syn); EQ(mem_axon);
         for (int k = 0; k < x->n_slices; k++) {
             EQ(slices[k].stage); EQ(slices[k].c0); EQ(slices[k].c1); EQ(slices[k].y0); EQ(slices[k].y1);
         }
-        for (int k = 0; k < x->n_axons; k++) {
-            EQ(axons[k].proj); EQ(axons[k].src);
+        for (int k = 0; k < x->n_axon_runs; k++) {
+            EQ(axon_runs[k].proj); EQ(axon_runs[k].src); EQ(axon_runs[k].n);
         }
-        for (int k = 0; k <= x->n_neurons; k++) {
-            EQ(rt_off[k]);
-        }
-        for (int k = 0; k < x->n_routes; k++) {
-            EQ(routes[k].core); EQ(routes[k].axon);
+        for (int k = 0; k < x->n_route_runs; k++) {
+            EQ(route_runs[k].neuron); EQ(route_runs[k].n); EQ(route_runs[k].core); EQ(route_runs[k].axon);
         }
     }
     return 1;
@@ -616,22 +614,53 @@ static void expect_field(mutate_fn f, stc_status_t st, const char *want) {
 }
 
 static void m_slice_rows(stc_bundle_t *b) { b->cores[2].slices[1].y1 = 9; }
-static void m_route_axon(stc_bundle_t *b) { b->cores[0].routes[0].axon = 999; }
-static void m_route_core(stc_bundle_t *b) { b->cores[0].routes[3].core = 4; }
-static void m_route_other(stc_bundle_t *b) { b->cores[0].routes[0].axon = 1; }
-static void m_axon_src(stc_bundle_t *b) { b->cores[1].axons[0].src = 99; }
-static void m_axon_proj(stc_bundle_t *b) { b->cores[1].axons[2].proj = -1; }
+static void m_route_axon(stc_bundle_t *b) { b->cores[0].route_runs[0].axon = 999; }
+static void m_route_core(stc_bundle_t *b) { b->cores[0].route_runs[0].core = 4; }
+static void m_route_other(stc_bundle_t *b) { b->cores[0].route_runs[0].axon = 1; }
+static void m_route_end(stc_bundle_t *b) { b->cores[0].route_runs[0].axon = 61; } /* axons [61,93) of 92 */
+static void m_axon_src(stc_bundle_t *b) { b->cores[1].axon_runs[0].src = 99; }
+static void m_axon_proj(stc_bundle_t *b) { b->cores[1].axon_runs[2].proj = -1; }
+static void m_axon_n0(stc_bundle_t *b) { b->cores[1].axon_runs[1].n = 0; }
+static void m_axon_tail(stc_bundle_t *b) { b->cores[1].axon_runs[0].src = 1; } /* neurons 1..32 of 32 */
+static void m_axon_total(stc_bundle_t *b) { b->cores[1].n_axons = 91; }
+/* core 1's axon run 0 split in two, the halves swapped: same axons, another order */
+static void m_axon_order(stc_bundle_t *b) {
+    stc_core_t *c = &b->cores[1];
+    c->axon_runs = realloc(c->axon_runs, (size_t)(c->n_axon_runs + 1) * sizeof *c->axon_runs);
+    memmove(c->axon_runs + 1, c->axon_runs, (size_t)c->n_axon_runs * sizeof *c->axon_runs);
+    c->n_axon_runs++;
+    c->axon_runs[0] = (stc_axon_run_t){P_CONV, 16, 16};
+    c->axon_runs[1] = (stc_axon_run_t){P_CONV, 0, 16};
+}
 static void m_conv_nw(stc_bundle_t *b) { b->projs[P_CONV].n_w = 10; }
 static void m_one2one_nw(stc_bundle_t *b) { b->projs[P_Q1].n_w = 3; }
 static void m_delay(stc_bundle_t *b) { b->projs[P_ADD_A].delay = 2; }
 static void m_stage_kind(stc_bundle_t *b) { b->stages[3].kind = 99; }
 static void m_proj_kind(stc_bundle_t *b) { b->projs[P_BCAST].kind = 0; }
 static void m_proj_dst(stc_bundle_t *b) { b->projs[P_HEAD].dst = 12; }
-static void m_rt_off(stc_bundle_t *b) { b->cores[0].rt_off[1] = b->cores[0].rt_off[2] + 1; }
-static void m_rt_last(stc_bundle_t *b) { b->cores[3].n_routes = 0; }
+static void m_rr_order(stc_bundle_t *b) {
+    stc_route_run_t t = b->cores[1].route_runs[0];
+    b->cores[1].route_runs[0] = b->cores[1].route_runs[1], b->cores[1].route_runs[1] = t;
+}
+static void m_rr_total(stc_bundle_t *b) { b->cores[3].n_routes--; }
+static void m_rr_n0(stc_bundle_t *b) { b->cores[2].route_runs[1].n = 0; }
+static void m_rr_neurons(stc_bundle_t *b) { b->cores[0].route_runs[0].neuron = 1; } /* neurons 1..32 of 32 */
+/* core 0's run split in two, the second half sent to the first half's axons */
+static void m_rr_twice(stc_bundle_t *b) {
+    stc_core_t *c = &b->cores[0];
+    c->route_runs = realloc(c->route_runs, 2 * sizeof *c->route_runs);
+    c->route_runs[0] = (stc_route_run_t){0, 16, 1, 0};
+    c->route_runs[1] = (stc_route_run_t){16, 16, 1, 0};
+    c->n_route_runs = 2;
+}
 static void m_input_stage(stc_bundle_t *b) { b->input_stage = 12; }
 static void m_n_neurons(stc_bundle_t *b) { b->cores[1].n_neurons--; }
 static void m_overlap(stc_bundle_t *b) { b->cores[2].slices[5].y0 = 0, b->cores[2].slices[5].y1 = 1; }
+static void m_overlap_on(stc_bundle_t *b) { b->cores[2].slices[0].c0 = 1, b->cores[2].slices[0].c1 = 3; }
+static void m_gap(stc_bundle_t *b) {
+    stc_slice_t *sl = &b->cores[2].slices[5];
+    sl->c0 = 2, sl->c1 = 4, sl->y0 = 0, sl->y1 = 2; /* as many neurons; channels 0 and 1 lose row 1 */
+}
 static void m_memory(stc_bundle_t *b) { b->cores[1].mem_syn = 200000; }
 static void m_position(stc_bundle_t *b) { b->cores[2].x = 0; }
 static void m_heads(stc_bundle_t *b) { b->stages[7].heads = 3; }
@@ -673,17 +702,28 @@ static void test_fields(void) {
     expect_field(m_slice_rows, STC_E_FORMAT,
                  "t.stc: core 2 slice 1 (stage 4 'block.0.attn.q_lif'): rows [0,9) outside the stage's 2 rows");
     expect_field(m_route_axon, STC_E_FORMAT,
-                 "t.stc: core 0 route 0 (neuron 0: stage 0 'input' neuron 0): field 'axon' is 999, core 1 has 92 "
-                 "input axons");
-    expect_field(m_route_core, STC_E_FORMAT, "t.stc: core 0 route 3 (neuron 3: stage 0 'input' neuron 3): field "
+                 "t.stc: core 0 route run 0 (neuron 0: stage 0 'input' neuron 0): field 'axon' is 999 and 'n' 32: "
+                 "axons [999,1031), core 1 has 92 input axons");
+    expect_field(m_route_end, STC_E_FORMAT, "field 'axon' is 61 and 'n' 32: axons [61,93), core 1 has 92 input axons");
+    expect_field(m_route_core, STC_E_FORMAT, "t.stc: core 0 route run 0 (neuron 0: stage 0 'input' neuron 0): field "
                                              "'core' is 4, expected a core index 0..3");
-    expect_field(m_route_other, STC_E_FORMAT, "reaches core 1 axon 1, which carries stage 0 'input' neuron 1 "
+    expect_field(m_route_other, STC_E_FORMAT, "t.stc: core 0 route run 0 (neuron 0: stage 0 'input' neuron 0): "
+                                              "reaches core 1 axon 1, which carries stage 0 'input' neuron 1 "
                                               "(projection 0)");
+    expect_field(m_rr_twice, STC_E_FORMAT, "t.stc: core 0 route run 1 (neuron 16: stage 0 'input' neuron 16): "
+                                           "core 1 axon 0 is reached by a second route");
+    expect_field(m_axon_order, STC_E_FORMAT, "t.stc: core 0 route run 0 (neuron 0: stage 0 'input' neuron 0): "
+                                             "reaches core 1 axon 0, which carries stage 0 'input' neuron 16");
     expect_field(m_axon_src, STC_E_FORMAT,
-                 "t.stc: core 1 axon 0 (projection 0 'input' -> 'patch.conv'): field 'src' is 99, outside the source "
-                 "stage's 32 neurons");
-    expect_field(m_axon_proj, STC_E_FORMAT, "t.stc: core 1 axon 2: field 'proj' is -1, expected a projection index "
-                                            "0..14");
+                 "t.stc: core 1 axon run 0 (axons from 0, projection 0 'input' -> 'patch.conv'): field 'src' is 99 "
+                 "and 'n' 32: source neurons [99,131) outside the source stage's 32 neurons");
+    expect_field(m_axon_tail, STC_E_FORMAT, "field 'src' is 1 and 'n' 32: source neurons [1,33) outside the source "
+                                            "stage's 32 neurons");
+    expect_field(m_axon_proj, STC_E_FORMAT, "t.stc: core 1 axon run 2: field 'proj' is -1, expected a projection "
+                                            "index 0..14");
+    expect_field(m_axon_n0, STC_E_FORMAT, "t.stc: core 1 axon run 1 (axons from 32, projection 1 'patch.conv' -> "
+                                          "'patch.pool'): field 'n' is 0, expected >= 1 axons");
+    expect_field(m_axon_total, STC_E_FORMAT, "t.stc: core 1: field 'n_axons' is 91, its 3 axon runs hold 92 axons");
     expect_field(m_conv_nw, STC_E_FORMAT, "t.stc: projection 0 (CONV 'input' -> 'patch.conv'): field 'n_w' is 10, "
                                           "CONV needs 54 weights (co*ci*k*k)");
     expect_field(m_one2one_nw, STC_E_FORMAT, "t.stc: projection 3 (ONE2ONE 'patch.lif' -> 'block.0.attn.q_lif'): "
@@ -695,13 +735,19 @@ static void test_fields(void) {
     expect_field(m_proj_kind, STC_E_FORMAT, "t.stc: projection 12: field 'kind' is 0, expected a synapse kind 1..10");
     expect_field(m_proj_dst, STC_E_FORMAT, "t.stc: projection 14 (DENSE_REDUCE): field 'dst' is 12, expected a stage "
                                            "index 0..11");
-    expect_field(m_rt_off, STC_E_FORMAT, "t.stc: core 0: rt_off[2] is ");
-    expect_field(m_rt_off, STC_E_FORMAT, "(offsets must not decrease)");
-    expect_field(m_rt_last, STC_E_FORMAT, "t.stc: core 3: rt_off[41] (the last) is ");
+    expect_field(m_rr_order, STC_E_FORMAT, "t.stc: core 1 route run 1: (neuron ");
+    expect_field(m_rr_order, STC_E_FORMAT, "route runs are sorted by (neuron, core, axon)");
+    expect_field(m_rr_total, STC_E_FORMAT, "t.stc: core 3: field 'n_routes' is 43, its 8 route runs hold 44 routes");
+    expect_field(m_rr_n0, STC_E_FORMAT, "t.stc: core 2 route run 1: field 'n' is 0, expected >= 1 routes");
+    expect_field(m_rr_neurons, STC_E_FORMAT, "t.stc: core 0 route run 0: field 'neuron' is 1 and 'n' 32: neurons "
+                                             "[1,33) outside the core's 32 neurons");
     expect_field(m_input_stage, STC_E_FORMAT, "t.stc: stage 0 'input' is an INPUT stage, but input_stage is 12");
     expect_field(m_n_neurons, STC_E_FORMAT, "t.stc: core 1: field 'n_neurons' is 67, its slices hold 68 neurons");
     expect_field(m_overlap, STC_E_FORMAT,
-                 "t.stc: core 3 slice 1 (stage 8 'block.0.add'): channel 0 row 0 is also in another slice");
+                 "t.stc: core 3 slice 1 (stage 8 'block.0.add'): channel 0 row 0 is also in core 2 slice 5");
+    expect_field(m_overlap_on, STC_E_FORMAT,
+                 "t.stc: core 2 slice 0 (stage 3 'patch.lif'): channel 1 row 0 is also in core 1 slice 2");
+    expect_field(m_gap, STC_E_FORMAT, "t.stc: stage 8 'block.0.add': channel 0 row 1 is in no slice");
     expect_field(m_memory, STC_E_FORMAT, "t.stc: core 1: 200544 bytes of memory (state 544 + synapses 200000), "
                                          "target loihi2 has memory_per_core_bytes 196608");
     expect_field(m_position, STC_E_FORMAT, "t.stc: cores 1 and 2 are both at chip 0 (x 0, y 0)");
@@ -1143,15 +1189,62 @@ static void test_layout(void) {
     fix_header(e, n);
     refused(e, n, STC_E_FORMAT, "stage 0 'input': field 'n_bias' is 7, expected 0 or c = 2");
 
+    /* core 0: n_cores 4, chip x y 12, then n_slices, n_axons, n_axon_runs, n_neurons, n_routes, n_route_runs */
+    size_t c0 = cores + 4 + 12;
+    CU_ASSERT_EQUAL(get32(d + c0), 1);
+    CU_ASSERT_EQUAL(get32(d + c0 + 4), 0);
+    CU_ASSERT_EQUAL(get32(d + c0 + 8), 0);
+    CU_ASSERT_EQUAL(get32(d + c0 + 12), 32);
+    CU_ASSERT_EQUAL(get32(d + c0 + 16), 32);
+    CU_ASSERT_EQUAL(get32(d + c0 + 20), 1);
+    /* ... 3 x i64, its slice (0, 0, 2, 0, 4), its route run: neurons 0..31 to core 1 axons 0..31 */
+    CU_ASSERT_EQUAL(get32(d + c0 + 48), 0);
+    CU_ASSERT_EQUAL(get32(d + c0 + 56), 2);
+    CU_ASSERT_EQUAL(get32(d + c0 + 68), 0);
+    CU_ASSERT_EQUAL(get32(d + c0 + 72), 32);
+    CU_ASSERT_EQUAL(get32(d + c0 + 76), 1);
+    CU_ASSERT_EQUAL(get32(d + c0 + 80), 0);
+    /* core 1 follows: its axon runs (proj, src, n) after its 3 slices: (0, 0, 32) first */
+    size_t c1 = c0 + 84 + 12;
+    CU_ASSERT_EQUAL(get32(d + c1), 3);
+    CU_ASSERT_EQUAL(get32(d + c1 + 4), 92);
+    CU_ASSERT_EQUAL(get32(d + c1 + 8), 3);
+    CU_ASSERT_EQUAL(get32(d + c1 + 48 + 60 + 4), 0);
+    CU_ASSERT_EQUAL(get32(d + c1 + 48 + 60 + 8), 32);
+
     FRESH(); /* core 0's n_routes */
-    put32(e + cores + 4 + 12 + 12, 1u << 29);
+    put32(e + c0 + 16, 1u << 29);
     fix_header(e, n);
     refused(e, n, STC_E_LIMIT, "core 0: field 'n_routes' is 536870912, limit 268435456");
 
-    FRESH(); /* core 0's n_axons: the tables no longer fit */
-    put32(e + cores + 4 + 12 + 4, 1u << 20);
+    FRESH(); /* core 0's n_route_runs: over the limit, over its routes, more than the section holds */
+    put32(e + c0 + 20, 1u << 29);
     fix_header(e, n);
-    refused(e, n, STC_E_FORMAT, "core 0: 1 slices, 1048576 axons, 32 neurons and ");
+    refused(e, n, STC_E_LIMIT, "core 0: field 'n_route_runs' is 536870912, limit 268435456");
+    FRESH();
+    put32(e + c0 + 20, 33);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "core 0: field 'n_route_runs' is 33, more than its 32 routes");
+    FRESH();
+    put32(e + c0 + 16, 1u << 20);
+    put32(e + c0 + 20, 1u << 20);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "core 0: 1 slices, 0 axon runs and 1048576 route runs need 16777236 bytes, the "
+                                "section has ");
+
+    FRESH(); /* core 0's axon runs: the tables no longer fit */
+    put32(e + c0 + 4, 1u << 20);
+    put32(e + c0 + 8, 1u << 20);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "core 0: 1 slices, 1048576 axon runs and 1 route runs need 12582948 bytes");
+    FRESH();
+    put32(e + c0 + 8, 1);
+    fix_header(e, n);
+    refused(e, n, STC_E_FORMAT, "core 0: field 'n_axon_runs' is 1, more than its 0 axons");
+    FRESH();
+    put32(e + c0 + 4, (1u << 24) + 1);
+    fix_header(e, n);
+    refused(e, n, STC_E_LIMIT, "core 0: field 'n_axons' is 16777217, limit 16777216");
 
     FRESH(); /* projection 0's n_w: beyond the limit */
     put64(e + proj + 4 + 40, (uint64_t)1 << 40);
@@ -1217,8 +1310,13 @@ static void test_layout(void) {
     }
 
     FRESH();
-    put32(e + 8, 2);
-    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 2; this stc reads version 1");
+    put32(e + 8, 3);
+    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 3; this stc reads version 2: use a newer stc");
+    FRESH(); /* version 1 (per-axon tables): compile again */
+    put32(e + 8, 1);
+    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 1, written by an older stc; this stc reads "
+                                     "version 2 only (the axon and routing tables are stored as runs since version "
+                                     "2): compile the model again with this stc (stc-coord compile)");
     FRESH();
     put32(e + 8, 0);
     refused(e, n, STC_E_FORMAT, "t.stc: bundle format version 0 is not a version");
@@ -1297,8 +1395,7 @@ static void test_memory(void) {
     b->model[0] = 0;
     /* a core's neurons that no route leaves and an axon no route reaches */
     b->cores[1].n_routes = 0;
-    b->cores[1].rt_off[b->cores[1].n_neurons] = 0;
-    for (int i = 0; i <= b->cores[1].n_neurons; i++) b->cores[1].rt_off[i] = 0;
+    b->cores[1].n_route_runs = 0;
     CU_ASSERT_EQUAL(stc_bundle_validate(b, "m", &err), STC_E_FORMAT);
     STC_ASSERT_CONTAINS(err.msg, "m: core 1 axon 32 (projection 1, source neuron 0): no route reaches it");
     stc_bundle_destroy(&b);
@@ -1307,6 +1404,7 @@ static void test_memory(void) {
     b->cores[1].n_slices = 0;
     b->cores[1].n_neurons = 0;
     b->cores[1].n_axons = 0;
+    b->cores[1].n_axon_runs = 0;
     CU_ASSERT_EQUAL(stc_bundle_validate(b, "m", &err), STC_E_FORMAT);
     STC_ASSERT_CONTAINS(err.msg, "m: stage 1 'y': the cores' slices hold 0 neurons, the stage has 2");
     stc_bundle_destroy(&b);

@@ -64,6 +64,35 @@ static stc_proj_t pj_make(int src, int dst, int kind, int shift, int64_t n_w, co
     return p;
 }
 
+static int by_dst(const void *x, const void *y) {
+    const stc_route_run_t *p = x, *q = y;
+    return p->core != q->core ? (p->core > q->core) - (p->core < q->core) : (p->axon > q->axon) - (p->axon < q->axon);
+}
+
+static int by_neuron(const void *x, const void *y) {
+    const stc_route_run_t *p = x, *q = y;
+    return p->neuron != q->neuron ? (p->neuron > q->neuron) - (p->neuron < q->neuron) : by_dst(x, y);
+}
+
+/* A core's routing table as the bundle stores it, from its routes one by one
+ * (runs of 1; freed): in (core, axon) order, each merged into the run before
+ * when it continues it (the next neuron to the next axon), then sorted by
+ * (neuron, core, axon). */
+static stc_route_run_t *runs_of(stc_route_run_t *one, int n, int *n_runs) {
+    qsort(one, (size_t)n, sizeof *one, by_dst);
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        stc_route_run_t *q = m ? &one[m - 1] : NULL;
+        if (q && q->core == one[i].core && q->axon + q->n == one[i].axon && q->neuron + q->n == one[i].neuron)
+            q->n++;
+        else
+            one[m++] = one[i];
+    }
+    qsort(one, (size_t)m, sizeof *one, by_neuron);
+    *n_runs = m;
+    return one;
+}
+
 /* Takes ownership of the stages' biases and the projections' weights. */
 static stc_bundle_t *mk_bundle(int T, const stc_stage_t *stages, int ns, const stc_proj_t *projs, int np,
                                const tcore_t *cores, int nc) {
@@ -121,17 +150,15 @@ static stc_bundle_t *mk_bundle(int T, const stc_stage_t *stages, int ns, const s
                 }
         }
         c->n_axons = na;
-        c->axons = calloc((size_t)(na ? na : 1), sizeof *c->axons);
+        c->axon_runs = calloc((size_t)(np ? np : 1), sizeof *c->axon_runs);
         for (int p = 0; p < np; p++)
             if (abase[i * np + p] >= 0)
-                for (int n = 0; n < numel(&b->stages[projs[p].src]); n++)
-                    c->axons[abase[i * np + p] + n] = (stc_axon_t){p, n};
+                c->axon_runs[c->n_axon_runs++] = (stc_axon_run_t){p, 0, (int32_t)numel(&b->stages[projs[p].src])};
     }
     for (int i = 0; i < nc; i++) {
         stc_core_t *c = &b->cores[i];
-        c->rt_off = calloc((size_t)c->n_neurons + 1, sizeof *c->rt_off);
         int cap = 16, nr = 0, k = 0;
-        c->routes = malloc((size_t)cap * sizeof *c->routes);
+        stc_route_run_t *one = malloc((size_t)cap * sizeof *one); /* every route, a run of 1 */
         for (int j = 0; j < c->n_slices; j++) {
             const stc_slice_t *sl = &c->slices[j];
             const stc_stage_t *st = &b->stages[sl->stage];
@@ -143,14 +170,14 @@ static stc_bundle_t *mk_bundle(int T, const stc_stage_t *stages, int ns, const s
                             if (projs[p].src != sl->stage) continue;
                             for (int d = 0; d < nc; d++) {
                                 if (abase[d * np + p] < 0) continue;
-                                if (nr == cap) c->routes = realloc(c->routes, (size_t)(cap *= 2) * sizeof *c->routes);
-                                c->routes[nr++] = (stc_route_t){d, abase[d * np + p] + flat};
+                                if (nr == cap) one = realloc(one, (size_t)(cap *= 2) * sizeof *one);
+                                one[nr++] = (stc_route_run_t){k, 1, d, abase[d * np + p] + flat};
                             }
                         }
-                        c->rt_off[k + 1] = nr;
                     }
         }
         c->n_routes = nr;
+        c->route_runs = runs_of(one, nr, &c->n_route_runs);
     }
     free(abase);
     return b;
@@ -1087,14 +1114,27 @@ static void test_refuse(void) {
     CU_ASSERT_PTR_NULL(s);
     STC_ASSERT_CONTAINS(err.msg, "delay 2");
     b->projs[1].delay = 1;
-    b->cores[1].routes[0].axon = 999;
+    CU_ASSERT_EQUAL_FATAL(b->cores[1].n_route_runs, 1); /* LIF neurons 0..17 to core 1 axons 9..26 */
+    CU_ASSERT_EQUAL(b->cores[1].route_runs[0].n, 18);
+    CU_ASSERT_EQUAL(b->cores[1].route_runs[0].axon, 9);
+    b->cores[1].route_runs[0].axon = 999;
     s = stc_chipsim_create(b, &err);
     CU_ASSERT_PTR_NULL(s);
     STC_ASSERT_CONTAINS(err.msg, "axon 999");
-    b->cores[1].routes[0].axon = 0; /* neuron 0 of LIF, but axon 0 of core 1 carries input pixel 0 */
+    b->cores[1].route_runs[0].axon = 0; /* neuron 0 of LIF, but axon 0 of core 1 carries input pixel 0 */
     s = stc_chipsim_create(b, &err);
     CU_ASSERT_PTR_NULL(s);
-    STC_ASSERT_CONTAINS(err.msg, "routes to core 1 axon 0");
+    STC_ASSERT_CONTAINS(err.msg, "routes to core 1 axon 0, which carries neuron 0 of stage 0");
+    b->cores[1].route_runs[0].axon = 9;
+    b->cores[1].axon_runs[1].n = 17; /* the axon runs no longer hold n_axons */
+    s = stc_chipsim_create(b, &err);
+    CU_ASSERT_PTR_NULL(s);
+    STC_ASSERT_CONTAINS(err.msg, "core 1: its axon runs hold 26 axons, n_axons is 27");
+    b->cores[1].axon_runs[1].n = 18;
+    b->cores[1].route_runs[0].neuron = 4; /* neurons 4..21 of 21 (18 LIF, 3 readout) */
+    s = stc_chipsim_create(b, &err);
+    CU_ASSERT_PTR_NULL(s);
+    STC_ASSERT_CONTAINS(err.msg, "core 1 route run 0: neurons 4 .. 21 outside its 21 neurons");
     stc_bundle_destroy(&b);
     b = net1(cores, 2);
     b->cores[1].slices[0].c1 = 3;

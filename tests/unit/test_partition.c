@@ -96,9 +96,10 @@ static void test_bundle_placement(void) {
         double *ones = malloc((size_t)b->n_stages * sizeof *ones), *cnt = calloc((size_t)n * n, sizeof *cnt);
         for (int s = 0; s < b->n_stages; s++) ones[s] = 1;
         for (int c = 1; c < b->n_cores; c++)
-            for (int r = 0; r < b->cores[c].n_routes; r++) {
-                int d = b->cores[c].routes[r].core;
-                if (d != c && d > 0) cnt[(int64_t)(c < d ? c - 1 : d - 1) * n + (c < d ? d - 1 : c - 1)] += 1;
+            for (int r = 0; r < b->cores[c].n_route_runs; r++) { /* a run of n routes to one core */
+                int d = b->cores[c].route_runs[r].core;
+                if (d != c && d > 0)
+                    cnt[(int64_t)(c < d ? c - 1 : d - 1) * n + (c < d ? d - 1 : c - 1)] += b->cores[c].route_runs[r].n;
             }
         stc_pgraph_t g1;
         CU_ASSERT_EQUAL_FATAL(stc_pgraph_from_bundle(b, &t, ones, &g1, &err), STC_OK);
