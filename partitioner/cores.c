@@ -11,9 +11,11 @@
  *     (the one that needs the fewest cores on its own: large groups share an
  *     input window, small ones store fewer weights).  Stages are taken
  *     destinations first and each core takes the longest run of the stream
- *     that still fits (binary search on the run's end), so cores are filled
- *     up to whichever limit binds and a stage's tail shares a core with the
- *     next one's head.  Then a cap on the per-tick work of a core is searched
+ *     that still fits (binary search on the run's end; cut back to a row
+ *     boundary when that keeps at least half of it, since a row cut in the
+ *     middle makes its sources send to one more core), among the last 8
+ *     cores made, so cores are filled up to whichever limit binds and stages
+ *     that bind on different limits share cores.  Then a cap on the per-tick work of a core is searched
  *     for: the smallest that keeps the core count within 1.1x the lower
  *     bound (or within the uncapped count if that is already above), so the
  *     busiest core, which sets the tick, is as light as that allows.
@@ -341,6 +343,10 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
                 if (!new_core(X)) return X->err->status;
                 continue;
             }
+            /* end at a row boundary when that keeps most of the run: a row cut in the
+             * middle makes its sources send to one more core, and read one more row */
+            int64_t upr = gs / q, aligned = lo / upr * upr;
+            if (lo < per_group && aligned > u && 2 * (aligned - u) >= lo - u) lo = aligned;
             int n = run_boxes(s, si, g, gs, q, u, lo, bx);
             f->used = use_add(f->used, boxes_use(X, si, bx, n));
             for (int i = 0; i < n; i++)
