@@ -47,9 +47,13 @@ stc_input_t *coord_calib_images(const coord_opts_t *o, const coord_model_t *m, s
     return in;
 }
 
-int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t, const char *target_json,
-                       stc_bundle_t **out, stc_err_t *err) {
+/* The model through its passes and lowering into *out.  cal_out (may be NULL):
+ * receives the calibration images quantize used (NULL if none), for the
+ * rates that compile --topology measures on them. */
+static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t, const char *target_json,
+                        stc_bundle_t **out, stc_input_t **cal_out, stc_err_t *err) {
     *out = NULL;
+    if (cal_out) *cal_out = NULL;
     if (!o->passes) o->passes = "-O2";
     if (coord_load_model(o, m, err)) return 1;
     stc_input_t *cal = NULL;
@@ -76,7 +80,7 @@ int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t,
         rc = 1;
     }
     if (!rc && stc_pass_pipeline(m->ir, "quantize,delay_balance", &po, err)) rc = 1;
-    stc_input_destroy(&cal);
+    if (rc || !cal_out) stc_input_destroy(&cal);
     if (rc) return 1;
     char opts[256];
     int n = snprintf(opts, sizeof opts, "%s --target %s --weight-bits %d", o->passes, t->name, po.weight_bits);
@@ -87,13 +91,17 @@ int coord_build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t,
     /* with --topology the cut waits for measured rates (compile_place) */
     stc_lower_opts_t lo = {t, o->chips, base ? base + 1 : o->model, opts, target_json, 0, NULL, NULL, o->topology != NULL};
     stc_bundle_t *b = stc_lower(m->ir, &lo, err);
-    if (!b) return 1;
+    if (!b) {
+        stc_input_destroy(&cal);
+        return 1;
+    }
     snprintf(b->dataset, sizeof b->dataset, "%s", m->cfg.dataset);
     b->n_norm = m->cfg.n_norm;
     memcpy(b->norm_mean, m->cfg.norm_mean, sizeof b->norm_mean);
     memcpy(b->norm_std, m->cfg.norm_std, sizeof b->norm_std);
     b->pytorch_accuracy = m->cfg.pytorch_accuracy;
     *out = b;
+    if (cal_out) *cal_out = cal;
     return 0;
 }
 
@@ -111,13 +119,12 @@ static void count_nonzero(void *ud, const stc_node_t *node, int t, const int64_t
     c->nz[node->id] += k;
 }
 
-/* compile --topology: the stages' firing rates on calibration images, by the
- * integer interpreter (what the chip computes, bit for bit), then stc's cut
- * and placement (coord_place) and the tables. */
-static int compile_place(coord_opts_t *o, coord_model_t *m, stc_bundle_t *b, const stc_target_t *t, cJSON *pj,
-                         stc_err_t *err) {
-    stc_input_t *cal = (o->calib || o->dataset || m->cfg.dataset[0]) ? coord_calib_images(o, m, err) : NULL;
-    if (!cal && err->status) return 1;
+/* compile --topology: the stages' firing rates on the calibration images
+ * quantize used (NULL: none, the static estimate), by the integer interpreter
+ * (what the chip computes, bit for bit), then stc's cut and placement
+ * (coord_place) and the tables. */
+static int compile_place(coord_opts_t *o, coord_model_t *m, stc_bundle_t *b, const stc_target_t *t,
+                         const stc_input_t *cal, cJSON *pj, stc_err_t *err) {
     if (cal) {
         int64_t n = cal->n < RATE_IMAGES ? cal->n : RATE_IMAGES, per = cal->c * cal->h * cal->w;
         if (o->limit > 0 && o->limit < n) n = o->limit;
@@ -146,7 +153,6 @@ static int compile_place(coord_opts_t *o, coord_model_t *m, stc_bundle_t *b, con
         free(rc.nz);
         free(logits);
         free(rate);
-        stc_input_destroy(&cal);
         if (bad) return 1;
     }
     return coord_place(o, b, t, pj) ? 1 : 0;
@@ -174,8 +180,9 @@ int cmd_compile(coord_opts_t *o) {
     stc_bundle_t *b = NULL;
     int rc = 1;
     cJSON *pj = o->topology && o->json ? cJSON_CreateObject() : NULL;
-    if (coord_build_bundle(o, &m, &t, (const char *)tjson, &b, &err) ||
-        (o->topology && compile_place(o, &m, b, &t, pj, &err)) ||
+    stc_input_t *cal = NULL;
+    if (build_bundle(o, &m, &t, (const char *)tjson, &b, o->topology ? &cal : NULL, &err) ||
+        (o->topology && compile_place(o, &m, b, &t, cal, pj, &err)) ||
         (o->topology && stc_bundle_validate(b, o->out, &err))) {
         if (err.status) coord_fail(&err);
         goto out;
@@ -261,6 +268,7 @@ int cmd_compile(coord_opts_t *o) {
     }
     rc = 0;
 out:
+    stc_input_destroy(&cal);
     cJSON_Delete(pj);
     free(tjson);
     stc_bundle_destroy(&b);

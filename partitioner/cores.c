@@ -37,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STATIC_RATE_SPIKES 0.1 /* spikes per neuron per timestep, without measurements */
 #define STATIC_RATE_GRADED 0.5 /* graded events per neuron per timestep (relays send non-zero values) */
 #define BALANCE_STEPS 24       /* bisection steps of the work cap */
 #define CORE_SLACK 1.10        /* cores allowed over the lower bound when balancing */
@@ -156,7 +155,7 @@ static void stage_work(cx_t *X, const double *stage_rate, double *nsyn) {
         int graded = src->kind == STC_NK_RELAY || src->kind == STC_NK_INPUT || src->kind == STC_NK_SSA ||
                      src->kind == STC_NK_MAX;
         double rate = stage_rate ? stage_rate[p->src] / (b->T > 0 ? b->T : 1)
-                                 : graded ? STATIC_RATE_GRADED : STATIC_RATE_SPIKES;
+                                 : graded ? STATIC_RATE_GRADED : STC_STATIC_SPIKE_RATE;
         double pos = (double)src->h * src->w, fan;
         switch (p->kind) {
         case STC_SK_CONV: fan = (double)p->ci * p->k * p->k; break;
@@ -292,10 +291,9 @@ static stc_status_t no_fit(cx_t *X, int si, use_t u, const char *unit) {
 /* ------------------------------------------------------ stc's stream cut */
 
 /* The boxes of units [u0, u1) of channel group g (group size gs, quantum q). */
-static int run_boxes(const stc_stage_t *s, int si, int g, int gs, int q, int64_t u0, int64_t u1, stc_slice_t *out) {
+static int run_boxes(int si, int g, int gs, int q, int64_t u0, int64_t u1, stc_slice_t *out) {
     int upr = gs / q, cg = g * gs, n = 0;
     int ya = (int)(u0 / upr), ja = (int)(u0 % upr), yb = (int)((u1 - 1) / upr), jb = (int)((u1 - 1) % upr);
-    (void)s;
     if (ya == yb) {
         out[n++] = (stc_slice_t){si, cg + ja * q, cg + (jb + 1) * q, ya, ya + 1};
         return n;
@@ -329,7 +327,7 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
                 int64_t hi = per_group; /* largest end in (u, hi] that fits; lo: known to fit */
                 while (lo < hi) {
                     int64_t mid = lo + (hi - lo + 1) / 2;
-                    int n = run_boxes(s, si, g, gs, q, u, mid, bx);
+                    int n = run_boxes(si, g, gs, q, u, mid, bx);
                     use_t v = use_add(f->used, boxes_use(X, si, bx, n));
                     if (!over_limit(X->t, v, &h_, &l_) && (v.work <= wcap || (f->n == 0 && mid == u + 1))) lo = mid;
                     else hi = mid - 1;
@@ -337,7 +335,7 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
             }
             if (lo == u) {
                 if (f->n == 0) {
-                    int n = run_boxes(s, si, g, gs, q, u, u + 1, bx);
+                    int n = run_boxes(si, g, gs, q, u, u + 1, bx);
                     return no_fit(X, si, boxes_use(X, si, bx, n), q > 1 ? "head and one row" : "channel and one row");
                 }
                 if (!new_core(X)) return X->err->status;
@@ -347,7 +345,7 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
              * middle makes its sources send to one more core, and read one more row */
             int64_t upr = gs / q, aligned = lo / upr * upr;
             if (lo < per_group && aligned > u && 2 * (aligned - u) >= lo - u) lo = aligned;
-            int n = run_boxes(s, si, g, gs, q, u, lo, bx);
+            int n = run_boxes(si, g, gs, q, u, lo, bx);
             f->used = use_add(f->used, boxes_use(X, si, bx, n));
             for (int i = 0; i < n; i++)
                 if (push_slice(X, f, bx[i])) return X->err->status;

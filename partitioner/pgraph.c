@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STATIC_RATE 0.1 /* spikes per neuron per timestep without measurements */
 
 typedef struct {
     int32_t u, v; /* u < v, vertex ids */
@@ -103,7 +102,7 @@ stc_status_t stc_pgraph_from_bundle(const stc_bundle_t *b, const stc_target_t *t
     for (int pi = 0; pi < b->n_projs && !st; pi++) {
         const stc_proj_t *p = &b->projs[pi];
         const stc_stage_t *src = &b->stages[p->src];
-        double rate = stage_rate ? stage_rate[p->src] : STATIC_RATE * b->T;
+        double rate = stage_rate ? stage_rate[p->src] : STC_STATIC_SPIKE_RATE * b->T;
         if (rate <= 0) rate = 1e-12; /* a route that exists is an edge, even if silent */
         for (int i = first[p->dst]; i < first[p->dst + 1] && !st;) {
             int d = sl_core[i], nb = 0;

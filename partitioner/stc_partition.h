@@ -73,6 +73,7 @@ void stc_topology_coords(const stc_topology_t *t, int chip, int *coords);
 /* ------------------------------------------- stages into slices into cores */
 
 #define STC_AXON_BYTES 4 /* per input axon table entry (assumption, docs/backend.md 3) */
+#define STC_STATIC_SPIKE_RATE 0.1 /* spikes per neuron per timestep when no rates were measured */
 
 struct stc_bundle;
 struct stc_target;

@@ -16,35 +16,9 @@
 import argparse
 import json
 import os
-import shutil
 import struct
-import subprocess
-import sys
 
-import numpy as np
-import torch
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import stc_ref  # noqa: E402
-
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    print(f"  {'ok  ' if ok else 'FAIL'}  {what}{': ' + detail if detail and not ok else ''}")
-    passed += bool(ok)
-    failed += not ok
-
-
-def stc(args, code=0):
-    p = subprocess.run([A.stc] + args, capture_output=True, text=True, cwd=A.work)
-    if p.returncode != code:
-        print(f"        stc-coord {' '.join(args)}: exit {p.returncode}, expected {code}\n{p.stderr}")
-    if "Sanitizer" in p.stderr or "runtime error:" in p.stderr:
-        check(f"stc-coord {' '.join(args)}: no sanitizer report", False, p.stderr)
-    return p
+import cli_common
 
 
 def tags(path):
@@ -58,26 +32,8 @@ def tags(path):
 
 def main():
     w = A.work
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
-    torch.manual_seed(0)
-    cfg = dict(arch="spikformer_cifar", depths=1, embed_dims=16, num_classes=10, num_heads=2, in_channels=3)
-    sd = stc_ref.build(cfg).state_dict()
-    for k in sd:
-        if k.endswith("bn.weight"):
-            sd[k] = sd[k] * 8
-    pth = os.path.join(w, "hot.pth")
-    torch.save(sd, pth)
-    x = os.path.join(w, "in.npy")
-    np.save(x, np.random.RandomState(1).rand(3, 3, 16, 16).astype(np.float32) * 2 - 1)
-    tiny = json.loads(stc(["target", "loihi3", "--json"]).stdout)
-    tiny["name"] = "tiny"
-    tiny["cores_per_chip"]["value"] = 2
-    tiny["core_mesh"]["value"] = [2, 1]
-    tiny["neurons_per_core"]["value"] = 600
-    tp = os.path.join(w, "tiny.json")
-    json.dump(tiny, open(tp, "w"))
-    base = ["--img-size", "16", "--target", tp, "--calib", x]
+    pth, x, tiny_path = T.hot_model()
+    base = ["--img-size", "16", "--target", tiny_path, "--calib", x]
 
     def logits(bundle):
         p = stc(["run", bundle, "--input", x, "--json"])
@@ -136,7 +92,8 @@ if __name__ == "__main__":
     ap.add_argument("--stc", required=True)
     ap.add_argument("--work", required=True)
     A = ap.parse_args()
-    A.stc, A.work = os.path.abspath(A.stc), os.path.abspath(A.work)
+    T = cli_common.Cli(A.stc, A.work)
+    A.stc, A.work = T.stc_path, T.work
+    check, stc = T.check, T.stc
     main()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+    T.finish()

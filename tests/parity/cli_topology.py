@@ -17,34 +17,9 @@ import json
 import os
 import shutil
 import struct
-import subprocess
-import sys
 import zlib
 
-import numpy as np
-import torch
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-import stc_ref  # noqa: E402
-
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    print(f"  {'ok  ' if ok else 'FAIL'}  {what}{': ' + detail if detail and not ok else ''}")
-    passed += bool(ok)
-    failed += not ok
-
-
-def stc(args, code=0):
-    p = subprocess.run([A.stc] + args, capture_output=True, text=True, cwd=A.work)
-    if p.returncode != code:
-        print(f"        stc-coord {' '.join(args)}: exit {p.returncode}, expected {code}\n{p.stderr}")
-    if "Sanitizer" in p.stderr or "runtime error:" in p.stderr:
-        check(f"stc-coord {' '.join(args)}: no sanitizer report", False, p.stderr)
-    return p
+import cli_common
 
 
 def sections(data):
@@ -63,33 +38,14 @@ def close(a, b, rel):
 
 def main():
     w = A.work
-    shutil.rmtree(w, ignore_errors=True)
-    os.makedirs(w)
-    torch.manual_seed(0)
-    cfg = dict(arch="spikformer_cifar", depths=1, embed_dims=16, num_classes=10, num_heads=2, in_channels=3)
-    sd = stc_ref.build(cfg).state_dict()
-    for k in sd:
-        if k.endswith("bn.weight"):
-            sd[k] = sd[k] * 8
-    pth = os.path.join(w, "hot.pth")
-    torch.save(sd, pth)
-    x = os.path.join(w, "in.npy")
-    np.save(x, np.random.RandomState(1).rand(3, 3, 16, 16).astype(np.float32) * 2 - 1)
-    tiny = json.loads(stc(["target", "loihi3", "--json"]).stdout)
-    tiny["name"] = "tiny"
-    tiny["cores_per_chip"]["value"] = 2
-    tiny["core_mesh"]["value"] = [2, 1]
-    tiny["neurons_per_core"]["value"] = 600
-    tiny_path = os.path.join(w, "tiny.json")
-    with open(tiny_path, "w") as f:
-        json.dump(tiny, f)
+    pth, x, tiny_path = T.hot_model()
     small = os.path.join(w, "small.stc")
     p = stc(["compile", pth, "--img-size", "16", "--target", tiny_path, "-o", small])
     check("compile for 2 cores per chip", p.returncode == 0, p.stderr)
 
     topo_dir = os.path.join(w, "scratch")
     os.makedirs(topo_dir)
-    src = os.path.join(ROOT, "deploy", "topologies", "torus-4x4.json")
+    src = os.path.join(cli_common.ROOT, "deploy", "topologies", "torus-4x4.json")
     topo = "scratch/torus-4x4.json"  # relative to the work directory, where stc-coord runs
     shutil.copy(src, os.path.join(w, topo))
     text = open(src, "rb").read()
@@ -195,7 +151,8 @@ if __name__ == "__main__":
     ap.add_argument("--stc", required=True)
     ap.add_argument("--work", required=True)
     A = ap.parse_args()
-    A.stc, A.work = os.path.abspath(A.stc), os.path.abspath(A.work)
+    T = cli_common.Cli(A.stc, A.work)
+    A.stc, A.work = T.stc_path, T.work
+    check, stc = T.check, T.stc
     main()
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed or not passed else 0)
+    T.finish()

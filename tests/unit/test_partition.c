@@ -67,19 +67,40 @@ static stc_ir_t *load_model(const char *pth, const char *json) {
     return ir;
 }
 
+/* An active test model, quantized and delay-balanced on its first n inputs (*in: those inputs). */
+static stc_ir_t *quantized_model(const char *name, int n, stc_input_t **in) {
+    stc_err_t err = {0};
+    char pth[512], json[512], npy[512];
+    snprintf(pth, sizeof pth, DATA "active/%s/model.pth", name);
+    snprintf(json, sizeof json, DATA "active/%s/model.json", name);
+    snprintf(npy, sizeof npy, DATA "active/%s/inputs.npy", name);
+    stc_ir_t *ir = load_model(pth, json);
+    *in = stc_input_load(npy, NULL, NULL, n, &err);
+    if (!ir || !*in) {
+        stc_ir_destroy(&ir);
+        stc_input_destroy(in);
+        return NULL;
+    }
+    stc_pass_opts_t po = {0};
+    po.calib = (*in)->data;
+    po.n_calib = (int)(*in)->n;
+    if (stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err)) {
+        fprintf(stderr, "%s: %s\n", name, err.msg);
+        stc_ir_destroy(&ir);
+        stc_input_destroy(in);
+    }
+    return ir;
+}
+
 /* A real bundle cut over many small cores: its graph is symmetric, stc's
  * placement beats in-order placement, and moving cores between chips changes
  * the messages but not one logit. */
 static void test_bundle_placement(void) {
     stc_err_t err = {0};
-    stc_ir_t *ir = load_model(DATA "active/spikformer_cifar/model.pth", DATA "active/spikformer_cifar/model.json");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
-    stc_input_t *in = stc_input_load(DATA "active/spikformer_cifar/inputs.npy", NULL, NULL, 4, &err);
+    stc_input_t *in = NULL;
+    stc_ir_t *ir = quantized_model("spikformer_cifar", 4, &in);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir); /* loaded and through the passes */
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
-    stc_pass_opts_t po = {0};
-    po.calib = in->data;
-    po.n_calib = (int)in->n;
-    CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
     stc_target_t t;
     CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
     t.cores_per_chip = 4, t.core_mesh[0] = 2, t.core_mesh[1] = 2;
@@ -195,18 +216,10 @@ static void test_cores(void) {
     const char *models[] = {"spikformer_cifar", "sdt"};
     for (int m = 0; m < 2; m++) {
         stc_err_t err = {0};
-        char pth[512], json[512], npy[512];
-        snprintf(pth, sizeof pth, DATA "active/%s/model.pth", models[m]);
-        snprintf(json, sizeof json, DATA "active/%s/model.json", models[m]);
-        snprintf(npy, sizeof npy, DATA "active/%s/inputs.npy", models[m]);
-        stc_ir_t *ir = load_model(pth, json);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
-        stc_input_t *in = stc_input_load(npy, NULL, NULL, 2, &err);
+        stc_input_t *in = NULL;
+        stc_ir_t *ir = quantized_model(models[m], 2, &in);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ir); /* loaded and through the passes */
         CU_ASSERT_PTR_NOT_NULL_FATAL(in);
-        stc_pass_opts_t po = {0};
-        po.calib = in->data;
-        po.n_calib = (int)in->n;
-        CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(ir, "fold_bn,quantize,delay_balance", &po, &err), STC_OK);
         stc_target_t t;
         CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
         t.cores_per_chip = 4, t.core_mesh[0] = 2, t.core_mesh[1] = 2;
