@@ -65,6 +65,8 @@ int cmd_target(coord_opts_t *o);
 int cmd_compile(coord_opts_t *o);
 int cmd_profile(coord_opts_t *o);
 int cmd_partition(coord_opts_t *o);
+/* keygen [-o FILE]: a new cluster key pair (cmd_keygen.c) */
+int cmd_keygen(coord_opts_t *o);
 /* Cut the bundle into cores, place them on o->topology by o->strategy (all:
  * compare the four, keep stc's), build the tables and report (text, or into
  * jr).  b->stage_rate weighs traffic and work when present.  Returns 0, or

@@ -34,6 +34,8 @@ static void usage(FILE *f) {
             "                  hier:8x4|FILE.json [--strategy stc|metis|scotch|greedy|all]\n"
             "                  [--calibrate X | --dataset NAME] [-o OUT.stc] [--json]\n"
             "                  [--picture P.png|.svg|.pdf|.dot]  chips by load, links by traffic\n"
+            "  keygen          a new CurveZMQ key pair for a cluster: -o FILE (stc-cluster.keys);\n"
+            "                  copy it to every host, keep it secret, pass --keys FILE to stc-coord\n"
             "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
             "                  source or assumption; --json prints the descriptor to start your own\n"
             "\n"
@@ -202,10 +204,14 @@ int main(int argc, char **argv) {
         if (!o.model) return bad_usage("%s: which bundle? (stc-coord partition MODEL.stc --topology T)", cmd);
         return cmd_partition(&o);
     }
-    if (!strcmp(cmd, "deploy") || !strcmp(cmd, "keygen")) {
+    if (!strcmp(cmd, "keygen")) {
+        if (o.model) return bad_usage("keygen: unexpected argument '%s' (the key file is -o FILE)", o.model);
+        return cmd_keygen(&o);
+    }
+    if (!strcmp(cmd, "deploy")) {
         fprintf(stderr, "stc-coord: '%s' is not available in this version (inspect, compile, run, profile and "
                 "target are)\n", cmd);
         return 2;
     }
-    return bad_usage("unknown command '%s': expected inspect, compile, partition, run, profile or target", cmd);
+    return bad_usage("unknown command '%s': expected inspect, compile, partition, run, profile, target or keygen", cmd);
 }

@@ -37,6 +37,18 @@
  *   the faster one that the CPU supports is chosen at create time
  *   (STC_CHIPSIM_NOSIMD=1 in the environment forces the baseline).
  *
+ * - A part (stc_chipsim_create_part) builds slices, blocks, deliveries,
+ *   routes and queues for the cores it owns only.  A route to a core of
+ *   another part keeps that core's axon instead of its deliveries, and the
+ *   core is marked remote: emit() tests that flag (next to the queue fields
+ *   it reads anyway) and sends such an event to the outbox.  An owned core's
+ *   queue capacity still counts the routes into it from every core, from the
+ *   bundle's route runs.  stc_chipsim_run is begin + tick + end on a part
+ *   that owns every core; the per-tick body is what is compiled twice.
+ * - The digest (off unless asked for) adds a 64-bit hash of every emitted
+ *   event (stage, neuron, timestep, payload), so it does not depend on which
+ *   part emitted it.  The checkpoint blob is docs/runtime.md, "Checkpoint blob".
+ *
  * Counters (stc_core_counters_t): synops count one per (event, real target
  * neuron) accumulate, max or buffer write; kernel_ops count, per v event of an
  * SSA slice, d coincidence checks (AND + accumulate into the head's k.v
@@ -50,6 +62,7 @@
 #include "stc_fixed.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,9 +148,12 @@ typedef struct {
     dlv_t *dl;       /* deliveries, axons ordered by (projection, y, x, c) of their source */
     block_t *blk;
     int nblk;
+    int64_t nd;      /* deliveries */
     ev_t *q;     /* R slots x cap */
     int32_t *qn; /* events per slot */
     int64_t cap;
+    int remote; /* owned by another part: its events go to the outbox (no tables here) */
+    int64_t wbytes; /* its blocks' weights and tap tables */
 } core_t;
 
 struct stc_chipsim {
@@ -157,6 +173,23 @@ struct stc_chipsim {
     stc_simtrace_fn trace;
     void *ud;
     stc_topology_t *topo; /* the bundle's topology, for chip hops; NULL: every crossing is 1 hop */
+    /* the part */
+    uint8_t *own;       /* per core: owned */
+    int32_t *owned;     /* the owned cores, ascending */
+    int n_owned;
+    uint8_t *home;      /* per stage: this part counts the stage's ticks_active (it owns the stage's first core) */
+    int maxdelay;       /* the largest delay of a projection (>= 1) */
+    int next_tick;      /* ticks of the current input run so far */
+    int rtick;          /* restore: the tick of the blobs restored since clear (-1: none yet) */
+    uint8_t *restored;  /* per core: restored since clear */
+    int digest_on;
+    uint64_t digest;
+    stc_remote_ev_t *ob; /* the outbox */
+    int64_t ob_n, ob_cap;
+    int ob_oom;
+    int64_t state_bytes; /* allocated for the owned cores */
+    uint64_t ident;      /* hash of the bundle's shapes (checkpoints) */
+    int64_t *run_rsum;   /* stc_chipsim_run's readout sums (n_out) */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -171,6 +204,14 @@ static void *amalloc(int64_t n) {
 }
 
 static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
+
+/* splitmix64's step: a bijection of 64 bits with full avalanche (digest, identity, checksum). */
+static inline uint64_t mix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
 
 static int is_active(const stc_bundle_t *b, const stc_stage_t *st, int tick) {
     int t = tick - st->depth;
@@ -198,6 +239,7 @@ void stc_chipsim_destroy(stc_chipsim_t **sp) {
     }
     free(s->rsum), free(s->trbuf), free(s->stspk), free(s->em_n), free(s->em_pl);
     free(s->sl), free(s->core), free(s->cnt), free(s->scnt);
+    free(s->own), free(s->owned), free(s->home), free(s->restored), free(s->ob), free(s->run_rsum);
     free(s);
     *sp = NULL;
 }
@@ -358,6 +400,7 @@ static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, st
     memset(bk, 0, sizeof *bk);
     bk->sl = si, bk->nch = l->nch, bk->nchp = l->nchp, bk->acc = l->acc, bk->npos = l->npos, bk->stage = l->stage;
     int nchp = l->nchp;
+    int64_t wbytes = 0;
     switch (p->kind) {
     case STC_SK_CONV: {
         int K = p->k;
@@ -369,6 +412,7 @@ static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, st
         bk->w = amalloc((int64_t)p->ci * K * K * nchp * 4);
         bk->ty = amalloc((int64_t)3 * S->h * 4);
         bk->tx = amalloc((int64_t)3 * S->w * 4);
+        wbytes = (int64_t)p->ci * K * K * nchp * 4 + (int64_t)3 * (S->h + S->w) * 4;
         if (!bk->w || !bk->ty || !bk->tx) goto oom;
         /* stride 1: kx is stored reversed, so the taps that one source column
          * gives to consecutive output columns are consecutive in memory and a
@@ -393,6 +437,7 @@ static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, st
         bk->row_step = D->w * nchp;
         bk->ty = amalloc((int64_t)3 * S->h * 4);
         bk->tx = amalloc((int64_t)3 * S->w * 4);
+        wbytes = (int64_t)3 * (S->h + S->w) * 4;
         if (!bk->ty || !bk->tx) goto oom;
         tap_table(bk->ty, S->h, p->k, p->stride, p->pad, l->y0, l->y1, D->w * nchp, 0);
         tap_table(bk->tx, S->w, p->k, p->stride, p->pad, 0, D->w, nchp, 0);
@@ -401,6 +446,7 @@ static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, st
     case STC_SK_DENSE_REDUCE:
         bk->op = OP_ROW;
         bk->w = amalloc((int64_t)p->ci * nchp * 4);
+        wbytes = (int64_t)p->ci * nchp * 4;
         if (!bk->w) goto oom;
         for (int o = l->c0; o < l->c1; o++)
             for (int c = 0; c < p->ci; c++)
@@ -411,6 +457,7 @@ static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, st
     case STC_SK_BCAST:
         bk->op = p->kind == STC_SK_BCAST ? OP_BCAST : OP_ONE;
         bk->w = amalloc((int64_t)D->c * 4);
+        wbytes = (int64_t)D->c * 4;
         if (!bk->w) goto oom;
         for (int c = 0; c < D->c; c++) bk->w[c] = (p->n_w ? (int32_t)p->w[p->n_w == 1 ? 0 : c] : 1) * (1 << p->shift);
         break;
@@ -418,6 +465,7 @@ static stc_status_t make_block(stc_chipsim_t *s, int pi, int si, block_t *bk, st
     case STC_SK_SSA_K: bk->op = OP_SSA_K; break;
     default: bk->op = OP_SSA_V; break;
     }
+    s->core[l->core].wbytes += wbytes;
     return STC_OK;
 oom:
     return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the weights of projection %d", pi);
@@ -470,27 +518,19 @@ static int resolve(const stc_chipsim_t *s, const stc_proj_t *p, const block_t *b
     }
 }
 
+/* Every core's slices are checked; the owned cores' get their state. */
 static stc_status_t make_slices(stc_chipsim_t *s, stc_err_t *err) {
     const stc_bundle_t *b = s->b;
-    int n = 0;
+    int n = 0, total = 0;
     for (int i = 0; i < b->n_cores; i++) {
         const stc_core_t *c = &b->cores[i];
         if (c->n_slices < 0 || (c->n_slices && !c->slices) || c->n_slices > 1 << 16)
             return BAD("core %d: %d slices", i, c->n_slices);
-        n += c->n_slices;
-        if (n > 1 << 24) return BAD("too many slices");
-    }
-    s->nsl = n;
-    s->sl = calloc((size_t)(n ? n : 1), sizeof *s->sl);
-    if (!s->sl) return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for slices");
-    int k = 0;
-    for (int i = 0; i < b->n_cores; i++) {
-        const stc_core_t *c = &b->cores[i];
+        total += c->n_slices;
+        if (total > 1 << 24) return BAD("too many slices");
         int64_t base = 0;
-        s->core[i].sl0 = k, s->core[i].nsl = c->n_slices;
-        for (int j = 0; j < c->n_slices; j++, k++) {
+        for (int j = 0; j < c->n_slices; j++) {
             const stc_slice_t *bs = &c->slices[j];
-            slice_t *l = &s->sl[k];
             if (bs->stage < 0 || bs->stage >= b->n_stages)
                 return BAD("core %d slice %d: stage %d out of range", i, j, bs->stage);
             const stc_stage_t *st = &b->stages[bs->stage];
@@ -502,13 +542,32 @@ static stc_status_t make_slices(stc_chipsim_t *s, stc_err_t *err) {
                 if (bs->c0 % d || bs->c1 % d)
                     return BAD("core %d slice %d: SSA channels [%d,%d) split a head of %d", i, j, bs->c0, bs->c1, d);
             }
+            base += (int64_t)(bs->c1 - bs->c0) * (bs->y1 - bs->y0) * st->w;
+            if (base > INT32_MAX / 2) return BAD("core %d: too many neurons", i);
+        }
+        if (base != c->n_neurons)
+            return BAD("core %d: n_neurons %d, its slices hold %lld", i, c->n_neurons, (long long)base);
+        if (s->own[i]) n += c->n_slices;
+    }
+    s->nsl = n;
+    s->sl = calloc((size_t)(n ? n : 1), sizeof *s->sl);
+    if (!s->sl) return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for slices");
+    int k = 0;
+    for (int i = 0; i < b->n_cores; i++) {
+        const stc_core_t *c = &b->cores[i];
+        if (!s->own[i]) continue;
+        int64_t base = 0;
+        s->core[i].sl0 = k, s->core[i].nsl = c->n_slices;
+        for (int j = 0; j < c->n_slices; j++, k++) {
+            const stc_slice_t *bs = &c->slices[j];
+            slice_t *l = &s->sl[k];
+            const stc_stage_t *st = &b->stages[bs->stage];
             l->stage = bs->stage, l->kind = st->kind, l->core = i;
             l->c0 = bs->c0, l->c1 = bs->c1, l->y0 = bs->y0, l->y1 = bs->y1;
             l->nch = bs->c1 - bs->c0, l->nchp = (l->nch + VL - 1) / VL * VL;
             l->w = st->w, l->npos = (bs->y1 - bs->y0) * st->w;
             l->base = (int32_t)base;
             base += (int64_t)l->nch * l->npos;
-            if (base > INT32_MAX / 2) return BAD("core %d: too many neurons", i);
             int64_t sz = (int64_t)l->npos * l->nchp * 4;
             l->acc = amalloc(sz), l->out = amalloc(sz), l->lanemask = amalloc((int64_t)l->nchp * 4);
             if (!l->acc || !l->out || !l->lanemask) goto oom;
@@ -540,8 +599,6 @@ static stc_status_t make_slices(stc_chipsim_t *s, stc_err_t *err) {
                 if (!l->in_idx || !l->in_pl) goto oom;
             }
         }
-        if (base != c->n_neurons)
-            return BAD("core %d: n_neurons %d, its slices hold %lld", i, c->n_neurons, (long long)base);
     }
     return STC_OK;
 oom:
@@ -629,6 +686,7 @@ static stc_status_t make_deliveries(stc_chipsim_t *s, int i, const axon_t *ax_of
         }
         if (pass == 0 && !(dl = cr->dl = malloc((size_t)(nd ? nd : 1) * sizeof(dlv_t)))) goto oom;
     }
+    cr->nd = nd;
 out:
     free(blk_of), free(ord);
     return st;
@@ -689,8 +747,10 @@ static int rrun_cmp(const void *x, const void *y) {
 }
 
 /* Core i's routes in emission order, checked against the axons they reach
- * (ax: every core's axons, expanded). */
-static stc_status_t make_routes(stc_chipsim_t *s, int i, axon_t *const *ax, int64_t *in_ev, stc_err_t *err) {
+ * (ax: every core's axons, expanded).  A route to a core of another part
+ * keeps that core's axon: dl = axon << 8 | 1 (a count, so that emit does not
+ * skip it; the receiving part drops events of axons without deliveries). */
+static stc_status_t make_routes(stc_chipsim_t *s, int i, axon_t *const *ax, stc_err_t *err) {
     const stc_bundle_t *b = s->b;
     const stc_core_t *c = &b->cores[i];
     core_t *cr = &s->core[i];
@@ -751,18 +811,61 @@ static stc_status_t make_routes(stc_chipsim_t *s, int i, axon_t *const *ax, int6
                     }
                     const stc_core_t *dc = &b->cores[ro->core];
                     route_t *rt = &cr->rt[nr++];
-                    rt->dl = s->core[ro->core].apack[ro->axon];
+                    if (s->own[ro->core])
+                        rt->dl = s->core[ro->core].apack[ro->axon];
+                    else if (ro->axon < 1 << 24)
+                        rt->dl = (uint32_t)ro->axon << 8 | 1;
+                    else {
+                        st = BAD("core %d neuron %d routes to axon %d of core %d, beyond 2^24 axons", i, n, ro->axon,
+                                 ro->core);
+                        goto out;
+                    }
                     rt->dcore = (uint16_t)ro->core, rt->delay = (uint8_t)pj->delay;
                     rt->cls = ro->core == i ? 0 : dc->chip == c->chip ? 1 : 2;
                     rt->hops = rt->cls == 1 ? abs(dc->x - c->x) + abs(dc->y - c->y)
                                : rt->cls == 2 ? chip_hops(s, c->chip, dc->chip) : 0;
-                    if (rt->dl & 255) in_ev[ro->core]++;
                 }
             }
     }
     cr->rto[c->n_neurons] = nr;
 out:
     free(off), free(rr), free(to);
+    return st;
+}
+
+/* in_ev[d], for every owned core d: the routes into d, from any core, whose
+ * axon has deliveries (an event on each may land in one slot), counted over
+ * the bundle's route runs with a prefix count of such axons per owned core. */
+static stc_status_t count_in_events(stc_chipsim_t *s, int64_t *in_ev, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    int32_t **pre = calloc((size_t)b->n_cores, sizeof *pre);
+    stc_status_t st = pre ? STC_OK : stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory");
+    for (int d = 0; d < b->n_cores && !st; d++) {
+        if (!s->own[d]) continue;
+        const core_t *cr = &s->core[d];
+        if (!(pre[d] = malloc(((size_t)cr->n_axons + 1) * sizeof(int32_t)))) {
+            st = stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the queues of core %d", d);
+            break;
+        }
+        pre[d][0] = 0;
+        for (int a = 0; a < cr->n_axons; a++) pre[d][a + 1] = pre[d][a] + ((cr->apack[a] & 255) != 0);
+    }
+    for (int i = 0; i < b->n_cores && !st; i++) {
+        const stc_core_t *c = &b->cores[i];
+        for (int r = 0; r < c->n_route_runs; r++) {
+            const stc_route_run_t *rr = &c->route_runs[r];
+            int d = rr->core;
+            if (d < 0 || d >= b->n_cores || !s->own[d]) continue; /* not into this part (owned sources: checked) */
+            if ((int64_t)rr->axon + rr->n > s->core[d].n_axons) {
+                st = BAD("core %d route run %d: axons %d .. %lld of core %d, which has %d axons", i, r, rr->axon,
+                         (long long)rr->axon + rr->n - 1, d, s->core[d].n_axons);
+                break;
+            }
+            in_ev[d] += pre[d][rr->axon + rr->n] - pre[d][rr->axon];
+        }
+    }
+    for (int d = 0; pre && d < b->n_cores; d++) free(pre[d]);
+    free(pre);
     return st;
 }
 
@@ -773,6 +876,7 @@ static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
         if (b->projs[i].delay > maxdelay) maxdelay = b->projs[i].delay;
     if (maxdelay > 255) return BAD("a delay of %d ticks, at most 255", maxdelay);
     if (b->n_cores > 65535) return BAD("%d cores, at most 65535", b->n_cores);
+    s->maxdelay = maxdelay;
     s->R = 1;
     while (s->R < maxdelay + 1) s->R <<= 1;
     s->mask = s->R - 1;
@@ -822,10 +926,13 @@ static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
         if (!st && nr != c->n_routes)
             st = BAD("core %d: its route runs hold %lld routes, n_routes is %d", i, (long long)nr, c->n_routes);
     }
-    for (int i = 0; i < b->n_cores && !st; i++) st = make_deliveries(s, i, ax[i], err);
-    for (int i = 0; i < b->n_cores && !st; i++) st = make_routes(s, i, ax, in_ev, err);
+    for (int i = 0; i < b->n_cores && !st; i++)
+        if (s->own[i]) st = make_deliveries(s, i, ax[i], err);
+    for (int i = 0; i < b->n_cores && !st; i++)
+        if (s->own[i]) st = make_routes(s, i, ax, err);
     for (int i = 0; ax && i < b->n_cores; i++) free(ax[i]);
     free(ax);
+    if (!st) st = count_in_events(s, in_ev, err);
     if (st) {
         free(in_ev);
         return st;
@@ -833,6 +940,8 @@ static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
     /* a slot receives at most one event per route into the core */
     for (int i = 0; i < b->n_cores; i++) {
         core_t *cr = &s->core[i];
+        cr->remote = !s->own[i];
+        if (cr->remote) continue;
         cr->cap = in_ev[i];
         cr->q = malloc((size_t)s->R * (size_t)(cr->cap ? cr->cap : 1) * sizeof(ev_t));
         cr->qn = calloc((size_t)s->R, sizeof(int32_t));
@@ -845,7 +954,68 @@ static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
     return STC_OK;
 }
 
+/* The bundle's shapes, as a checkpoint names them: stages, projections'
+ * geometry and delays, and every core's place, slices and table sizes. */
+static uint64_t bundle_ident(const stc_bundle_t *b) {
+    uint64_t h = mix64(0x5354434944454e54ull); /* "STCIDENT" */
+#define H(x) (h = mix64(h ^ (uint64_t)(int64_t)(x)))
+    H(b->T), H(b->ticks), H(b->n_stages), H(b->n_projs), H(b->n_cores), H(b->n_out);
+    H(b->input_stage), H(b->output_stage);
+    for (int i = 0; i < b->n_stages; i++) {
+        const stc_stage_t *st = &b->stages[i];
+        H(st->kind), H(st->c), H(st->h), H(st->w), H(st->depth), H(st->heads);
+    }
+    for (int i = 0; i < b->n_projs; i++) {
+        const stc_proj_t *p = &b->projs[i];
+        H(p->src), H(p->dst), H(p->kind), H(p->delay), H(p->k), H(p->stride), H(p->pad);
+    }
+    for (int i = 0; i < b->n_cores; i++) {
+        const stc_core_t *c = &b->cores[i];
+        H(c->chip), H(c->x), H(c->y), H(c->n_slices), H(c->n_axons), H(c->n_neurons), H(c->n_routes);
+        for (int j = 0; j < c->n_slices; j++) {
+            const stc_slice_t *l = &c->slices[j];
+            H(l->stage), H(l->c0), H(l->c1), H(l->y0), H(l->y1);
+        }
+    }
+#undef H
+    return h;
+}
+
+/* The bytes allocated for the owned cores: their slices' state, blocks,
+ * deliveries, routes and queues (the same for a core whichever part owns it). */
+static int64_t owned_bytes(const stc_chipsim_t *s) {
+    int64_t n = 0;
+#define A64(x) ((((int64_t)(x)) + 63) & ~(int64_t)63)
+    for (int i = 0; i < s->nsl; i++) {
+        const slice_t *l = &s->sl[i];
+        int64_t sz = A64((int64_t)l->npos * l->nchp * 4);
+        n += sizeof *l + 2 * sz + A64((int64_t)l->nchp * 4) + A64((int64_t)l->nch * 8);
+        if (l->kind == STC_NK_LIF) n += sz + A64((int64_t)l->nchp * 4);
+        if (l->kind == STC_NK_SSA) {
+            int64_t cn = (int64_t)l->C * l->N;
+            n += 3 * A64(cn) + 3 * A64(cn * 4) + A64((int64_t)l->nch * l->d * 4) + A64((int64_t)l->C * 4);
+        }
+        if (l->kind == STC_NK_INPUT) n += 2 * A64((int64_t)l->nch * l->npos * 4);
+    }
+    for (int k = 0; k < s->n_owned; k++) {
+        const core_t *cr = &s->core[s->owned[k]];
+        const stc_core_t *c = &s->b->cores[s->owned[k]];
+        size_t nbo = (size_t)(s->b->n_projs ? s->b->n_projs : 1) * (size_t)(cr->nsl ? cr->nsl : 1);
+        n += (int64_t)(nbo * sizeof(block_t));
+        n += (int64_t)c->n_axons * 4 + cr->nd * (int64_t)sizeof(dlv_t);
+        n += ((int64_t)c->n_neurons + 1) * 4 + (int64_t)c->n_routes * (int64_t)sizeof(route_t);
+        n += (int64_t)s->R * (cr->cap ? cr->cap : 1) * (int64_t)sizeof(ev_t) + (int64_t)s->R * 4;
+        n += cr->wbytes;
+    }
+#undef A64
+    return n;
+}
+
 stc_chipsim_t *stc_chipsim_create(const stc_bundle_t *b, stc_err_t *err) {
+    return stc_chipsim_create_part(b, NULL, err);
+}
+
+stc_chipsim_t *stc_chipsim_create_part(const stc_bundle_t *b, const uint8_t *own, stc_err_t *err) {
     if (!b) {
         stc_err_set(err, STC_E_USAGE, "chipsim: no bundle");
         return NULL;
@@ -858,19 +1028,34 @@ stc_chipsim_t *stc_chipsim_create(const stc_bundle_t *b, stc_err_t *err) {
     s->cnt = calloc((size_t)b->n_cores, sizeof *s->cnt);
     s->scnt = calloc((size_t)b->n_stages, sizeof *s->scnt);
     s->rsum = calloc((size_t)b->n_stages, sizeof *s->rsum);
-    s->trbuf = calloc((size_t)b->n_stages, sizeof *s->trbuf);
+    s->trbuf = calloc((size_t)b->n_stages, sizeof *s->trbuf); /* the tensors themselves when a run traces */
     s->stspk = calloc((size_t)b->n_stages, sizeof *s->stspk);
-    if (!s->core || !s->cnt || !s->scnt || !s->rsum || !s->trbuf || !s->stspk) goto oom;
-    for (int i = 0; i < b->n_stages; i++) {
-        const stc_stage_t *st = &b->stages[i];
-        s->trbuf[i] = amalloc(numel(st) * 8);
-        if (!s->trbuf[i]) goto oom;
-        if (st->kind == STC_NK_READOUT && !(s->rsum[i] = amalloc(numel(st) * 8))) goto oom;
+    s->own = calloc((size_t)b->n_cores, 1);
+    s->owned = calloc((size_t)b->n_cores, sizeof *s->owned);
+    s->restored = calloc((size_t)b->n_cores, 1);
+    s->home = calloc((size_t)b->n_stages, 1);
+    s->run_rsum = calloc((size_t)b->n_out, sizeof *s->run_rsum);
+    if (!s->core || !s->cnt || !s->scnt || !s->rsum || !s->trbuf || !s->stspk || !s->own || !s->owned ||
+        !s->restored || !s->home || !s->run_rsum)
+        goto oom;
+    for (int i = 0; i < b->n_cores; i++) {
+        s->own[i] = !own || own[i];
+        if (s->own[i]) s->owned[s->n_owned++] = i;
     }
+    s->rtick = -1;
+    for (int i = 0; i < b->n_stages; i++) /* every part keeps the (small) readout sums, to take others' shares */
+        if (b->stages[i].kind == STC_NK_READOUT && !(s->rsum[i] = amalloc(numel(&b->stages[i]) * 8))) goto oom;
     if (load_topology(s, err) || make_slices(s, err) || make_cores(s, err)) {
         stc_chipsim_destroy(&s);
         return NULL;
     }
+    /* a stage's ticks_active is counted by the part owning the first core that
+     * holds a slice of it (core 0 for a stage without slices) */
+    for (int i = 0; i < b->n_stages; i++) s->home[i] = s->own[0];
+    for (int c = b->n_cores - 1; c >= 0; c--)
+        for (int j = 0; j < b->cores[c].n_slices; j++) s->home[b->cores[c].slices[j].stage] = s->own[c];
+    s->ident = bundle_ident(b);
+    s->state_bytes = owned_bytes(s);
     int64_t most = 1;
     for (int i = 0; i < s->nsl; i++)
         if ((int64_t)s->sl[i].nch * s->sl[i].npos > most) most = (int64_t)s->sl[i].nch * s->sl[i].npos;
@@ -939,6 +1124,21 @@ typedef struct {
     int64_t local, core, hops, chip, chip_hops;
 } msgs_t;
 
+/* An event for a core of another part: to the outbox (grown by doubling). */
+static __attribute__((noinline)) void send_remote(stc_chipsim_t *s, const route_t *rt, int32_t pl, int tick) {
+    if (s->ob_n == s->ob_cap) {
+        int64_t nc = s->ob_cap ? 2 * s->ob_cap : 4096;
+        stc_remote_ev_t *p =
+            (uint64_t)nc < ((uint64_t)1 << 40) / sizeof *p ? realloc(s->ob, (size_t)nc * sizeof *p) : NULL;
+        if (!p) {
+            s->ob_oom = 1;
+            return;
+        }
+        s->ob = p, s->ob_cap = nc;
+    }
+    s->ob[s->ob_n++] = (stc_remote_ev_t){rt->dcore, (int32_t)(rt->dl >> 8), pl, tick + rt->delay};
+}
+
 /* Send one event of neuron n (emission order) through its routes. */
 ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl, int tick) {
     core_t *cores = s->core;
@@ -951,6 +1151,10 @@ ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl,
         m->chip_hops += rt->cls == 2 ? rt->hops : 0;
         if (!(rt->dl & 255)) continue; /* reaches no neuron there: nothing to deliver */
         core_t *dc = &cores[rt->dcore];
+        if (__builtin_expect(dc->remote, 0)) {
+            send_remote(s, rt, pl, tick);
+            continue;
+        }
         int slot = (tick + rt->delay) & s->mask;
         int32_t qn = dc->qn[slot];
         if (qn >= dc->cap) {
@@ -1227,7 +1431,7 @@ ALWAYS int64_t update_ssa(slice_t *l, const stc_stage_t *st, int64_t *kernel_ops
         int n = l->ql[i] >> 16, c1 = l->ql[i] & 0xffff, h0 = l->hd0[c1];
         int lo = h0 > l->c0 ? h0 : l->c0, hi = h0 + d < l->c1 ? h0 + d : l->c1;
         int32_t *I = l->acc + (int64_t)(n - l->y0 * l->w) * l->nchp;
-        for (int c = lo; c < hi; c++) I[c - l->c0] += l->kvt[(int64_t)(c - l->c0) * d + (c1 - h0)];
+        for (int c = lo; c < hi; c++) I[c - l->c0] = wadd(I[c - l->c0], l->kvt[(int64_t)(c - l->c0) * d + (c1 - h0)]);
         kops += hi > lo ? hi - lo : 0;
     }
     for (int32_t i = 0; i < l->nq; i++) l->qb[(l->ql[i] >> 16) * C + (l->ql[i] & 0xffff)] = 0;
@@ -1247,6 +1451,27 @@ ALWAYS int64_t update_ssa(slice_t *l, const stc_stage_t *st, int64_t *kernel_ops
     return active;
 }
 
+/* The digest's term for one event: stage, flat neuron index in the stage
+ * tensor, timestep and payload through two rounds of mix64. */
+static inline uint64_t ev_hash(int stage, int64_t flat, int t, int32_t pl) {
+    return mix64(mix64((uint64_t)(uint32_t)stage << 32 | (uint64_t)flat) ^
+                 ((uint64_t)(uint32_t)t << 32 | (uint64_t)(uint32_t)pl));
+}
+
+/* Add the events a slice just emitted (en: core-local neurons in emission
+ * order, position-major) to the digest. */
+static __attribute__((noinline)) void digest_events(stc_chipsim_t *s, const slice_t *l, const int32_t *en,
+                                                    const int32_t *ep, int64_t cnt, int tick) {
+    const stc_stage_t *st = &s->b->stages[l->stage];
+    int t = tick - st->depth;
+    uint64_t sum = 0;
+    for (int64_t i = 0; i < cnt; i++) {
+        int32_t loc = en[i] - l->base, p = loc / l->nch, c = loc % l->nch;
+        sum += ev_hash(l->stage, ((int64_t)(l->c0 + c) * st->h + l->y0) * st->w + p, t, ep[i]);
+    }
+    s->digest += sum;
+}
+
 /* Update one active slice and emit what it sends. */
 ALWAYS void update_slice(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, slice_t *l, int tick) {
     const stc_stage_t *st = &s->b->stages[l->stage];
@@ -1258,6 +1483,7 @@ ALWAYS void update_slice(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, s
         emit_list(s, cr, k, g, s->em_n, l->in_pl, l->in_n, tick);
         sent = l->in_n;
         if (tr) trace_rows(s, l);
+        if (s->digest_on) digest_events(s, l, s->em_n, l->in_pl, sent, tick);
     } else {
         int64_t nn = (int64_t)l->nch * l->npos, active, kops = 0;
         int dense = 0;
@@ -1277,50 +1503,61 @@ ALWAYS void update_slice(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, s
         k->kernel_ops += kops, g->kernel_ops += kops;
         if (tr && l->kind != STC_NK_READOUT && l->kind != STC_NK_SSA) trace_rows(s, l); /* those two write it */
         if (l->kind != STC_NK_READOUT) sent = emit_rows(s, cr, k, g, l, dense, tick);
+        if (s->digest_on && sent) digest_events(s, l, s->em_n, s->em_pl, sent, tick);
     }
     s->stspk[l->stage] += sent;
 }
 
-ALWAYS void run_ticks_body(stc_chipsim_t *s) {
+/* One tick of the owned cores: deliver, update the active slices, send. */
+ALWAYS void tick_body(stc_chipsim_t *s, int tick) {
     const stc_bundle_t *b = s->b;
-    for (int tick = 0; tick < b->ticks; tick++) {
-        for (int i = 0; i < b->n_stages; i++)
-            if (is_active(b, &b->stages[i], tick)) {
-                s->scnt[i].ticks_active++;
-                if (s->trace) memset(s->trbuf[i], 0, (size_t)numel(&b->stages[i]) * 8);
-            }
-        for (int i = 0; i < b->n_cores; i++) {
-            core_t *cr = &s->core[i];
-            stc_core_counters_t *k = &s->cnt[i];
-            deliver(s, cr, tick & s->mask);
-            int any = 0;
-            for (int j = 0; j < cr->nsl; j++) {
-                slice_t *l = &s->sl[cr->sl0 + j];
-                if (!is_active(b, &b->stages[l->stage], tick)) continue;
-                update_slice(s, cr, k, l, tick);
-                any = 1;
-            }
-            k->ticks_active += any;
+    for (int i = 0; i < b->n_stages; i++)
+        if (is_active(b, &b->stages[i], tick)) {
+            s->scnt[i].ticks_active += s->home[i];
+            if (s->trace) memset(s->trbuf[i], 0, (size_t)numel(&b->stages[i]) * 8);
         }
-        if (s->trace)
-            for (int i = 0; i < b->n_stages; i++)
-                if (is_active(b, &b->stages[i], tick)) s->trace(s->ud, b, i, tick - b->stages[i].depth, s->trbuf[i]);
+    for (int oi = 0; oi < s->n_owned; oi++) {
+        int i = s->owned[oi];
+        core_t *cr = &s->core[i];
+        stc_core_counters_t *k = &s->cnt[i];
+        deliver(s, cr, tick & s->mask);
+        int any = 0;
+        for (int j = 0; j < cr->nsl; j++) {
+            slice_t *l = &s->sl[cr->sl0 + j];
+            if (!is_active(b, &b->stages[l->stage], tick)) continue;
+            update_slice(s, cr, k, l, tick);
+            any = 1;
+        }
+        k->ticks_active += any;
     }
+    if (s->trace)
+        for (int i = 0; i < b->n_stages; i++)
+            if (is_active(b, &b->stages[i], tick)) s->trace(s->ud, b, i, tick - b->stages[i].depth, s->trbuf[i]);
 }
 
-static void run_ticks_base(stc_chipsim_t *s) { run_ticks_body(s); }
+static void tick_base(stc_chipsim_t *s, int tick) { tick_body(s, tick); }
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-__attribute__((target("avx2"))) static void run_ticks_avx2(stc_chipsim_t *s) { run_ticks_body(s); }
+__attribute__((target("avx2"))) static void tick_avx2(stc_chipsim_t *s, int tick) { tick_body(s, tick); }
 #endif
 
-/* ---------------------------------------------------------------- running */
+/* ------------------------------------------------------------ a part's run */
 
-stc_status_t stc_chipsim_run(stc_chipsim_t *s, const float *image, float *logits, int64_t *stage_spikes,
-                             stc_simtrace_fn trace, void *ud, stc_err_t *err) {
+int stc_chipsim_owned(const stc_chipsim_t *s, int core) {
+    return s && core >= 0 && core < s->b->n_cores && s->own[core];
+}
+
+int64_t stc_chipsim_state_bytes(const stc_chipsim_t *s) { return s->state_bytes; }
+
+void stc_chipsim_set_digest(stc_chipsim_t *s, int on) { s->digest_on = on != 0; }
+
+uint64_t stc_chipsim_digest(const stc_chipsim_t *s) { return s->digest; }
+
+/* The per-input state of the owned cores to its start: membranes,
+ * accumulators, kernel buffers, queues; the image encoded at the host port
+ * (none without one); the part's per-input sums. */
+static void reset_input(stc_chipsim_t *s, const float *image) {
     const stc_bundle_t *b = s->b;
-    if (!image) return stc_err_set(err, STC_E_USAGE, "chipsim: no input image");
-    /* a clean chip: membranes, accumulators, queues, readout sums */
     for (int i = 0; i < s->nsl; i++) {
         slice_t *l = &s->sl[i];
         size_t sz = (size_t)l->npos * l->nchp * sizeof(int32_t);
@@ -1338,7 +1575,8 @@ stc_status_t stc_chipsim_run(stc_chipsim_t *s, const float *image, float *logits
             /* the host's encoding, once: the image is the same at every timestep */
             const stc_stage_t *st = &b->stages[l->stage];
             l->in_n = 0;
-            for (int p = 0; p < l->npos; p++)
+            if (!image) memset(l->out, 0, sz);
+            for (int p = 0; image && p < l->npos; p++)
                 for (int c = 0; c < l->nch; c++) {
                     int64_t q = stc_encode_input(image[((int64_t)(l->c0 + c) * st->h + l->y0) * st->w + p], st->qexp,
                                                  st->pbits);
@@ -1350,29 +1588,575 @@ stc_status_t stc_chipsim_run(stc_chipsim_t *s, const float *image, float *logits
                 }
         }
     }
-    for (int i = 0; i < b->n_cores; i++) memset(s->core[i].qn, 0, (size_t)s->R * sizeof(int32_t));
+    for (int k = 0; k < s->n_owned; k++) memset(s->core[s->owned[k]].qn, 0, (size_t)s->R * sizeof(int32_t));
     for (int i = 0; i < b->n_stages; i++)
         if (s->rsum[i]) memset(s->rsum[i], 0, (size_t)numel(&b->stages[i]) * 8);
     memset(s->stspk, 0, (size_t)b->n_stages * sizeof(int64_t));
-    s->trace = trace, s->ud = ud, s->overflow = 0;
+    s->overflow = 0, s->digest = 0, s->ob_n = 0, s->ob_oom = 0;
+    s->next_tick = 0, s->rtick = -1;
+}
+
+stc_status_t stc_chipsim_begin(stc_chipsim_t *s, const float *image, stc_err_t *err) {
+    if (!image)
+        for (int i = 0; i < s->nsl; i++)
+            if (s->sl[i].kind == STC_NK_INPUT)
+                return stc_err_set(err, STC_E_USAGE, "chipsim: no input image, and this part owns the host port "
+                                                     "(core %d holds the INPUT stage)", s->sl[i].core);
+    reset_input(s, image);
+    return STC_OK;
+}
+
+stc_status_t stc_chipsim_tick(stc_chipsim_t *s, int tick, stc_err_t *err) {
+    if (tick != s->next_tick || tick >= s->b->ticks)
+        return stc_err_set(err, STC_E_USAGE, "chipsim: tick %d asked, expected tick %d (ticks 0 .. %d in order after "
+                                             "begin or restore)", tick, s->next_tick, s->b->ticks - 1);
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     if (s->simd)
-        run_ticks_avx2(s);
+        tick_avx2(s, tick);
     else
 #endif
-        run_ticks_base(s);
-    s->trace = NULL, s->ud = NULL;
-    for (int i = 0; i < b->n_cores; i++)
+        tick_base(s, tick);
+    s->next_tick = tick + 1;
+    if (s->ob_oom)
+        return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the outbox (%lld events) at tick %d",
+                           (long long)s->ob_n, tick);
+    return STC_OK;
+}
+
+const stc_remote_ev_t *stc_chipsim_outbox(const stc_chipsim_t *s, int64_t *n) {
+    *n = s->ob_n;
+    return s->ob;
+}
+
+void stc_chipsim_outbox_clear(stc_chipsim_t *s) { s->ob_n = 0; }
+
+stc_status_t stc_chipsim_inject(stc_chipsim_t *s, const stc_remote_ev_t *ev, int64_t n, int tick, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    if (n < 0 || (n && !ev)) return stc_err_set(err, STC_E_USAGE, "chipsim: inject: %lld events at %p", (long long)n,
+                                                (const void *)ev);
+    if (tick != s->next_tick - 1)
+        return stc_err_set(err, STC_E_USAGE, "chipsim: inject after tick %d, but the tick just run is %d", tick,
+                           s->next_tick - 1);
+    for (int64_t i = 0; i < n; i++) {
+        const stc_remote_ev_t *e = &ev[i];
+        if (e->core < 0 || e->core >= b->n_cores || !s->own[e->core])
+            return stc_err_set(err, STC_E_PEER, "chipsim: inject: event %lld is for core %d, not a core of this part",
+                               (long long)i, e->core);
+        if (e->axon < 0 || e->axon >= s->core[e->core].n_axons)
+            return stc_err_set(err, STC_E_PEER, "chipsim: inject: event %lld is for axon %d of core %d, which has %d "
+                               "axons", (long long)i, e->axon, e->core, s->core[e->core].n_axons);
+        if (e->tick <= tick || e->tick > tick + s->maxdelay)
+            return stc_err_set(err, STC_E_PEER, "chipsim: inject: event %lld (core %d axon %d) is delivered at tick "
+                               "%d, expected %d .. %d (after tick %d, within the largest delay %d)", (long long)i,
+                               e->core, e->axon, e->tick, tick + 1, tick + s->maxdelay, tick, s->maxdelay);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const stc_remote_ev_t *e = &ev[i];
+        core_t *dc = &s->core[e->core];
+        uint32_t dl = dc->apack[e->axon];
+        if (!(dl & 255)) continue; /* reaches no neuron here */
+        int slot = e->tick & s->mask;
+        if (dc->qn[slot] >= dc->cap) {
+            for (int64_t j = 0; j < i; j++) /* take back what this call queued */
+                if (s->core[ev[j].core].apack[ev[j].axon] & 255) s->core[ev[j].core].qn[ev[j].tick & s->mask]--;
+            return stc_err_set(err, STC_E_PEER, "chipsim: inject: event %lld (core %d axon %d tick %d) overflows the "
+                               "queue of core %d, which holds %lld events per tick (one per route into it)",
+                               (long long)i, e->core, e->axon, e->tick, e->core, (long long)dc->cap);
+        }
+        dc->q[(int64_t)slot * dc->cap + dc->qn[slot]++] = (ev_t){dl, e->pl};
+    }
+    return STC_OK;
+}
+
+stc_status_t stc_chipsim_end(stc_chipsim_t *s, int64_t *rsum, int64_t *stage_spikes, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    for (int k = 0; k < s->n_owned; k++) {
+        int i = s->owned[k];
         for (int j = 0; j < s->core[i].nblk; j++) {
             block_t *bk = &s->core[i].blk[j];
             s->cnt[i].synops += bk->syn, s->scnt[bk->stage].synops += bk->syn;
             bk->syn = 0;
         }
+    }
     if (s->overflow)
         return stc_err_set(err, STC_E_INTERNAL, "chipsim: an event queue overflowed (routing table bound broken)");
+    if (s->ob_oom) return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the outbox");
+    if (rsum) memcpy(rsum, s->rsum[b->output_stage], (size_t)b->n_out * sizeof *rsum);
+    if (stage_spikes) memcpy(stage_spikes, s->stspk, (size_t)b->n_stages * sizeof(int64_t));
+    return STC_OK;
+}
+
+/* ---------------------------------------------------------------- running */
+
+stc_status_t stc_chipsim_run(stc_chipsim_t *s, const float *image, float *logits, int64_t *stage_spikes,
+                             stc_simtrace_fn trace, void *ud, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    if (!image) return stc_err_set(err, STC_E_USAGE, "chipsim: no input image");
+    if (s->n_owned != b->n_cores)
+        return stc_err_set(err, STC_E_USAGE, "chipsim: run needs every core, this part owns %d of %d (step a part "
+                           "with begin, tick and end)", s->n_owned, b->n_cores);
+    for (int i = 0; trace && i < b->n_stages; i++)
+        if (!s->trbuf[i] && !(s->trbuf[i] = amalloc(numel(&b->stages[i]) * 8)))
+            return stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the trace of stage %d", i);
+    stc_status_t st = stc_chipsim_begin(s, image, err);
+    s->trace = trace, s->ud = ud;
+    for (int tick = 0; tick < b->ticks && !st; tick++) st = stc_chipsim_tick(s, tick, err);
+    s->trace = NULL, s->ud = NULL;
+    if (!st) st = stc_chipsim_end(s, s->run_rsum, stage_spikes, err);
+    if (st) return st;
     const stc_stage_t *out = &b->stages[b->output_stage];
     if (logits)
-        for (int i = 0; i < b->n_out; i++) logits[i] = stc_logit(s->rsum[b->output_stage][i], out->qstep, b->T);
-    if (stage_spikes) memcpy(stage_spikes, s->stspk, (size_t)b->n_stages * sizeof(int64_t));
+        for (int i = 0; i < b->n_out; i++) logits[i] = stc_logit(s->run_rsum[i], out->qstep, b->T);
+    return STC_OK;
+}
+
+/* ------------------------------------------------------------- checkpoints */
+
+/* The blob (docs/runtime.md, "Checkpoint blob"): little-endian integers,
+ * a header, one record per owned core, the part's shares, a checksum. */
+#define CK_MAGIC "STCSTATE"
+#define CK_VERSION 1
+#define CK_HEADER 56
+#define CK_NCNT 11                      /* int64 fields of stc_core_counters_t */
+#define CK_LIMIT ((int64_t)1 << 62)     /* counters */
+#define CK_PENDING ((int64_t)1 << 40)   /* a core's pending synops (<= 2^16 cores: their folds stay below 2^57) */
+_Static_assert(sizeof(stc_core_counters_t) == CK_NCNT * sizeof(int64_t), "counters are 11 int64");
+
+typedef struct {
+    uint8_t *p; /* NULL: only count */
+    size_t n;
+} wr_t;
+
+static void w_u32(wr_t *w, uint32_t v) {
+    if (w->p)
+        for (int i = 0; i < 4; i++) w->p[w->n + i] = (uint8_t)(v >> (8 * i));
+    w->n += 4;
+}
+
+static void w_u64(wr_t *w, uint64_t v) {
+    if (w->p)
+        for (int i = 0; i < 8; i++) w->p[w->n + i] = (uint8_t)(v >> (8 * i));
+    w->n += 8;
+}
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/* mix64 over the 8-byte little-endian words, the length first, the last
+ * partial word zero-padded. */
+static uint64_t blob_checksum(const uint8_t *p, size_t n) {
+    uint64_t h = mix64(0x5354435354415445ull ^ (uint64_t)n);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) h = mix64(h ^ rd64(p + i));
+    uint64_t t = 0;
+    for (size_t j = 0; i + j < n; j++) t |= (uint64_t)p[i + j] << (8 * j);
+    return mix64(h ^ t);
+}
+
+static int cmp_i32(const void *x, const void *y) {
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* One SSA event list, sorted (the order of arrival never matters). */
+static void w_list(wr_t *w, const int32_t *l, int32_t n, int32_t *tmp) {
+    if (!w->p) {
+        w->n += (size_t)n * 4;
+        return;
+    }
+    memcpy(tmp, l, (size_t)n * sizeof *tmp);
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_i32);
+    for (int32_t i = 0; i < n; i++) w_u32(w, (uint32_t)tmp[i]);
+}
+
+/* Core i's record; axon_of[first delivery] gives a queued event's axon. */
+static void w_core(const stc_chipsim_t *s, wr_t *w, int i, const int32_t *axon_of, int32_t *tmp) {
+    const core_t *cr = &s->core[i];
+    w_u32(w, (uint32_t)i);
+    w_u32(w, (uint32_t)cr->nsl);
+    w_u32(w, (uint32_t)cr->nblk);
+    int64_t c[CK_NCNT];
+    memcpy(c, &s->cnt[i], sizeof c);
+    for (int k = 0; k < CK_NCNT; k++) w_u64(w, (uint64_t)c[k]);
+    for (int j = 0; j < cr->nblk; j++) w_u64(w, (uint64_t)cr->blk[j].syn);
+    for (int j = 0; j < cr->nsl; j++) {
+        const slice_t *l = &s->sl[cr->sl0 + j];
+        for (int p = 0; p < l->npos; p++)
+            for (int ch = 0; ch < l->nch; ch++) w_u32(w, (uint32_t)l->acc[(int64_t)p * l->nchp + ch]);
+        if (l->kind == STC_NK_LIF)
+            for (int p = 0; p < l->npos; p++)
+                for (int ch = 0; ch < l->nch; ch++) w_u32(w, (uint32_t)l->v[(int64_t)p * l->nchp + ch]);
+        if (l->kind == STC_NK_SSA) {
+            w_u32(w, (uint32_t)l->nq), w_u32(w, (uint32_t)l->nk), w_u32(w, (uint32_t)l->nv);
+            w_list(w, l->ql, l->nq, tmp), w_list(w, l->kl, l->nk, tmp), w_list(w, l->vl, l->nv, tmp);
+        }
+        if (l->kind == STC_NK_INPUT) {
+            w_u32(w, (uint32_t)l->in_n);
+            for (int32_t q = 0; q < l->in_n; q++) w_u32(w, (uint32_t)l->in_idx[q]), w_u32(w, (uint32_t)l->in_pl[q]);
+        }
+    }
+    for (int q = 0; q < s->R; q++) {
+        w_u32(w, (uint32_t)cr->qn[q]);
+        const ev_t *ev = cr->q + (int64_t)q * cr->cap;
+        for (int32_t e = 0; e < cr->qn[q]; e++) {
+            w_u32(w, (uint32_t)(axon_of ? axon_of[ev[e].dl >> 8] : 0));
+            w_u32(w, (uint32_t)ev[e].pl);
+        }
+    }
+}
+
+stc_status_t stc_chipsim_save(const stc_chipsim_t *s, uint8_t **blob, size_t *len, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    *blob = NULL, *len = 0;
+    if (s->ob_n)
+        return stc_err_set(err, STC_E_USAGE, "chipsim: save: the outbox holds %lld events; exchange, inject and "
+                           "clear it first (a checkpoint is taken between two ticks)", (long long)s->ob_n);
+    int64_t most = 1; /* the largest SSA list, for sorting */
+    for (int i = 0; i < s->nsl; i++)
+        if (s->sl[i].kind == STC_NK_SSA && (int64_t)s->sl[i].C * s->sl[i].N > most)
+            most = (int64_t)s->sl[i].C * s->sl[i].N;
+    int32_t *tmp = malloc((size_t)most * sizeof *tmp);
+    if (!tmp) return stc_err_set(err, STC_E_NOMEM, "chipsim: save: out of memory");
+    wr_t w = {NULL, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        w.n = 0;
+        if (w.p) memcpy(w.p, CK_MAGIC, 8);
+        w.n = 8;
+        w_u32(&w, CK_VERSION);
+        w_u32(&w, (uint32_t)b->n_cores), w_u32(&w, (uint32_t)b->n_stages), w_u32(&w, (uint32_t)b->T);
+        w_u32(&w, (uint32_t)b->ticks), w_u32(&w, (uint32_t)s->R), w_u32(&w, (uint32_t)b->n_out);
+        w_u32(&w, (uint32_t)s->next_tick);
+        w_u64(&w, s->ident);
+        w_u32(&w, (uint32_t)s->n_owned);
+        w_u32(&w, 0);
+        for (int k = 0; k < s->n_owned; k++) {
+            const core_t *cr = &s->core[s->owned[k]];
+            int32_t *axon_of = NULL;
+            if (w.p) {
+                if (!(axon_of = malloc((size_t)(cr->nd ? cr->nd : 1) * sizeof *axon_of))) {
+                    free(tmp), free(w.p);
+                    return stc_err_set(err, STC_E_NOMEM, "chipsim: save: out of memory");
+                }
+                for (int a = 0; a < cr->n_axons; a++)
+                    if (cr->apack[a] & 255) axon_of[cr->apack[a] >> 8] = a;
+            }
+            w_core(s, &w, s->owned[k], axon_of, tmp);
+            free(axon_of);
+        }
+        w_u32(&w, (uint32_t)s->overflow);
+        w_u32(&w, 0);
+        w_u64(&w, s->digest);
+        for (int i = 0; i < b->n_stages; i++) w_u64(&w, (uint64_t)s->stspk[i]);
+        for (int i = 0; i < b->n_stages; i++) {
+            int64_t c[CK_NCNT];
+            memcpy(c, &s->scnt[i], sizeof c);
+            for (int k = 0; k < CK_NCNT; k++) w_u64(&w, (uint64_t)c[k]);
+        }
+        for (int i = 0; i < b->n_stages; i++)
+            if (b->stages[i].kind == STC_NK_READOUT)
+                for (int64_t q = 0; q < numel(&b->stages[i]); q++) w_u64(&w, (uint64_t)s->rsum[i][q]);
+        if (w.p) {
+            w_u64(&w, blob_checksum(w.p, w.n));
+            break;
+        }
+        w.n += 8;
+        if (!(w.p = malloc(w.n))) {
+            free(tmp);
+            return stc_err_set(err, STC_E_NOMEM, "chipsim: save: out of memory for a blob of %zu bytes", w.n);
+        }
+    }
+    free(tmp);
+    *blob = w.p, *len = w.n;
+    return STC_OK;
+}
+
+/* Reading: every length is checked against the bytes left before it is read. */
+typedef struct {
+    const uint8_t *p;
+    size_t n, at; /* n: the bytes before the checksum */
+} rd_t;
+
+#define CKBAD(...) stc_err_set(err, STC_E_FORMAT, "chipsim: checkpoint blob: " __VA_ARGS__)
+
+static stc_status_t need(rd_t *r, uint64_t k, const char *what, int core, stc_err_t *err) {
+    if (k > r->n - r->at) {
+        if (core >= 0)
+            return CKBAD("core %d: %s needs %llu bytes at byte %zu, %zu are left", core, what, (unsigned long long)k,
+                         r->at, r->n - r->at);
+        return CKBAD("%s needs %llu bytes at byte %zu, %zu are left", what, (unsigned long long)k, r->at, r->n - r->at);
+    }
+    return STC_OK;
+}
+
+static uint32_t g32(rd_t *r) {
+    uint32_t v = rd32(r->p + r->at);
+    r->at += 4;
+    return v;
+}
+
+static uint64_t g64(rd_t *r) {
+    uint64_t v = rd64(r->p + r->at);
+    r->at += 8;
+    return v;
+}
+
+/* An SSA list of slice j of core `core` (l: its state when owned and applied). */
+static stc_status_t r_list(rd_t *r, int core, int j, const stc_slice_t *bs, const stc_stage_t *st, int which,
+                           uint32_t cnt, slice_t *l, stc_err_t *err) {
+    static const char *names[3] = {"q", "k", "v"};
+    int d = st->c / st->heads, N = st->h * st->w;
+    int32_t prev = -1;
+    for (uint32_t i = 0; i < cnt; i++) {
+        int32_t e = (int32_t)g32(r);
+        int n = e >> 16, c = e & 0xffff, h0 = c / d * d, head_in = h0 < bs->c1 && h0 + d > bs->c0;
+        if (e <= prev || n >= N || c >= st->c)
+            return CKBAD("core %d slice %d: SSA %s event %u = %d (token %d, channel %d), expected increasing, "
+                         "token < %d, channel < %d", core, j, names[which], i, e, n, c, N, st->c);
+        int y = n / st->w;
+        if ((which == 0 && (!head_in || y < bs->y0 || y >= bs->y1)) || (which == 1 && !head_in) ||
+            (which == 2 && (c < bs->c0 || c >= bs->c1)))
+            return CKBAD("core %d slice %d: SSA %s event %u (token %d, channel %d) does not reach the slice "
+                         "(channels [%d,%d), rows [%d,%d))", core, j, names[which], i, n, c, bs->c0, bs->c1, bs->y0,
+                         bs->y1);
+        prev = e;
+        if (l) {
+            int32_t *list = which == 0 ? l->ql : which == 1 ? l->kl : l->vl;
+            uint8_t *bits = which == 0 ? l->qb : which == 1 ? l->kb : l->vb;
+            list[i] = e;
+            bits[(int64_t)n * l->C + c] = 1;
+        }
+    }
+    return STC_OK;
+}
+
+/* One core's record: checked; loaded into the core when `apply` and owned. */
+static stc_status_t r_core(stc_chipsim_t *s, rd_t *r, int *prev, int apply, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    stc_status_t st;
+    if ((st = need(r, 12, "a core record", -1, err))) return st;
+    uint32_t core = g32(r), nsl = g32(r), nblk = g32(r);
+    if (core >= (uint32_t)b->n_cores || (int64_t)core <= *prev)
+        return CKBAD("record of core %u: expected a core after %d, below %d (records in increasing core order)", core,
+                     *prev, b->n_cores);
+    *prev = (int)core;
+    const stc_core_t *bc = &b->cores[core];
+    int own = s->own[core], set = apply && own;
+    core_t *cr = &s->core[core];
+    if (nsl != (uint32_t)bc->n_slices)
+        return CKBAD("core %u: %u slices, the bundle's core has %d", core, nsl, bc->n_slices);
+    if (own ? nblk != (uint32_t)cr->nblk : nblk > 65535)
+        return CKBAD("core %u: %u synapse blocks, expected %d", core, nblk, own ? cr->nblk : 65535);
+    if ((st = need(r, (uint64_t)(CK_NCNT + nblk) * 8, "the counters", (int)core, err))) return st;
+    int64_t c[CK_NCNT];
+    for (int k = 0; k < CK_NCNT; k++)
+        if ((c[k] = (int64_t)g64(r)) < 0 || c[k] > CK_LIMIT)
+            return CKBAD("core %u: counter %d = %lld outside 0 .. 2^62", core, k, (long long)c[k]);
+    if (set) memcpy(&s->cnt[core], c, sizeof c);
+    int64_t pending = 0; /* folded into this core's and the stages' counters at end: held to 2^40 in all */
+    for (uint32_t j = 0; j < nblk; j++) {
+        int64_t syn = (int64_t)g64(r);
+        if (syn < 0 || syn > CK_PENDING - pending)
+            return CKBAD("core %u: block %u's pending synops %lld, expected >= 0 and at most 2^40 over the core", core,
+                         j, (long long)syn);
+        pending += syn;
+        if (set) cr->blk[j].syn = syn;
+    }
+    for (int j = 0; j < bc->n_slices; j++) {
+        const stc_slice_t *bs = &bc->slices[j];
+        const stc_stage_t *sg = &b->stages[bs->stage];
+        int nch = bs->c1 - bs->c0, nchp = (nch + VL - 1) / VL * VL;
+        int64_t npos = (int64_t)(bs->y1 - bs->y0) * sg->w, nn = npos * nch;
+        slice_t *l = set ? &s->sl[cr->sl0 + j] : NULL;
+        char what[64];
+        snprintf(what, sizeof what, "slice %d's accumulators", j);
+        if ((st = need(r, (uint64_t)nn * 4, what, (int)core, err))) return st;
+        for (int64_t p = 0; p < npos; p++)
+            for (int ch = 0; ch < nch; ch++) {
+                int32_t v = (int32_t)g32(r);
+                if (l) l->acc[p * nchp + ch] = v;
+            }
+        if (sg->kind == STC_NK_LIF) {
+            snprintf(what, sizeof what, "slice %d's membranes", j);
+            if ((st = need(r, (uint64_t)nn * 4, what, (int)core, err))) return st;
+            for (int64_t p = 0; p < npos; p++)
+                for (int ch = 0; ch < nch; ch++) {
+                    int32_t v = (int32_t)g32(r);
+                    if (v > STC_STATE_MAX || v < -STC_STATE_MAX)
+                        return CKBAD("core %u slice %d: membrane v[%lld] = %d outside the 24-bit state", core, j,
+                                     (long long)(p * nch + ch), v);
+                    if (l) l->v[p * nchp + ch] = v;
+                }
+        }
+        if (sg->kind == STC_NK_SSA) {
+            snprintf(what, sizeof what, "slice %d's kernel event counts", j);
+            if ((st = need(r, 12, what, (int)core, err))) return st;
+            uint32_t cnt[3];
+            for (int q = 0; q < 3; q++) cnt[q] = g32(r);
+            int64_t cn = (int64_t)sg->c * sg->h * sg->w;
+            if (l) {
+                memset(l->qb, 0, (size_t)cn), memset(l->kb, 0, (size_t)cn), memset(l->vb, 0, (size_t)cn);
+                l->nq = (int32_t)cnt[0], l->nk = (int32_t)cnt[1], l->nv = (int32_t)cnt[2];
+            }
+            for (int q = 0; q < 3; q++) {
+                if (cnt[q] > (uint64_t)cn)
+                    return CKBAD("core %u slice %d: %u SSA %s events, at most %lld", core, j, cnt[q],
+                                 q == 0 ? "q" : q == 1 ? "k" : "v", (long long)cn);
+                snprintf(what, sizeof what, "slice %d's kernel events", j);
+                if ((st = need(r, (uint64_t)cnt[q] * 4, what, (int)core, err))) return st;
+                if ((st = r_list(r, (int)core, j, bs, sg, q, cnt[q], l, err))) return st;
+            }
+        }
+        if (sg->kind == STC_NK_INPUT) {
+            snprintf(what, sizeof what, "slice %d's encoded input count", j);
+            if ((st = need(r, 4, what, (int)core, err))) return st;
+            uint32_t n = g32(r);
+            if (n > (uint64_t)nn)
+                return CKBAD("core %u slice %d: %u encoded inputs, at most %lld", core, j, n, (long long)nn);
+            snprintf(what, sizeof what, "slice %d's encoded input", j);
+            if ((st = need(r, (uint64_t)n * 8, what, (int)core, err))) return st;
+            if (l) memset(l->out, 0, (size_t)npos * nchp * 4), l->in_n = (int32_t)n;
+            int64_t prev_idx = -1;
+            for (uint32_t q = 0; q < n; q++) {
+                int32_t idx = (int32_t)g32(r), pl = (int32_t)g32(r);
+                if (idx <= prev_idx || idx >= nn || !pl)
+                    return CKBAD("core %u slice %d: encoded input %u: neuron %d payload %d, expected increasing "
+                                 "neurons below %lld and a payload other than 0", core, j, q, idx, pl, (long long)nn);
+                prev_idx = idx;
+                if (l) {
+                    l->in_idx[q] = idx, l->in_pl[q] = pl;
+                    l->out[(int64_t)(idx / nch) * nchp + idx % nch] = pl;
+                }
+            }
+        }
+    }
+    for (int q = 0; q < s->R; q++) {
+        if ((st = need(r, 4, "a queue slot's count", (int)core, err))) return st;
+        uint32_t n = g32(r);
+        if (own && n > (uint64_t)cr->cap)
+            return CKBAD("core %u: queue slot %d holds %u events, at most %lld (one per route into the core)", core, q,
+                         n, (long long)cr->cap);
+        if ((st = need(r, (uint64_t)n * 8, "a queue slot's events", (int)core, err))) return st;
+        for (uint32_t e = 0; e < n; e++) {
+            uint32_t axon = g32(r);
+            int32_t pl = (int32_t)g32(r);
+            if (axon >= (uint32_t)bc->n_axons || (own && !(cr->apack[axon] & 255)))
+                return CKBAD("core %u: queue slot %d event %u is for axon %u, expected one of its %d axons that "
+                             "reaches a neuron", core, q, e, axon, bc->n_axons);
+            if (set) cr->q[(int64_t)q * cr->cap + e] = (ev_t){cr->apack[axon], pl};
+        }
+        if (set) cr->qn[q] = (int32_t)n;
+    }
+    if (set) s->restored[core] = 1;
+    return STC_OK;
+}
+
+/* The whole blob (its checksum already checked): checked when !apply, loaded when apply. */
+static stc_status_t r_blob(stc_chipsim_t *s, const uint8_t *blob, size_t len, int take, int apply, stc_err_t *err) {
+    const stc_bundle_t *b = s->b;
+    rd_t r = {blob, len - 8, 8};
+    stc_status_t st;
+    uint32_t ver = g32(&r), h[7];
+    for (int i = 0; i < 7; i++) h[i] = g32(&r);
+    uint64_t ident = g64(&r);
+    uint32_t nrec = g32(&r), flags = g32(&r);
+    if (ver != CK_VERSION) return CKBAD("version %u, this stc reads version %d", ver, CK_VERSION);
+    const char *hn[6] = {"n_cores", "n_stages", "T", "ticks", "R", "n_out"};
+    int64_t want[6] = {b->n_cores, b->n_stages, b->T, b->ticks, s->R, b->n_out};
+    for (int i = 0; i < 6; i++)
+        if (h[i] != (uint64_t)want[i])
+            return CKBAD("field '%s' is %u, this bundle's is %lld (a blob of another bundle)", hn[i], h[i],
+                         (long long)want[i]);
+    if (ident != s->ident)
+        return CKBAD("field 'ident' %016llx, this bundle's shapes hash to %016llx (a blob of another bundle)",
+                     (unsigned long long)ident, (unsigned long long)s->ident);
+    int tick = (int)h[6];
+    if (h[6] > (uint32_t)b->ticks) return CKBAD("field 'tick' is %u, outside 0 .. %d", h[6], b->ticks);
+    if (s->rtick >= 0 && tick != s->rtick)
+        return CKBAD("field 'tick' is %d, but the blobs restored before were at tick %d", tick, s->rtick);
+    if (nrec > (uint32_t)b->n_cores) return CKBAD("field 'n_records' is %u, the bundle has %d cores", nrec, b->n_cores);
+    if (flags) return CKBAD("field 'flags' is %u, expected 0", flags);
+    int prev = -1;
+    for (uint32_t i = 0; i < nrec; i++)
+        if ((st = r_core(s, &r, &prev, apply, err))) return st;
+    int64_t nro = 0;
+    for (int i = 0; i < b->n_stages; i++)
+        if (b->stages[i].kind == STC_NK_READOUT) nro += numel(&b->stages[i]);
+    if ((st = need(&r, 16 + (uint64_t)b->n_stages * 8 * (1 + CK_NCNT) + (uint64_t)nro * 8, "the part's shares", -1,
+                   err)))
+        return st;
+    uint32_t ovf = g32(&r), zero = g32(&r);
+    if (ovf > 1 || zero) return CKBAD("field 'overflow' is %u and its padding %u, expected 0 or 1 and 0", ovf, zero);
+    uint64_t dg = g64(&r);
+    int do_add = apply && take;
+    /* the shares are added (when taken) to what the part holds: the sums
+     * are held to the same limits (both are at most 2^62, no overflow here) */
+    for (int i = 0; i < b->n_stages; i++) {
+        int64_t v = (int64_t)g64(&r);
+        if (v < 0 || v > CK_LIMIT || (take && s->stspk[i] + v > CK_LIMIT))
+            return CKBAD("stage %d: spikes %lld outside 0 .. 2^62 (or so with the %lld held)", i, (long long)v,
+                         (long long)s->stspk[i]);
+        if (do_add) s->stspk[i] += v;
+    }
+    for (int i = 0; i < b->n_stages; i++) {
+        int64_t c[CK_NCNT], cur[CK_NCNT];
+        memcpy(cur, &s->scnt[i], sizeof cur);
+        for (int k = 0; k < CK_NCNT; k++)
+            if ((c[k] = (int64_t)g64(&r)) < 0 || c[k] > CK_LIMIT || (take && (cur[k] < 0 || cur[k] > CK_LIMIT - c[k])))
+                return CKBAD("stage %d: counter %d = %lld outside 0 .. 2^62 (or so with the %lld held)", i, k,
+                             (long long)c[k], (long long)cur[k]);
+        if (!do_add) continue;
+        for (int k = 0; k < CK_NCNT; k++) cur[k] += c[k];
+        memcpy(&s->scnt[i], cur, sizeof cur);
+    }
+    int64_t lim = (int64_t)b->T << 33; /* |a_in + bias| < 2^32 at each timestep */
+    for (int i = 0; i < b->n_stages; i++) {
+        if (b->stages[i].kind != STC_NK_READOUT) continue;
+        for (int64_t q = 0; q < numel(&b->stages[i]); q++) {
+            int64_t v = (int64_t)g64(&r), held = take ? s->rsum[i][q] : 0;
+            if (v > lim || v < -lim || held + v > lim || held + v < -lim)
+                return CKBAD("stage %d: readout sum %lld = %lld outside +-T x 2^33 (or so with the %lld held)", i,
+                             (long long)q, (long long)v, (long long)held);
+            if (do_add) s->rsum[i][q] += v;
+        }
+    }
+    if (r.at != r.n) return CKBAD("%zu bytes after the shares, expected none", r.n - r.at);
+    if (do_add) s->digest += dg, s->overflow |= (int)ovf;
+    if (apply) s->rtick = s->next_tick = tick;
+    return STC_OK;
+}
+
+stc_status_t stc_chipsim_restore(stc_chipsim_t *s, const uint8_t *blob, size_t len, int take_shares, stc_err_t *err) {
+    if (!blob && len) return stc_err_set(err, STC_E_USAGE, "chipsim: restore: no blob");
+    if (len < CK_HEADER + 8)
+        return CKBAD("%zu bytes, shorter than its header and checksum (%d)", len, CK_HEADER + 8);
+    if (memcmp(blob, CK_MAGIC, 8)) return CKBAD("no magic '%s' at its start", CK_MAGIC);
+    uint64_t sum = rd64(blob + len - 8), want = blob_checksum(blob, len - 8);
+    if (sum != want)
+        return CKBAD("checksum %016llx, its %zu bytes sum to %016llx (truncated or corrupt)", (unsigned long long)sum,
+                     len, (unsigned long long)want);
+    stc_status_t st = r_blob(s, blob, len, take_shares, 0, err);
+    if (st) return st;
+    return r_blob(s, blob, len, take_shares, 1, err); /* cannot fail: checked above */
+}
+
+/* Also the counters: the blobs bring back the owned cores' (replaced) and
+ * the stage counters (added), so that after every blob the part's counters
+ * are the saving job's whatever it held before. */
+void stc_chipsim_clear(stc_chipsim_t *s) {
+    reset_input(s, NULL);
+    stc_chipsim_reset_counters(s);
+    memset(s->restored, 0, (size_t)s->b->n_cores);
+    for (int k = 0; k < s->n_owned; k++)
+        for (int j = 0; j < s->core[s->owned[k]].nblk; j++) s->core[s->owned[k]].blk[j].syn = 0;
+}
+
+stc_status_t stc_chipsim_restored(const stc_chipsim_t *s, stc_err_t *err) {
+    for (int k = 0; k < s->n_owned; k++)
+        if (!s->restored[s->owned[k]])
+            return stc_err_set(err, STC_E_USAGE, "chipsim: core %d of this part is in none of the blobs restored "
+                               "since clear", s->owned[k]);
     return STC_OK;
 }

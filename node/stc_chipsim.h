@@ -54,6 +54,74 @@ const stc_core_counters_t *stc_chipsim_counters(const stc_chipsim_t *s); /* n_co
 const stc_core_counters_t *stc_chipsim_stage_counters(const stc_chipsim_t *s);
 void stc_chipsim_reset_counters(stc_chipsim_t *s);
 
+/* ------------------------------------------- a part of the chips (runtime) */
+
+/* The distributed runtime (node/stc_node.c) gives each MPI rank a part of the
+ * chips: a part simulates only the cores it owns (own[core] != 0; NULL: all)
+ * and builds state and tables for those alone.  An event routed to a core of
+ * another part is not queued: it goes to the outbox, and the rank owning that
+ * core injects it before the tick it is delivered at.  Since every delay is at
+ * least one tick, exchanging the outboxes after each tick and injecting them
+ * before the next computes exactly what one whole simulator computes (every
+ * delivery is a sum, a max or a bit set: the order of arrival never matters).
+ *
+ * A run of one input, stepped:
+ *     stc_chipsim_begin(s, image)            reset the chips, encode the image
+ *     for tick in 0 .. b->ticks - 1:
+ *         stc_chipsim_tick(s, tick)          deliver and update the owned cores
+ *         exchange stc_chipsim_outbox() between parts; stc_chipsim_inject() what arrives
+ *     stc_chipsim_end(s, rsum, stage_spikes) this part's share of the results
+ * The shares of all parts add up (integers) to what stc_chipsim_run gives:
+ * rsum to the output stage's readout sums, stage_spikes, the counters and the
+ * digest.  stc_chipsim_run is exactly this loop on a part that owns every core. */
+
+typedef struct {
+    int32_t core, axon, pl, tick; /* destination core and input axon, payload, delivery tick */
+} stc_remote_ev_t;
+
+stc_chipsim_t *stc_chipsim_create_part(const stc_bundle_t *b, const uint8_t *own, stc_err_t *err);
+/* Cores this part owns, and the bytes it allocated for them. */
+int stc_chipsim_owned(const stc_chipsim_t *s, int core);
+int64_t stc_chipsim_state_bytes(const stc_chipsim_t *s);
+
+/* Record the digest: an additive 64-bit hash of every event emitted (stage,
+ * neuron, timestep, payload), so that parts' digests add up to the whole's. */
+void stc_chipsim_set_digest(stc_chipsim_t *s, int on);
+uint64_t stc_chipsim_digest(const stc_chipsim_t *s); /* of the current input, up to now */
+
+/* image may be NULL when the part owns no INPUT slice. */
+stc_status_t stc_chipsim_begin(stc_chipsim_t *s, const float *image, stc_err_t *err);
+stc_status_t stc_chipsim_tick(stc_chipsim_t *s, int tick, stc_err_t *err);
+/* Events for other parts' cores emitted since the outbox was last cleared, in
+ * emission order; *n gets their count. */
+const stc_remote_ev_t *stc_chipsim_outbox(const stc_chipsim_t *s, int64_t *n);
+void stc_chipsim_outbox_clear(stc_chipsim_t *s);
+/* Queue events from another part.  Each must name a core this part owns, an
+ * axon of it, and a delivery tick after `tick` (the tick just run) and within
+ * the queues' reach; a bad one fails the whole call with an error naming the
+ * event (nothing is queued then). */
+stc_status_t stc_chipsim_inject(stc_chipsim_t *s, const stc_remote_ev_t *ev, int64_t n, int tick, stc_err_t *err);
+/* rsum: b->n_out int64 (this part's readout sums of the output stage, zeros
+ * for outputs it does not own); stage_spikes: b->n_stages (may be NULL).
+ * Folds the synops into the counters. */
+stc_status_t stc_chipsim_end(stc_chipsim_t *s, int64_t *rsum, int64_t *stage_spikes, stc_err_t *err);
+
+/* Checkpoint: the complete state of the owned cores between two ticks of an
+ * input (membranes, accumulators, queues, kernel buffers, counters) and this
+ * part's shares of the per-input sums, as one malloc'd blob (versioned,
+ * checksummed, documented in docs/runtime.md).  restore loads, from a blob of
+ * a part of the same bundle (any ownership), the cores this part owns that
+ * the blob holds, and adds the blob's shares when take_shares is set (give
+ * every blob's shares to exactly one part).  A blob is checked with explicit
+ * limits like any outside bytes: errors name the field. */
+stc_status_t stc_chipsim_save(const stc_chipsim_t *s, uint8_t **blob, size_t *len, stc_err_t *err);
+stc_status_t stc_chipsim_restore(stc_chipsim_t *s, const uint8_t *blob, size_t len, int take_shares, stc_err_t *err);
+/* Zero the per-input state before restoring blobs into it (begin without an
+ * image); restored() then says whether every owned core was restored since
+ * (an error names the first one missing). */
+void stc_chipsim_clear(stc_chipsim_t *s);
+stc_status_t stc_chipsim_restored(const stc_chipsim_t *s, stc_err_t *err);
+
 /* ------------------------------------------------- energy and latency model */
 
 typedef struct {

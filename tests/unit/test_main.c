@@ -36,7 +36,9 @@
     X(lower)      \
     X(topology)   \
     X(placement)  \
-    X(partition)
+    X(partition)  \
+    X(chipsim_part) \
+    X(proto)
 
 #define DECL(n) void stc_suite_##n(void) __attribute__((weak));
 SUITES(DECL)
