@@ -295,6 +295,10 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         double t1 = coord_now();
         stc_err_t e2 = {0};
         stc_place_eval_t ev;
+        if (o->spread) { /* every chip of the topology: at most ceil(cores / chips) cores per chip */
+            int chips = stc_topology_chips(topo), per = chips > 0 ? (g.n + chips - 1) / chips : g.n;
+            if (per < t.cores_per_chip) t.cores_per_chip = per < 1 ? 1 : per;
+        }
         if (strategies[i].fn(&g, topo, t.cores_per_chip, chip_of, &e2) ||
             stc_place_evaluate(&g, topo, t.cores_per_chip, chip_of, &ev, ll, &e2)) {
             stc_err_prefix(&e2, "strategy %s", strategies[i].name);

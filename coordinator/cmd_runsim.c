@@ -34,6 +34,7 @@ typedef struct {
     int64_t n;
     float *logits;                /* n * n_out */
     int64_t *spikes;              /* n * n_stages */
+    uint64_t *digest;             /* n (--digest), else NULL */
     stc_core_counters_t *cores;   /* summed over workers, n_cores */
     stc_core_counters_t *stages;  /* n_stages */
     atomic_llong next, done, correct;
@@ -42,7 +43,7 @@ typedef struct {
     pthread_mutex_t lock;
 } simjob_t;
 
-static void add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
+void coord_add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
     a->synops += c->synops, a->neuron_updates += c->neuron_updates, a->neuron_active += c->neuron_active;
     a->spikes += c->spikes, a->msgs_local += c->msgs_local, a->msgs_core += c->msgs_core;
     a->core_hops += c->core_hops, a->msgs_chip += c->msgs_chip, a->kernel_ops += c->kernel_ops;
@@ -54,6 +55,7 @@ static void *sim_worker(void *arg) {
     simjob_t *j = arg;
     stc_err_t err = {0};
     stc_chipsim_t *s = stc_chipsim_create(j->b, &err);
+    if (s && j->digest) stc_chipsim_set_digest(s, 1);
     int64_t per = (int64_t)j->b->in_c * j->b->in_h * j->b->in_w;
     for (;;) {
         if (!s) break;
@@ -61,6 +63,7 @@ static void *sim_worker(void *arg) {
         if (i >= j->n || atomic_load(&j->failed)) break;
         float *lg = j->logits + i * j->b->n_out;
         if (stc_chipsim_run(s, j->in->data + i * per, lg, j->spikes + i * j->b->n_stages, NULL, NULL, &err)) break;
+        if (j->digest) j->digest[i] = stc_chipsim_digest(s);
         if (j->in->labels && coord_argmax(lg, j->b->n_out) == j->in->labels[i]) atomic_fetch_add(&j->correct, 1);
         atomic_fetch_add(&j->done, 1);
     }
@@ -68,8 +71,8 @@ static void *sim_worker(void *arg) {
     if (err.status && !atomic_exchange(&j->failed, 1)) j->err = err;
     if (s) {
         const stc_core_counters_t *c = stc_chipsim_counters(s), *g = stc_chipsim_stage_counters(s);
-        for (int k = 0; k < j->b->n_cores; k++) add_counters(&j->cores[k], &c[k]);
-        for (int k = 0; k < j->b->n_stages; k++) add_counters(&j->stages[k], &g[k]);
+        for (int k = 0; k < j->b->n_cores; k++) coord_add_counters(&j->cores[k], &c[k]);
+        for (int k = 0; k < j->b->n_stages; k++) coord_add_counters(&j->stages[k], &g[k]);
     }
     pthread_mutex_unlock(&j->lock);
     stc_chipsim_destroy(&s);
@@ -77,7 +80,7 @@ static void *sim_worker(void *arg) {
 }
 
 /* Load the bundle and the inputs it is asked to run. */
-static int load(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **inp, int64_t default_limit) {
+int coord_load_bundle_inputs(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **inp, int64_t default_limit) {
     stc_err_t err = {0};
     *bp = stc_bundle_read(o->model, &err);
     if (!*bp) {
@@ -123,6 +126,10 @@ static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *i
     j->spikes = calloc((size_t)j->n * b->n_stages, sizeof(int64_t));
     j->cores = calloc((size_t)b->n_cores, sizeof *j->cores);
     j->stages = calloc((size_t)b->n_stages, sizeof *j->stages);
+    if (o->digest && !(j->digest = calloc((size_t)j->n, sizeof *j->digest))) {
+        fprintf(stderr, "stc-coord: error: out of memory\n");
+        return 1;
+    }
     pthread_mutex_init(&j->lock, NULL);
     if (!j->logits || !j->spikes || !j->cores || !j->stages) {
         fprintf(stderr, "stc-coord: error: out of memory\n");
@@ -166,6 +173,7 @@ static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *i
 static void simjob_free(simjob_t *j) {
     free(j->logits);
     free(j->spikes);
+    free(j->digest);
     free(j->cores);
     free(j->stages);
     pthread_mutex_destroy(&j->lock);
@@ -204,29 +212,54 @@ int cmd_run_bundle(coord_opts_t *o) {
                         "--trace and --force-spikes take a checkpoint\n", o->model);
         return 2;
     }
+    if (o->endpoint) return cmd_run_distributed(o);
     stc_bundle_t *b = NULL;
     stc_input_t *in = NULL;
     simjob_t j;
     memset(&j, 0, sizeof j);
-    int rc = load(o, &b, &in, 0);
+    int rc = coord_load_bundle_inputs(o, &b, &in, 0);
     double secs = 0;
     int threads = 0;
-    stc_target_t t;
-    if (!rc) rc = coord_bundle_target(b, &t);
     if (!rc) rc = simulate(o, b, in, &j, &secs, &threads);
-    if (rc) goto out;
+    if (!rc) {
+        coord_runres_t r;
+        memset(&r, 0, sizeof r);
+        r.n = j.n, r.logits = j.logits, r.spikes = j.spikes, r.digest = j.digest, r.cores = j.cores;
+        r.stages = j.stages, r.correct = atomic_load(&j.correct), r.secs = secs, r.threads = threads;
+        rc = coord_run_report(o, b, in, &r, NULL);
+    }
+    simjob_free(&j);
+    stc_input_destroy(&in);
+    stc_bundle_destroy(&b);
+    return rc;
+}
+
+/* The report of a run (single-process or distributed): per input class and
+ * logits, spikes per LIF layer, energy and latency from the counters,
+ * accuracy beside PyTorch's.  --json: one object; --digest adds every input's
+ * spike digest and every core's and stage's counters (what the determinism
+ * tests compare).  extra: more JSON fields (the deployment's), or NULL. */
+int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, const coord_runres_t *j,
+                     cJSON *extra) {
+    stc_target_t t;
+    if (coord_bundle_target(b, &t)) {
+        cJSON_Delete(extra);
+        return 1;
+    }
     stc_energy_t e;
-    stc_energy_model(b, &t, j.cores, j.n, input_macs(b), input_synops(b, j.stages), &e);
-    int64_t correct = atomic_load(&j.correct);
+    stc_energy_model(b, &t, j->cores, j->n, input_macs(b), input_synops(b, j->stages), &e);
+    int64_t correct = j->correct;
+    double secs = j->secs;
     if (o->json) {
-        cJSON *r = cJSON_CreateObject();
+        cJSON *r = extra ? extra : cJSON_CreateObject();
         cJSON_AddStringToObject(r, "model", o->model);
-        cJSON_AddStringToObject(r, "engine", "chipsim");
+        cJSON_AddStringToObject(r, "engine", j->ranks ? "chipsim-distributed" : "chipsim");
         cJSON_AddStringToObject(r, "target", b->target);
         cJSON_AddNumberToObject(r, "T", b->T);
-        cJSON_AddNumberToObject(r, "n_inputs", (double)j.n);
+        cJSON_AddNumberToObject(r, "n_inputs", (double)j->n);
         cJSON_AddNumberToObject(r, "seconds", secs);
-        if (in->labels) cJSON_AddNumberToObject(r, "accuracy", (double)correct / (double)j.n);
+        cJSON_AddNumberToObject(r, "inferences_per_second", secs > 0 ? (double)j->n / secs : 0);
+        if (in->labels) cJSON_AddNumberToObject(r, "accuracy", (double)correct / (double)j->n);
         if (b->pytorch_accuracy >= 0) cJSON_AddNumberToObject(r, "pytorch_accuracy", b->pytorch_accuracy);
         cJSON_AddNumberToObject(r, "energy_uj_per_inference", e.total_uj);
         cJSON_AddNumberToObject(r, "latency_us", e.latency_us);
@@ -236,64 +269,99 @@ int cmd_run_bundle(coord_opts_t *o) {
         for (int s = 0; s < b->n_stages; s++)
             if (b->stages[s].kind == STC_NK_LIF) {
                 double tot = 0, cells = (double)b->stages[s].c * b->stages[s].h * b->stages[s].w;
-                for (int64_t i = 0; i < j.n; i++) tot += (double)j.spikes[i * b->n_stages + s];
-                cJSON_AddNumberToObject(fr, b->stages[s].name, tot / ((double)j.n * cells * b->T));
+                for (int64_t i = 0; i < j->n; i++) tot += (double)j->spikes[i * b->n_stages + s];
+                cJSON_AddNumberToObject(fr, b->stages[s].name, tot / ((double)j->n * cells * b->T));
             }
         cJSON *arr = cJSON_AddArrayToObject(r, "inputs");
-        for (int64_t i = 0; i < j.n; i++) {
+        for (int64_t i = 0; i < j->n; i++) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddNumberToObject(x, "index", (double)i);
-            cJSON_AddNumberToObject(x, "class", coord_argmax(j.logits + i * b->n_out, b->n_out));
+            cJSON_AddNumberToObject(x, "class", coord_argmax(j->logits + i * b->n_out, b->n_out));
             if (in->labels) cJSON_AddNumberToObject(x, "label", in->labels[i]);
-            cJSON_AddItemToObject(x, "logits", cJSON_CreateFloatArray(j.logits + i * b->n_out, b->n_out));
+            cJSON_AddItemToObject(x, "logits", cJSON_CreateFloatArray(j->logits + i * b->n_out, b->n_out));
             cJSON *sc = cJSON_AddObjectToObject(x, "spike_counts");
             for (int s = 0; s < b->n_stages; s++)
                 if (b->stages[s].kind == STC_NK_LIF)
-                    cJSON_AddNumberToObject(sc, b->stages[s].name, (double)j.spikes[i * b->n_stages + s]);
+                    cJSON_AddNumberToObject(sc, b->stages[s].name, (double)j->spikes[i * b->n_stages + s]);
+            if (o->digest && j->digest) {
+                char hex[24];
+                snprintf(hex, sizeof hex, "%016llx", (unsigned long long)j->digest[i]);
+                cJSON_AddStringToObject(x, "digest", hex);
+                cJSON *all = cJSON_AddArrayToObject(x, "stage_events");
+                for (int s = 0; s < b->n_stages; s++)
+                    cJSON_AddItemToArray(all, cJSON_CreateNumber((double)j->spikes[i * b->n_stages + s]));
+            }
             cJSON_AddItemToArray(arr, x);
+        }
+        if (o->digest) {
+            cJSON *cc = cJSON_AddArrayToObject(r, "core_counters"), *sc = cJSON_AddArrayToObject(r, "stage_counters");
+            for (int pass = 0; pass < 2; pass++)
+                for (int k = 0; k < (pass ? b->n_stages : b->n_cores); k++) {
+                    const stc_core_counters_t *c = pass ? &j->stages[k] : &j->cores[k];
+                    double v[11] = {(double)c->synops,    (double)c->neuron_updates, (double)c->neuron_active,
+                                    (double)c->spikes,    (double)c->msgs_local,     (double)c->msgs_core,
+                                    (double)c->core_hops, (double)c->msgs_chip,      (double)c->chip_hops,
+                                    (double)c->kernel_ops, (double)c->ticks_active};
+                    cJSON_AddItemToArray(pass ? sc : cc, cJSON_CreateDoubleArray(v, 11));
+                }
         }
         char *s = cJSON_PrintUnformatted(r);
         puts(s);
         free(s);
         cJSON_Delete(r);
     } else {
-        for (int64_t i = 0; i < j.n && j.n <= 20; i++) {
-            int c = coord_argmax(j.logits + i * b->n_out, b->n_out);
+        for (int64_t i = 0; i < j->n && j->n <= 20; i++) {
+            int c = coord_argmax(j->logits + i * b->n_out, b->n_out);
             printf("input %lld: class %d", (long long)i, c);
             if (in->labels) printf(" (label %d)", in->labels[i]);
             printf("  logits");
-            for (int k = 0; k < b->n_out && k < 10; k++) printf(" %.4f", (double)j.logits[i * b->n_out + k]);
+            for (int k = 0; k < b->n_out && k < 10; k++) printf(" %.4f", (double)j->logits[i * b->n_out + k]);
             printf("%s\n", b->n_out > 10 ? " ..." : "");
         }
-        printf("%lld images in %.1f s (%.1f img/s, %d threads), chip simulator, %s, %d cores on %d chip%s, T=%d\n\n",
-               (long long)j.n, secs, j.n / secs, threads, b->target, b->n_cores - 1, b->n_chips,
-               b->n_chips == 1 ? "" : "s", b->T);
+        if (j->ranks)
+            printf("%lld images in %.1f s (%.1f img/s) on %d rank%s of stc-node, chip simulator, %s, %d cores on "
+                   "%d chip%s, T=%d\n\n",
+                   (long long)j->n, secs, j->n / secs, j->ranks, j->ranks == 1 ? "" : "s", b->target, b->n_cores - 1,
+                   b->n_chips, b->n_chips == 1 ? "" : "s", b->T);
+        else
+            printf("%lld images in %.1f s (%.1f img/s, %d threads), chip simulator, %s, %d cores on %d chip%s, "
+                   "T=%d\n\n",
+                   (long long)j->n, secs, j->n / secs, j->threads, b->target, b->n_cores - 1, b->n_chips,
+                   b->n_chips == 1 ? "" : "s", b->T);
         printf("%-34s %9s %14s %8s\n", "LIF layer", "neurons", "spikes/image", "rate");
         double all = 0;
         for (int s = 0; s < b->n_stages; s++) {
             const stc_stage_t *g = &b->stages[s];
             if (g->kind != STC_NK_LIF) continue;
             double tot = 0, cells = (double)g->c * g->h * g->w;
-            for (int64_t i = 0; i < j.n; i++) tot += (double)j.spikes[i * b->n_stages + s];
+            for (int64_t i = 0; i < j->n; i++) tot += (double)j->spikes[i * b->n_stages + s];
             all += tot;
-            printf("%-34s %9.0f %14.1f %7.2f%%\n", g->name, cells, tot / j.n, 100.0 * tot / (j.n * cells * b->T));
+            printf("%-34s %9.0f %14.1f %7.2f%%\n", g->name, cells, tot / j->n, 100.0 * tot / (j->n * cells * b->T));
         }
-        printf("%-34s %9s %14.1f\n\n", "all layers", "", all / j.n);
+        printf("%-34s %9s %14.1f\n\n", "all layers", "", all / j->n);
         printf("energy       %.2f uJ per inference on %s (%.2f dynamic + %.2f static), latency %.1f us\n",
                e.total_uj, b->target, e.dyn_uj, e.static_uj, e.latency_us);
         printf("             paper-style %.2f uJ (E_AC 0.9 pJ, E_MAC 4.6 pJ); details: stc-coord profile\n",
                e.paper_uj);
+        if (j->ranks) {
+            int64_t neurons = 0;
+            for (int c = 1; c < b->n_cores; c++) neurons += b->cores[c].n_neurons;
+            double util = b->n_cores > 1 ? (double)neurons / ((double)(b->n_cores - 1) * t.neurons_per_core) : 0;
+            printf("chips        %d chip%s%s%s: %d of their %d cores used, %.1f%% of those cores' neurons\n",
+                   b->n_chips, b->n_chips == 1 ? "" : "s", b->topology[0] ? " of " : "", b->topology, b->n_cores - 1,
+                   b->n_chips * t.cores_per_chip, 100 * util);
+            printf("runtime      %d rank%s: %.3f ms per tick (%.3f ms of it exchange and sync), %.2f ms per "
+                   "inference (wall clock, simulated chips)\n",
+                   j->ranks, j->ranks == 1 ? "" : "s", 1e3 * j->tick_s, 1e3 * j->sync_s, 1e3 * j->wall_latency_s);
+        }
         if (in->labels)
-            printf("accuracy     %.2f%% (%lld/%lld)  chip simulator\n", 100.0 * correct / j.n, (long long)correct,
-                   (long long)j.n);
+            printf("accuracy     %.2f%% (%lld/%lld)  chip simulator%s\n", 100.0 * correct / j->n, (long long)correct,
+                   (long long)j->n, j->ranks ? ", distributed" : "");
         if (b->pytorch_accuracy >= 0)
             printf("accuracy     %.2f%%               PyTorch, measured at training\n", 100.0 * b->pytorch_accuracy);
+        cJSON_Delete(extra);
     }
-out:
-    simjob_free(&j);
-    stc_input_destroy(&in);
-    stc_bundle_destroy(&b);
-    return rc;
+    return 0;
 }
 
 /* The counters of chip c's cores, summed; returns how many cores it has. */
@@ -302,7 +370,7 @@ static int chip_counters(const stc_bundle_t *b, const stc_core_counters_t *cores
     memset(a, 0, sizeof *a);
     for (int k = 0; k < b->n_cores; k++)
         if (b->cores[k].chip == c) {
-            add_counters(a, &cores[k]);
+            coord_add_counters(a, &cores[k]);
             n++;
         }
     return n;
@@ -318,7 +386,7 @@ int cmd_profile(coord_opts_t *o) {
     stc_input_t *in = NULL;
     simjob_t j;
     memset(&j, 0, sizeof j);
-    int rc = load(o, &b, &in, PROFILE_DEFAULT_IMAGES);
+    int rc = coord_load_bundle_inputs(o, &b, &in, PROFILE_DEFAULT_IMAGES);
     double secs = 0;
     int threads = 0;
     stc_target_t t;
@@ -335,7 +403,7 @@ int cmd_profile(coord_opts_t *o) {
     double static_w = t.static_power_w * b->n_chips;
     stc_core_counters_t msg;
     memset(&msg, 0, sizeof msg);
-    for (int c = 0; c < b->n_cores; c++) add_counters(&msg, &j.cores[c]);
+    for (int c = 0; c < b->n_cores; c++) coord_add_counters(&msg, &j.cores[c]);
     cJSON *r = o->json ? cJSON_CreateObject() : NULL;
     cJSON *layers = r ? cJSON_AddArrayToObject(r, "layers") : NULL;
     if (!r) {

@@ -5,6 +5,7 @@
 #define STC_COORD_H
 
 #include "stc_bundle.h"
+#include "stc_chipsim.h"
 #include "stc_ckpt.h"
 #include "stc_input.h"
 #include "stc_ir.h"
@@ -40,6 +41,20 @@ typedef struct {
     int chips;               /* --chips N (0: as many as needed) */
     const char *topology;    /* --topology SPEC (partition) */
     const char *strategy;    /* --strategy stc|metis|scotch|greedy|all */
+    bool spread;             /* --spread: use every chip of the topology (cores balanced over them) */
+    /* the distributed runtime: deploy, run --endpoint */
+    const char *endpoint;    /* --endpoint tcp://HOST:PORT: talk to a node job (mpirun stc-node) */
+    const char *keys;        /* --keys FILE (stc-coord keygen) */
+    const char *owners;      /* --owners R,R,...: the rank of each chip (default: balanced) */
+    double wait;             /* --wait S: for the node job to join (60) */
+    double node_timeout;     /* --node-timeout S: a rank silent this long is lost (2) */
+    int ranks;               /* --ranks N: expect this many */
+    int64_t ckpt_every;      /* --checkpoint-every K ticks */
+    const char *ckpt;        /* --checkpoint FILE (default: MODEL.stc.ckpt) */
+    bool resume;             /* --resume */
+    bool digest;             /* --digest: per-input spike digests and all counters in --json */
+    bool stop_nodes;         /* --stop-nodes: end the node job after the command */
+    int batch;               /* --batch N: inputs per RUN message (8) */
 } coord_opts_t;
 
 /* A loaded model: the IR, plus the checkpoint and resolved config when it came from one. */
@@ -75,6 +90,29 @@ struct cJSON;
 int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *t, struct cJSON *jr);
 /* run MODEL.stc: the chip simulator (cmd_runsim.c); cmd_run dispatches to it */
 int cmd_run_bundle(coord_opts_t *o);
+int cmd_deploy(coord_opts_t *o);
+int cmd_run_distributed(coord_opts_t *o); /* run MODEL.stc --endpoint EP (cmd_deploy.c) */
+int cmd_stop(coord_opts_t *o);            /* stop --endpoint EP: end the node job */
+/* The bundle named o->model and the inputs its options select (cmd_runsim.c). */
+int coord_load_bundle_inputs(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **inp, int64_t default_limit);
+void coord_add_counters(stc_core_counters_t *a, const stc_core_counters_t *c);
+/* What a run computed, single-process or distributed, for coord_run_report. */
+typedef struct {
+    int64_t n;
+    const float *logits;                /* n * n_out */
+    const int64_t *spikes;              /* n * n_stages: events per stage */
+    const uint64_t *digest;             /* n, or NULL */
+    const stc_core_counters_t *cores;   /* n_cores, summed over the run */
+    const stc_core_counters_t *stages;  /* n_stages */
+    int64_t correct;
+    double secs;
+    int threads;                        /* single-process */
+    int ranks;                          /* distributed: the node job's size (0: single-process) */
+    double tick_s, sync_s;              /* distributed: wall time per tick, of it exchange and sync */
+    double wall_latency_s;              /* distributed: wall time per inference on the ranks */
+} coord_runres_t;
+int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, const coord_runres_t *r,
+                     struct cJSON *extra);
 int coord_is_bundle(const char *path);
 
 /* util.c: shared by the commands */

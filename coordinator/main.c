@@ -34,10 +34,18 @@ static void usage(FILE *f) {
             "                  hier:8x4|FILE.json [--strategy stc|metis|scotch|greedy|all]\n"
             "                  [--calibrate X | --dataset NAME] [-o OUT.stc] [--json]\n"
             "                  [--picture P.png|.svg|.pdf|.dot]  chips by load, links by traffic\n"
-            "  keygen          a new CurveZMQ key pair for a cluster: -o FILE (stc-cluster.keys);\n"
-            "                  copy it to every host, keep it secret, pass --keys FILE to stc-coord\n"
+            "                  [--spread]  use every chip (at most ceil(cores/chips) cores each)\n"
+            "  deploy M.stc    send the chip images to a node job (mpirun -np N stc-node --coord\n"
+            "                  tcp://HOST:PORT) and check what every rank loaded: --endpoint tcp://*:PORT\n"
+            "                  [--keys FILE] [--owners R,R,..] [--json]\n"
+            "  run M.stc --endpoint tcp://*:PORT   run on the node job (deploying first if needed),\n"
+            "                  same inputs and report as the single-process run\n"
+            "  stop            end the node job: --endpoint tcp://*:PORT\n"
             "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
             "                  source or assumption; --json prints the descriptor to start your own\n"
+            "  keygen          a new CurveZMQ key pair for a cluster: -o FILE (stc-cluster.keys);\n"
+            "                  copy it to every host, keep it secret, pass --keys FILE to stc-coord\n"
+            "                  and stc-node\n"
             "\n"
             "MODEL is a PyTorch checkpoint (.pth/.pt zip or legacy, .safetensors) of Spikformer\n"
             "(CIFAR or ImageNet variant) or Spike-driven Transformer v1, or a Spike IR text file.\n"
@@ -87,7 +95,20 @@ static void usage(FILE *f) {
             "  --trace DIR          write every LIF's membrane charge to DIR/<name>.npy [N,T,C*H*W]\n"
             "  --force-spikes DIR   impose DIR/<name>.npy spikes at every LIF (teacher forcing, for\n"
             "                       layer-by-layer parity checks)\n"
-            "  --json               per input: logits, class, spike_counts by PyTorch module name\n");
+            "  --json               per input: logits, class, spike_counts by PyTorch module name\n"
+            "  --digest             --json also gets each input's spike digest and every core's counters\n"
+            "\n"
+            "distributed runtime (deploy, run --endpoint, stop; docs/runtime.md):\n"
+            "  --endpoint EP        where the node job connects: tcp://*:PORT (or ipc://PATH)\n"
+            "  --keys FILE          the cluster's CurveZMQ keys (stc-coord keygen -o FILE)\n"
+            "  --owners R,R,...     the rank of each chip (default: contiguous chips, cores balanced)\n"
+            "  --ranks N            fail unless the node job has N ranks\n"
+            "  --wait S             how long to wait for the node job to join (60)\n"
+            "  --node-timeout S     a rank silent this long is lost: the run stops naming it (2)\n"
+            "  --batch N            inputs per RUN message (8)\n"
+            "  --checkpoint-every K save the chips' state every K ticks to --checkpoint FILE\n"
+            "                       (default MODEL.stc.ckpt); --resume continues from it\n"
+            "  --stop-nodes         end the node job when the command is done\n");
 }
 
 void coord_fail(const stc_err_t *err) { fprintf(stderr, "stc-coord: error: %s\n", err->msg); }
@@ -167,6 +188,30 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--labels")) { NEED(); o.labels = next; }
         else if (!strcmp(a, "--dataset")) { NEED(); o.dataset = next; }
         else if (!strcmp(a, "--trace")) { NEED(); o.trace = next; }
+        else if (!strcmp(a, "--endpoint")) { NEED(); o.endpoint = next; }
+        else if (!strcmp(a, "--keys")) { NEED(); o.keys = next; }
+        else if (!strcmp(a, "--owners")) { NEED(); o.owners = next; }
+        else if (!strcmp(a, "--checkpoint")) { NEED(); o.ckpt = next; }
+        else if (!strcmp(a, "--resume")) o.resume = true;
+        else if (!strcmp(a, "--digest")) o.digest = true;
+        else if (!strcmp(a, "--stop-nodes")) o.stop_nodes = true;
+        else if (!strcmp(a, "--spread")) o.spread = true;
+        else if (!strcmp(a, "--wait") || !strcmp(a, "--node-timeout")) {
+            NEED();
+            char *end;
+            double v = strtod(next, &end);
+            if (*end || !(v > 0) || v > 86400) return bad_usage("%s expects seconds (0 < S <= 86400)", a);
+            if (a[2] == 'w') o.wait = v;
+            else o.node_timeout = v;
+        } else if (!strcmp(a, "--ranks") || !strcmp(a, "--checkpoint-every") || !strcmp(a, "--batch")) {
+            NEED();
+            char *end;
+            long long v = strtoll(next, &end, 10);
+            if (*end || v < 1 || v > 1000000000) return bad_usage("%s expects a positive whole number", a);
+            if (a[2] == 'r') o.ranks = (int)v;
+            else if (a[2] == 'c') o.ckpt_every = v;
+            else o.batch = v > 4096 ? 4096 : (int)v;
+        }
         else if (!strcmp(a, "--force-spikes")) { NEED(); o.force = next; }
         else if (!strcmp(a, "--limit") || !strcmp(a, "--threads") || !strcmp(a, "--chips") ||
                  !strcmp(a, "--weight-bits")) {
@@ -209,9 +254,10 @@ int main(int argc, char **argv) {
         return cmd_keygen(&o);
     }
     if (!strcmp(cmd, "deploy")) {
-        fprintf(stderr, "stc-coord: '%s' is not available in this version (inspect, compile, run, profile and "
-                "target are)\n", cmd);
-        return 2;
+        if (!o.model) return bad_usage("%s: which bundle? (stc-coord deploy MODEL.stc --endpoint tcp://*:PORT)", cmd);
+        return cmd_deploy(&o);
     }
-    return bad_usage("unknown command '%s': expected inspect, compile, partition, run, profile, target or keygen", cmd);
+    if (!strcmp(cmd, "stop")) return cmd_stop(&o);
+    return bad_usage("unknown command '%s': expected inspect, compile, partition, deploy, run, stop, profile, target "
+                     "or keygen", cmd);
 }

@@ -9,8 +9,8 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libzip-dev zlib1g-dev libcjson-dev libcunit1-dev libmsgpack-dev libzmq3-dev
-libopenmpi-dev openmpi-bin libmetis-dev libscotch-dev
-graphviz gnuplot-nox python3-torch python3-numpy dataset-fashion-mnist"
+libopenmpi-dev openmpi-bin iproute2 libmetis-dev libscotch-dev
+graphviz gnuplot-nox python3-torch python3-numpy python3-zmq python3-msgpack dataset-fashion-mnist"
 
 missing=""
 for p in $PKGS; do

@@ -27,7 +27,7 @@ fi
 
 if [ -z "${STC_SKIP_FUZZ:-}" ]; then
     echo "== fuzz targets (libFuzzer, ${FUZZ_SECONDS} s each)"
-    FUZZ_TARGETS="ckpt torchzip legacy safetensors inputs ir_text config target bundle topology proto state"
+    FUZZ_TARGETS="ckpt torchzip legacy safetensors inputs ir_text config target bundle topology proto state runckpt"
     CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTC_FUZZ=ON >/dev/null
     for t in $FUZZ_TARGETS; do cmake --build build-fuzz -j"$JOBS" --target "fuzz_$t"; done
     fuzz_ok=0
