@@ -50,10 +50,12 @@ def main():
     # (1) SIGKILL mid-run
     port = free_port()
     job = Job(node, 4, port)
+    started = wait_for(lambda: len(node_pids(port)) == 4, 20)
+    # deploy first, so that the kill lands in the run and not in a slow (sanitized) start-up
+    p = C.stc(["deploy", fm, "--endpoint", f"tcp://127.0.0.1:{port}"])
     coord = subprocess.Popen([C.stc_path, "run", fm, "--endpoint", f"tcp://127.0.0.1:{port}", "--limit", "5000",
                               "--no-progress"] + data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=w)
-    started = wait_for(lambda: len(node_pids(port)) == 4, 20)
-    time.sleep(1.5)  # well into the run
+    time.sleep(2.5)  # into the run
     pids = node_pids(port)
     victim = pids[len(pids) // 2] if pids else None
     t_kill = time.time()
@@ -65,7 +67,7 @@ def main():
         coord.kill()
         out, err = coord.communicate()
     took = time.time() - t_kill
-    C.check("4 ranks started", started and victim is not None)
+    C.check("4 ranks started and loaded the bundle", started and victim is not None and p.returncode == 0)
     C.check(f"the coordinator exits non-zero after the kill ({took:.1f} s)", coord.returncode not in (0, None), err)
     C.check("within 5 s of the kill", took <= 5.0, f"{took:.1f} s")
     C.check("the message names the lost node and its pid", "lost node" in err and f"pid {victim}" in err, err[-600:])
