@@ -3,11 +3,10 @@
  * A tick on a rank: stc_chipsim_tick computes its cores; the events its cores
  * sent to cores of other ranks (the part's outbox) are bucketed by the rank
  * that owns the destination, and one SPIKES message goes to every rank this
- * one sends to, empty or not.  Then it joins one MPI_Allreduce (MAX of a
- * failure flag) that ends the tick everywhere, and waits for one SPIKES
- * message of this tick from every rank that sends to it (they were sent
- * before the reduction: their flight overlaps it) and injects their events
- * into its cores' queues.  Since every delay is at least one tick, an event sent
+ * one sends to, empty or not.  Then it waits for one SPIKES message of this
+ * tick from every rank that sends to it, injects their events into its cores'
+ * queues, and joins one MPI_Allreduce (MAX of a failure flag) that ends the
+ * tick everywhere.  Since every delay is at least one tick, an event sent
  * at tick k is queued before tick k + 1 starts on the receiving rank: the
  * result is the single simulator's, bit for bit, whatever the split.
  *
@@ -53,7 +52,6 @@ struct stc_xchg {
     stc_remote_ev_t *inb;       /* decode scratch */
     int64_t inb_cap;
     stc_xchg_stats_t st;
-    stc_err_t pending;          /* a failure while waiting, for the next reduction */
 };
 
 static double now(void) {
@@ -267,8 +265,8 @@ static int take(stc_xchg_t *x, stc_chipsim_t *s, int tick, zmq_msg_t *zm) {
         return 0;
     }
     int from = m.rank;
-    /* A neighbour that already left this tick's reduction may send the next tick's spikes before the last
-       message of this tick arrives: keep that one for the next tick. */
+    /* The next tick's message of a neighbour is kept for that tick.  With the reduction after the wait no
+       rank can send it before every rank has this tick's messages, but nothing here needs to rely on that. */
     if (m.type == STC_MSG_SPIKES && from >= 0 && from < x->size && x->hears_from[from] &&
         m.u.spikes.tick == (int64_t)tick + 1 && !x->has_early[from])
         return 2;
@@ -357,50 +355,25 @@ static stc_status_t recv_all(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_
     return STC_OK;
 }
 
-/* The tick: compute, send, then the MPI_Allreduce, then the wait for the
- * neighbours' messages, so that their flight overlaps the reduction (they were
- * all sent before any rank left it).  A failure while waiting is carried into
- * the next reduction (the next tick's, or stc_xchg_end's): every rank learns
- * of it at the same point and none is left waiting in MPI. */
+/* The tick: compute, send, wait for the neighbours' messages and inject
+ * them, then the MPI_Allreduce that ends the tick on every rank and carries
+ * failures (a rank that failed anywhere in the tick still joins it, so no rank
+ * is left waiting in MPI).  Receiving before the reduction matters on shared
+ * cores: a rank that waits in ZeroMQ sleeps and leaves the CPU to the I/O
+ * threads that carry the messages, where one spinning in MPI would not. */
 stc_status_t stc_xchg_tick(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_t *err) {
-    double t0 = now(), t1 = t0;
-    stc_status_t st = STC_OK;
-    if (!x->pending.status) {
-        st = stc_chipsim_tick(s, tick, err);
-        t1 = now();
-        if (!st) st = send_all(x, s, tick, err);
-    }
+    double t0 = now();
+    stc_status_t st = stc_chipsim_tick(s, tick, err);
+    double t1 = now();
+    if (!st) st = send_all(x, s, tick, err);
+    if (!st) st = recv_all(x, s, tick, err);
     double t2 = now();
-    int mine = st != STC_OK || x->pending.status != STC_OK, any = 0;
+    int mine = st != STC_OK, any = 0;
     if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS && !st)
         st = stc_err_set(err, STC_E_PEER, "exchange: rank %d: MPI_Allreduce failed at tick %d", x->rank, tick);
     double t3 = now();
-    if (!st && x->pending.status) {
-        *err = x->pending;
-        st = err->status;
-    }
+    x->st.ticks++, x->st.compute_s += t1 - t0, x->st.exchange_s += t2 - t1, x->st.sync_s += t3 - t2;
     if (!st && any) st = stc_err_set(err, STC_E_PEER, "another rank failed at tick %d", tick);
-    if (st) {
-        memset(&x->pending, 0, sizeof x->pending);
-        return st;
-    }
-    if (recv_all(x, s, tick, &x->pending)) stc_log(STC_LOG_DEBUG, "node", "%s", x->pending.msg);
-    double t4 = now();
-    x->st.ticks++, x->st.compute_s += t1 - t0, x->st.exchange_s += (t2 - t1) + (t4 - t3), x->st.sync_s += t3 - t2;
-    return STC_OK;
-}
-
-stc_status_t stc_xchg_end(stc_xchg_t *x, stc_err_t *err) {
-    int mine = x->pending.status != STC_OK, any = 0;
-    MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    stc_status_t st = STC_OK;
-    if (mine) {
-        *err = x->pending;
-        st = err->status;
-    } else if (any) {
-        st = stc_err_set(err, STC_E_PEER, "another rank failed at the last tick");
-    }
-    memset(&x->pending, 0, sizeof x->pending);
     return st;
 }
 

@@ -48,13 +48,11 @@ stc_status_t stc_xchg_plan(stc_xchg_t *x, const stc_bundle_t *b, const int32_t *
 int stc_xchg_n_out(const stc_xchg_t *x);
 int stc_xchg_n_in(const stc_xchg_t *x);
 
-/* One tick of the part s: compute, send, synchronize, receive and inject.
- * Returns STC_OK, or on every rank at the same tick an error (this rank's
- * own, or "another rank failed at tick k").  A failure while receiving
- * surfaces at the next tick, or at stc_xchg_end, which every rank calls after
- * an input's last tick. */
+/* One tick of the part s: compute, send, receive and inject, synchronize.
+ * Returns STC_OK when every rank finished the tick, otherwise on every rank
+ * at the same tick an error (this rank's own, or "another rank failed at
+ * tick k"). */
 stc_status_t stc_xchg_tick(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_t *err);
-stc_status_t stc_xchg_end(stc_xchg_t *x, stc_err_t *err);
 const stc_xchg_stats_t *stc_xchg_stats(const stc_xchg_t *x);
 void stc_xchg_reset_stats(stc_xchg_t *x);
 
