@@ -159,8 +159,11 @@ stc_status_t stc_place_evaluate(const stc_pgraph_t *g, const stc_topology_t *t, 
  *           (communication-volume objective), parts placed on chips in order.
  *   scotch: SCOTCH_graphMap onto the topology as a Scotch architecture
  *           (mesh2D/torus2D/mesh3D/torus3D, tleaf for a hierarchy). */
-/* stc's strategy (place_stc.c): the pipeline dealt along a path of adjacent
- * chips, then moves and swaps that lower the hop-weighted traffic. */
+/* stc's strategy (place_stc.c): three starts (the pipeline dealt along a path
+ * of adjacent chips, METIS clusters along it, Scotch's mapping), refined by
+ * moves and swaps that lower the hop-weighted traffic; then simulated
+ * annealing from the best (deterministic seed, a budget per core) polished by
+ * the same refinement; the best placement seen is kept. */
 stc_status_t stc_place_stc(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
                            stc_err_t *err);
 stc_status_t stc_place_greedy(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
