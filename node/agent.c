@@ -598,6 +598,7 @@ int main(int argc, char **argv) {
     if (!n.beat || !n.cmd || zmq_setsockopt(n.cmd, ZMQ_ROUTING_ID, id, (size_t)idn) ||
         zmq_setsockopt(n.cmd, ZMQ_IMMEDIATE, &one, sizeof one) ||
         zmq_setsockopt(n.cmd, ZMQ_RCVHWM, &zero, sizeof zero) ||
+        zmq_setsockopt(n.cmd, ZMQ_SNDHWM, &zero, sizeof zero) || /* results queue, never dropped */
         zmq_setsockopt(n.cmd, ZMQ_LINGER, &linger, sizeof linger) || stc_keys_client(n.cmd, kp, &err) ||
         zmq_connect(n.cmd, n.o.coord)) {
         fprintf(stderr, "stc-node: rank %d: cannot connect to the coordinator at '%s': %s\n", n.rank, n.o.coord,
