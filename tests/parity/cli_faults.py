@@ -75,7 +75,7 @@ def main():
     C.check("mpirun ends (no hang)", rc != "hung", str(rc))
 
     # (2) checkpoint, failure, resume on another split
-    n = 40
+    n = 200  # long enough (over 1 s) that the kill after the second checkpoint lands mid-run
     ref = json.loads(C.stc(["run", fm, "--json", "--digest", "--limit", str(n)] + data).stdout)
     ck = os.path.join(w, "run.ckpt")
     if os.path.exists(ck):
