@@ -85,6 +85,22 @@ int stc_add_ok(uint64_t a, uint64_t b, uint64_t *out);
 stc_status_t stc_read_file(const char *path, size_t max_bytes, unsigned char **data,
                            size_t *n, stc_err_t *err);
 
+/* Little-endian loads and stores: every byte format of stc (bundles, wire
+ * payloads, checkpoints) is little-endian, whatever the host. */
+static inline void stc_le_put32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+}
+static inline void stc_le_put64(uint8_t *p, uint64_t v) {
+    stc_le_put32(p, (uint32_t)v);
+    stc_le_put32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint32_t stc_le_get32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t stc_le_get64(const uint8_t *p) {
+    return (uint64_t)stc_le_get32(p) | (uint64_t)stc_le_get32(p + 4) << 32;
+}
+
 #define STC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define STC_LIKELY(x) __builtin_expect(!!(x), 1)
 

@@ -63,10 +63,6 @@ static stc_status_t read_all(const char *path, uint8_t **out, size_t *len, stc_e
     return STC_OK;
 }
 
-static void le32(uint8_t *p, int32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)((uint32_t)v >> (8 * i));
-}
-
 /* chip -> rank: --owners, else contiguous runs of chips with about equal cores per rank. */
 static stc_status_t assign(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
     const stc_bundle_t *b = d->b;
@@ -121,7 +117,7 @@ static stc_status_t assign(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
     free(cores);
     uint8_t *own = malloc((size_t)nch * 4);
     if (!own) return stc_err_set(err, STC_E_NOMEM, "out of memory");
-    for (int c = 0; c < nch; c++) le32(own + (size_t)c * 4, d->owner[c]);
+    for (int c = 0; c < nch; c++) stc_le_put32(own + (size_t)c * 4, (uint32_t)d->owner[c]);
     d->dep_id = stc_proto_deploy_id(d->sum, own, (uint32_t)nch, d->flags);
     free(own);
     return STC_OK;
@@ -203,7 +199,7 @@ static stc_status_t deploy(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
                 (double)d->len / 1e6, d->b->n_cores - 1, d->b->n_chips, d->s.size, d->s.size == 1 ? "" : "s");
     uint8_t *own = malloc((size_t)d->n_chips * 4);
     if (!own) return stc_err_set(err, STC_E_NOMEM, "out of memory");
-    for (int c = 0; c < d->n_chips; c++) le32(own + (size_t)c * 4, d->owner[c]);
+    for (int c = 0; c < d->n_chips; c++) stc_le_put32(own + (size_t)c * 4, (uint32_t)d->owner[c]);
     stc_msg_t m;
     memset(&m, 0, sizeof m);
     m.type = STC_MSG_DEPLOY;
@@ -398,11 +394,7 @@ static stc_status_t ck_flush(runst_t *r, stc_err_t *err) {
 static void flat_counters(const uint8_t *p, int n, stc_core_counters_t *c) {
     for (int i = 0; i < n; i++, p += STC_COUNTERS_N * 8) {
         int64_t v[STC_COUNTERS_N];
-        for (int k = 0; k < STC_COUNTERS_N; k++) {
-            uint64_t u = 0;
-            for (int q = 7; q >= 0; q--) u = u << 8 | p[k * 8 + q];
-            v[k] = (int64_t)u;
-        }
+        for (int k = 0; k < STC_COUNTERS_N; k++) v[k] = (int64_t)stc_le_get64(p + k * 8);
         c[i] = (stc_core_counters_t){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
     }
 }
@@ -420,16 +412,10 @@ static stc_status_t on_run_msg(runst_t *r, int rank, const stc_msg_t *m, stc_err
             return STC_OK;
         }
         const stc_stage_t *out = &b->stages[b->output_stage];
-        for (int k = 0; k < b->n_out; k++) {
-            uint64_t u = 0;
-            for (int q = 7; q >= 0; q--) u = u << 8 | m->u.result.rsum[k * 8 + q];
-            r->logits[i * b->n_out + k] = stc_logit((int64_t)u, out->qstep, b->T);
-        }
-        for (int k = 0; k < b->n_stages; k++) {
-            uint64_t u = 0;
-            for (int q = 7; q >= 0; q--) u = u << 8 | m->u.result.spikes[k * 8 + q];
-            r->spikes[i * b->n_stages + k] = (int64_t)u;
-        }
+        for (int k = 0; k < b->n_out; k++)
+            r->logits[i * b->n_out + k] = stc_logit((int64_t)stc_le_get64(m->u.result.rsum + k * 8), out->qstep, b->T);
+        for (int k = 0; k < b->n_stages; k++)
+            r->spikes[i * b->n_stages + k] = (int64_t)stc_le_get64(m->u.result.spikes + k * 8);
         r->digest[i] = m->u.result.digest;
         r->latency[i] = m->u.result.seconds;
         r->have[i] = 1, r->done++;

@@ -52,9 +52,10 @@ static void put(wbuf_t *w, const void *v, size_t n) {
     w->n += n;
 }
 
-static void put_u(wbuf_t *w, uint64_t v, int bytes) {
+static void put_u(wbuf_t *w, uint64_t v, int bytes) { /* bytes: 4 or 8 */
     uint8_t b[8];
-    for (int i = 0; i < bytes; i++) b[i] = (uint8_t)(v >> (8 * i));
+    if (bytes == 4) stc_le_put32(b, (uint32_t)v);
+    else stc_le_put64(b, v);
     put(w, b, (size_t)bytes);
 }
 
@@ -102,11 +103,7 @@ void coord_runckpt_free(coord_runckpt_t *c) {
     memset(c, 0, sizeof *c);
 }
 
-static uint64_t get_u(const uint8_t *p, int bytes) {
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
+static uint64_t get_u(const uint8_t *p, int bytes) { return bytes == 4 ? stc_le_get32(p) : stc_le_get64(p); }
 
 #define NEED(k, what)                                                                                             \
     do {                                                                                                          \

@@ -54,23 +54,7 @@ static const char OPT_TAG[OPT_COUNT][5] = {"topo", "link", "rate"};
 
 _Static_assert(sizeof(int) == 4, "int fields are encoded as 32 bits");
 
-/* ------------------------------------------------------------ little-endian */
-
-static void le_put32(unsigned char *q, uint32_t v) {
-    for (int i = 0; i < 4; i++) q[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le_put64(unsigned char *q, uint64_t v) {
-    for (int i = 0; i < 8; i++) q[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t le_get32(const unsigned char *q) {
-    return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-}
-
-static uint64_t le_get64(const unsigned char *q) {
-    return (uint64_t)le_get32(q) | (uint64_t)le_get32(q + 4) << 32;
-}
+/* Little-endian loads and stores: stc_le_* (base/stc_base.h). */
 
 /* two's complement without implementation-defined conversions */
 static int32_t to_i32(uint32_t u) {
@@ -132,12 +116,12 @@ static void put_bytes(wbuf_t *w, const void *src, size_t k) {
 
 static void put_u32(wbuf_t *w, uint32_t v) {
     unsigned char *q = w_grab(w, 4);
-    if (q) le_put32(q, v);
+    if (q) stc_le_put32(q, v);
 }
 
 static void put_u64(wbuf_t *w, uint64_t v) {
     unsigned char *q = w_grab(w, 8);
-    if (q) le_put64(q, v);
+    if (q) stc_le_put64(q, v);
 }
 
 static void put_i32(wbuf_t *w, int32_t v) { put_u32(w, (uint32_t)v); }
@@ -172,7 +156,7 @@ static size_t sec_begin_tag(wbuf_t *w, const char *tag) {
 static size_t sec_begin(wbuf_t *w, int sec) { return sec_begin_tag(w, SEC_TAG[sec]); }
 
 static void sec_end(wbuf_t *w, size_t at) {
-    if (!w->oom) le_put64(w->p + at, (uint64_t)(w->n - at - 8));
+    if (!w->oom) stc_le_put64(w->p + at, (uint64_t)(w->n - at - 8));
 }
 
 /* What the writer needs to encode safely; the meaning is validate's business. */
@@ -366,11 +350,11 @@ stc_status_t stc_bundle_write_mem(const stc_bundle_t *b, unsigned char **data, s
                            (unsigned long long)STC_BUNDLE_MAX_FILE_BYTES);
     }
     memcpy(w.p, MAGIC, 8);
-    le_put32(w.p + 8, STC_BUNDLE_VERSION);
-    le_put32(w.p + 12, 0); /* flags */
-    le_put64(w.p + 16, (uint64_t)(w.n - HDR_BYTES));
-    le_put32(w.p + 24, stc_bundle_checksum(w.p, w.n));
-    le_put32(w.p + 28, 0); /* reserved */
+    stc_le_put32(w.p + 8, STC_BUNDLE_VERSION);
+    stc_le_put32(w.p + 12, 0); /* flags */
+    stc_le_put64(w.p + 16, (uint64_t)(w.n - HDR_BYTES));
+    stc_le_put32(w.p + 24, stc_bundle_checksum(w.p, w.n));
+    stc_le_put32(w.p + 28, 0); /* reserved */
     *data = w.p;
     *n = w.n;
     return STC_OK;
@@ -443,13 +427,13 @@ static const unsigned char *take(rd_t *r, size_t k, const char *f) {
 
 static int rd_u32(rd_t *r, const char *f, uint32_t *v) {
     const unsigned char *q = take(r, 4, f);
-    if (q) *v = le_get32(q);
+    if (q) *v = stc_le_get32(q);
     return q != NULL;
 }
 
 static int rd_u64(rd_t *r, const char *f, uint64_t *v) {
     const unsigned char *q = take(r, 8, f);
-    if (q) *v = le_get64(q);
+    if (q) *v = stc_le_get64(q);
     return q != NULL;
 }
 
@@ -744,7 +728,7 @@ static const char *what_is(const unsigned char *d, size_t n) {
     if (n >= 2 && d[0] == 0x80 && d[1] >= 2 && d[1] <= 5)
         return "it is a Python pickle, as a legacy torch.save writes: this is a checkpoint; compile it first with "
                "stc-coord compile";
-    if (n >= 10 && d[8] == '{' && le_get64(d) >= 2 && le_get64(d) <= n - 8)
+    if (n >= 10 && d[8] == '{' && stc_le_get64(d) >= 2 && stc_le_get64(d) <= n - 8)
         return "it is a safetensors file: this is a checkpoint; compile it first with stc-coord compile";
     size_t i = 0;
     while (i < n && i < 64 && (d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n')) i++;
@@ -769,8 +753,8 @@ static stc_status_t check_header(const unsigned char *d, size_t n, const char *n
     if ((uint64_t)n > STC_BUNDLE_MAX_FILE_BYTES)
         return stc_err_set(err, STC_E_LIMIT, "%s: %zu bytes, limit %llu", name, n,
                            (unsigned long long)STC_BUNDLE_MAX_FILE_BYTES);
-    uint32_t version = le_get32(d + 8), flags = le_get32(d + 12), crc = le_get32(d + 24);
-    uint64_t body = le_get64(d + 16);
+    uint32_t version = stc_le_get32(d + 8), flags = stc_le_get32(d + 12), crc = stc_le_get32(d + 24);
+    uint64_t body = stc_le_get64(d + 16);
     if (version == 0) return stc_err_set(err, STC_E_FORMAT, "%s: bundle format version 0 is not a version", name);
     if (version < STC_BUNDLE_VERSION)
         return stc_err_set(err, STC_E_UNSUPPORTED,
@@ -787,9 +771,9 @@ static stc_status_t check_header(const unsigned char *d, size_t n, const char *n
         return stc_err_set(err, STC_E_UNSUPPORTED,
                            "%s: header flags 0x%08x; this stc knows no flags (format version %d has flags 0)", name,
                            flags, STC_BUNDLE_VERSION);
-    if (le_get32(d + 28))
+    if (stc_le_get32(d + 28))
         return stc_err_set(err, STC_E_FORMAT, "%s: header field 'reserved' is 0x%08x, expected 0", name,
-                           le_get32(d + 28));
+                           stc_le_get32(d + 28));
     if (body > n - HDR_BYTES)
         return stc_err_set(err, STC_E_FORMAT, "%s: truncated: the header says %llu bytes follow it, the file has %zu",
                            name, (unsigned long long)body, n - HDR_BYTES);
@@ -831,7 +815,7 @@ stc_bundle_t *stc_bundle_read_mem(const unsigned char *data, size_t n, const cha
             goto fail;
         }
         const unsigned char *tag = data + off;
-        uint64_t len = le_get64(data + off + 4);
+        uint64_t len = stc_le_get64(data + off + 4);
         char esc[24];
         stc_escape(esc, sizeof esc, tag, 4, 4);
         if (len > n - off - SEC_HDR_BYTES) {

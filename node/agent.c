@@ -264,7 +264,7 @@ static stc_status_t deploy(node_t *n, const stc_msg_t *m, stc_err_t *err) {
                                    c, chip, nch);
             }
             const uint8_t *p = m->u.deploy.owner + (size_t)chip * 4;
-            r = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+            r = (int32_t)stc_le_get32(p);
             if (r < 0 || r >= n->size) {
                 free(own);
                 return stc_err_set(err, STC_E_FORMAT, "chip %d is given to rank %d; the job has ranks 0..%d", chip, r,
@@ -302,8 +302,7 @@ static void on_deploy(node_t *n, const stc_msg_t *m) {
         for (int c = 0; c < n->b->n_cores; c++) cores += n->core_rank[c] == n->rank && n->b->cores[c].chip >= 0;
         for (int32_t k = 0; k < nch; k++) {
             const uint8_t *p = m->u.deploy.owner + (size_t)k * 4;
-            chips += (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24) ==
-                     n->rank;
+            chips += (int32_t)stc_le_get32(p) == n->rank;
         }
         r.u.loaded.ok = 1, r.u.loaded.n_cores = cores, r.u.loaded.n_chips = chips;
         r.u.loaded.state_bytes = stc_chipsim_state_bytes(n->s);
@@ -314,11 +313,6 @@ static void on_deploy(node_t *n, const stc_msg_t *m) {
 }
 
 /* ------------------------------------------------------------------ run */
-
-static void put64(uint8_t *p, int64_t x) {
-    uint64_t v = (uint64_t)x;
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static void counters_flat(const stc_core_counters_t *c, int n, int64_t *out) {
     for (int i = 0; i < n; i++) {
@@ -383,7 +377,7 @@ static stc_status_t run_one(node_t *n, int64_t index, const uint8_t *image, int6
         msg_init(n, &m, STC_MSG_RESULT);
         uint8_t *rs = malloc((size_t)(b->n_out + b->n_stages) * 8 + 8);
         if (rs) {
-            for (int i = 0; i < b->n_out + b->n_stages; i++) put64(rs + (size_t)i * 8, all[i]);
+            for (int i = 0; i < b->n_out + b->n_stages; i++) stc_le_put64(rs + (size_t)i * 8, (uint64_t)all[i]);
             m.u.result.index = index, m.u.result.n_logits = (uint32_t)b->n_out, m.u.result.rsum = rs;
             m.u.result.n_stages = (uint32_t)b->n_stages, m.u.result.spikes = rs + (size_t)b->n_out * 8;
             m.u.result.digest = n->digest ? dsum : 0, m.u.result.seconds = now() - t0;
@@ -419,7 +413,7 @@ static void send_stats(node_t *n) {
     MPI_Reduce(mine ? mine : all, all, (int)(nc + ns), MPI_INT64_T, MPI_SUM, 0, MPI_COMM_WORLD);
     MPI_Reduce(t, tmax, 3, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (n->rank == 0 && mine && all && wire) {
-        for (size_t i = 0; i < nc + ns; i++) put64(wire + i * 8, all[i]);
+        for (size_t i = 0; i < nc + ns; i++) stc_le_put64(wire + i * 8, (uint64_t)all[i]);
         stc_msg_t m;
         msg_init(n, &m, STC_MSG_STATS);
         m.u.stats.n_cores = (uint32_t)b->n_cores, m.u.stats.n_stages = (uint32_t)b->n_stages;

@@ -1728,29 +1728,22 @@ typedef struct {
 } wr_t;
 
 static void w_u32(wr_t *w, uint32_t v) {
-    if (w->p)
-        for (int i = 0; i < 4; i++) w->p[w->n + i] = (uint8_t)(v >> (8 * i));
+    if (w->p) stc_le_put32(w->p + w->n, v);
     w->n += 4;
 }
 
 static void w_u64(wr_t *w, uint64_t v) {
-    if (w->p)
-        for (int i = 0; i < 8; i++) w->p[w->n + i] = (uint8_t)(v >> (8 * i));
+    if (w->p) stc_le_put64(w->p + w->n, v);
     w->n += 8;
 }
 
-static uint32_t rd32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
 /* mix64 over the 8-byte little-endian words, the length first, the last
  * partial word zero-padded. */
 static uint64_t blob_checksum(const uint8_t *p, size_t n) {
     uint64_t h = mix64(0x5354435354415445ull ^ (uint64_t)n);
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) h = mix64(h ^ rd64(p + i));
+    for (; i + 8 <= n; i += 8) h = mix64(h ^ stc_le_get64(p + i));
     uint64_t t = 0;
     for (size_t j = 0; i + j < n; j++) t |= (uint64_t)p[i + j] << (8 * j);
     return mix64(h ^ t);
@@ -1892,13 +1885,13 @@ static stc_status_t need(rd_t *r, uint64_t k, const char *what, int core, stc_er
 }
 
 static uint32_t g32(rd_t *r) {
-    uint32_t v = rd32(r->p + r->at);
+    uint32_t v = stc_le_get32(r->p + r->at);
     r->at += 4;
     return v;
 }
 
 static uint64_t g64(rd_t *r) {
-    uint64_t v = rd64(r->p + r->at);
+    uint64_t v = stc_le_get64(r->p + r->at);
     r->at += 8;
     return v;
 }
@@ -2133,7 +2126,7 @@ stc_status_t stc_chipsim_restore(stc_chipsim_t *s, const uint8_t *blob, size_t l
     if (len < CK_HEADER + 8)
         return CKBAD("%zu bytes, shorter than its header and checksum (%d)", len, CK_HEADER + 8);
     if (memcmp(blob, CK_MAGIC, 8)) return CKBAD("no magic '%s' at its start", CK_MAGIC);
-    uint64_t sum = rd64(blob + len - 8), want = blob_checksum(blob, len - 8);
+    uint64_t sum = stc_le_get64(blob + len - 8), want = blob_checksum(blob, len - 8);
     if (sum != want)
         return CKBAD("checksum %016llx, its %zu bytes sum to %016llx (truncated or corrupt)", (unsigned long long)sum,
                      len, (unsigned long long)want);

@@ -197,15 +197,6 @@ static stc_status_t grow(uint8_t **p, int64_t *cap, int64_t need) {
     return STC_OK;
 }
 
-static void put32(uint8_t *p, int32_t v) {
-    uint32_t u = (uint32_t)v;
-    p[0] = (uint8_t)u, p[1] = (uint8_t)(u >> 8), p[2] = (uint8_t)(u >> 16), p[3] = (uint8_t)(u >> 24);
-}
-
-static int32_t get32(const uint8_t *p) {
-    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-}
-
 /* Send this tick's events to every rank this one sends to. */
 static stc_status_t send_all(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_t *err) {
     int64_t n;
@@ -219,7 +210,8 @@ static stc_status_t send_all(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_
         if (grow(&x->obuf[r], &x->ocap[r], (x->on[r] + 1) * 16))
             return stc_err_set(err, STC_E_NOMEM, "exchange: out of memory for spikes to rank %d", r);
         uint8_t *p = x->obuf[r] + x->on[r]++ * 16;
-        put32(p, ev[i].core), put32(p + 4, ev[i].axon), put32(p + 8, ev[i].pl), put32(p + 12, ev[i].tick);
+        stc_le_put32(p, (uint32_t)ev[i].core), stc_le_put32(p + 4, (uint32_t)ev[i].axon);
+        stc_le_put32(p + 8, (uint32_t)ev[i].pl), stc_le_put32(p + 12, (uint32_t)ev[i].tick);
     }
     stc_chipsim_outbox_clear(s);
     for (int r = 0; r < x->size; r++) {
@@ -295,7 +287,8 @@ static int take(stc_xchg_t *x, stc_chipsim_t *s, int tick, zmq_msg_t *zm) {
     }
     for (uint64_t i = 0; i < n; i++) {
         const uint8_t *p = m.u.spikes.ev + i * 16;
-        x->inb[i] = (stc_remote_ev_t){get32(p), get32(p + 4), get32(p + 8), get32(p + 12)};
+        x->inb[i] = (stc_remote_ev_t){(int32_t)stc_le_get32(p), (int32_t)stc_le_get32(p + 4),
+                                      (int32_t)stc_le_get32(p + 8), (int32_t)stc_le_get32(p + 12)};
     }
     if (stc_chipsim_inject(s, x->inb, (int64_t)n, tick, &e)) {
         if (log_drop(x))

@@ -96,10 +96,6 @@ const char *stc_proto_type_name(stc_msg_type_t t) {
 
 /* ------------------------------------------------------------- checksum */
 
-static inline uint64_t load_le64(const uint8_t *p) {
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-}
 
 #define FNV_PRIME 0x100000001b3ull
 #define FNV_BASIS 0xcbf29ce484222325ull
@@ -114,11 +110,11 @@ uint64_t stc_proto_sum64(const void *p, size_t n) {
     uint64_t h[4] = {FNV_BASIS, FNV_BASIS ^ 1, FNV_BASIS ^ 2, FNV_BASIS ^ 3};
     size_t i = 0, w = 0;
     for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++) h[k] = (h[k] ^ load_le64(b + i + 8 * k)) * FNV_PRIME;
+        for (int k = 0; k < 4; k++) h[k] = (h[k] ^ stc_le_get64(b + i + 8 * k)) * FNV_PRIME;
     for (; i < n; i += 8, w++) {
         uint8_t last[8] = {0};
         memcpy(last, b + i, n - i < 8 ? n - i : 8);
-        h[w & 3] = (h[w & 3] ^ load_le64(last)) * FNV_PRIME;
+        h[w & 3] = (h[w & 3] ^ stc_le_get64(last)) * FNV_PRIME;
     }
     uint64_t x = FNV_BASIS;
     for (int k = 0; k < 4; k++) x = (x ^ h[k]) * FNV_PRIME;
@@ -386,8 +382,7 @@ static stc_status_t decode_fields(rd_t *r, const stc_proto_limits_t *lim, stc_ms
         TRY(get_bin_of(r, "owner", u, 4, "n_chips*4", &m->u.deploy.owner));
         for (uint32_t c = 0; c < m->u.deploy.n_chips; c++) {
             const uint8_t *o = m->u.deploy.owner + 4 * (size_t)c;
-            int32_t rank = (int32_t)((uint32_t)o[0] | (uint32_t)o[1] << 8 | (uint32_t)o[2] << 16 |
-                                     (uint32_t)o[3] << 24);
+            int32_t rank = (int32_t)stc_le_get32(o);
             if (rank < -1 || rank >= (int64_t)lim->max_ranks)
                 return rfail(r, rank < -1 ? STC_E_FORMAT : STC_E_LIMIT, "owner",
                              "chip %" PRIu32 " is owned by rank %" PRId32 ", expected -1..%" PRId64 " (max_ranks)",
