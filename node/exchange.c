@@ -233,15 +233,16 @@ static stc_status_t send_all(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_
     return STC_OK;
 }
 
-/* Take one received frame: SPIKES of this tick from a rank that sends here,
- * once.  Returns 1 when it counted, 2 for the next tick's message of a
- * neighbour (the caller keeps it), 0 when it was logged and dropped. */
 /* Log a dropped message: the first 20, then every power of two (a flood must not flood the log). */
 static int log_drop(stc_xchg_t *x) {
     int64_t n = ++x->st.dropped;
     return n <= 20 || !(n & (n - 1));
 }
 
+/* Take one received frame: SPIKES of this tick from a rank that sends here,
+ * once.  Returns 1 when it counted, else 0: the next tick's message of a
+ * neighbour is kept for that tick (moved out of zm), anything else logged
+ * and dropped. */
 static int take(stc_xchg_t *x, stc_chipsim_t *s, int tick, zmq_msg_t *zm) {
     const uint8_t *buf = zmq_msg_data(zm);
     size_t len = zmq_msg_size(zm);
@@ -260,8 +261,11 @@ static int take(stc_xchg_t *x, stc_chipsim_t *s, int tick, zmq_msg_t *zm) {
     /* The next tick's message of a neighbour is kept for that tick.  With the reduction after the wait no
        rank can send it before every rank has this tick's messages, but nothing here needs to rely on that. */
     if (m.type == STC_MSG_SPIKES && from >= 0 && from < x->size && x->hears_from[from] &&
-        m.u.spikes.tick == (int64_t)tick + 1 && !x->has_early[from])
-        return 2;
+        m.u.spikes.tick == (int64_t)tick + 1 && !x->has_early[from] && zm != &x->early[from]) {
+        zmq_msg_move(&x->early[from], zm);
+        x->has_early[from] = 1;
+        return 0;
+    }
     if (m.type != STC_MSG_SPIKES || from < 0 || from >= x->size || !x->hears_from[from] || m.u.spikes.tick != tick ||
         x->got[from]) {
         const char *why = m.type != STC_MSG_SPIKES                                         ? "not spikes"
@@ -307,7 +311,7 @@ static stc_status_t recv_all(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_
     for (int r = 0; r < x->size; r++) /* what arrived early for this tick */
         if (x->has_early[r]) {
             x->has_early[r] = 0;
-            have += take(x, s, tick, &x->early[r]) == 1;
+            have += take(x, s, tick, &x->early[r]);
         }
     double t0 = now();
     zmq_msg_t msg;
@@ -332,15 +336,7 @@ static stc_status_t recv_all(stc_xchg_t *x, stc_chipsim_t *s, int tick, stc_err_
         }
         if (rc <= 0) continue;
         while (zmq_msg_recv(&msg, x->pull, ZMQ_DONTWAIT) >= 0) {
-            int t = take(x, s, tick, &msg);
-            if (t == 2) {
-                stc_msg_t m; /* decoded once more for its sender: cheap, and take() stays the only judge */
-                stc_proto_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &x->lim, "", &m, NULL);
-                zmq_msg_move(&x->early[m.rank], &msg);
-                x->has_early[m.rank] = 1;
-                continue;
-            }
-            have += t;
+            have += take(x, s, tick, &msg);
             if (have == x->n_in) break;
         }
     }

@@ -96,7 +96,6 @@ const char *stc_proto_type_name(stc_msg_type_t t) {
 
 /* ------------------------------------------------------------- checksum */
 
-
 #define FNV_PRIME 0x100000001b3ull
 #define FNV_BASIS 0xcbf29ce484222325ull
 
