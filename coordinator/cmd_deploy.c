@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* RUN images go over the wire as this host's floats: the wire is little-endian */
@@ -42,25 +41,6 @@ typedef struct {
 static int fail(const stc_err_t *e) {
     coord_fail(e);
     return 1;
-}
-
-static stc_status_t read_all(const char *path, uint8_t **out, size_t *len, stc_err_t *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return stc_err_set(err, STC_E_IO, "%s: cannot open the bundle", path);
-    struct stat sb;
-    if (fstat(fileno(f), &sb) || sb.st_size <= 0 || (uint64_t)sb.st_size > (1ULL << 30)) {
-        fclose(f);
-        return stc_err_set(err, STC_E_LIMIT, "%s: a bundle of 1 byte to 1 GiB can be deployed (the DEPLOY limit)", path);
-    }
-    *len = (size_t)sb.st_size;
-    *out = malloc(*len);
-    if (!*out || fread(*out, 1, *len, f) != *len) {
-        fclose(f);
-        free(*out), *out = NULL;
-        return stc_err_set(err, STC_E_IO, "%s: cannot read it", path);
-    }
-    fclose(f);
-    return STC_OK;
 }
 
 /* chip -> rank: --owners, else contiguous runs of chips with about equal cores per rank. */
@@ -229,13 +209,19 @@ static stc_status_t deploy(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
     return STC_OK;
 }
 
-/* Connect, wait for the ranks, load the bundle, make the owner map. */
-static stc_status_t open_dep(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
+/* Read the bundle (its bytes, their checksum, the parsed bundle); then connect, wait for the ranks and make
+ * the owner map. */
+static stc_status_t load_dep(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
     memset(d, 0, sizeof *d);
     d->flags = o->digest ? 1 : 0;
-    if (read_all(o->model, &d->bytes, &d->len, err)) return err->status;
+    if (stc_read_file(o->model, (size_t)1 << 30, &d->bytes, &d->len, err)) /* DEPLOY's bundle limit */
+        return err->status;
     d->sum = stc_proto_sum64(d->bytes, d->len);
     if (!(d->b = stc_bundle_read_mem(d->bytes, d->len, o->model, err))) return err->status;
+    return STC_OK;
+}
+
+static stc_status_t connect_dep(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
     if (coord_session_open(&d->s, o->endpoint, o->keys, o->node_timeout, err)) return err->status;
     if (!o->json) fprintf(stderr, "stc-coord: listening at %s%s\n", o->endpoint, d->s.has_keys ? " (CurveZMQ)" : "");
     if (coord_session_wait(&d->s, o->wait > 0 ? o->wait : 60, o->ranks, err)) return err->status;
@@ -278,7 +264,7 @@ int cmd_deploy(coord_opts_t *o) {
     dep_t d;
     stc_err_t err = {0};
     int rc = 0;
-    if (open_dep(o, &d, &err)) {
+    if (load_dep(o, &d, &err) || connect_dep(o, &d, &err)) {
         rc = fail(&err);
         goto out;
     }
@@ -497,22 +483,32 @@ static stc_status_t restore(runst_t *r, const coord_runckpt_t *c, stc_err_t *err
 }
 
 int cmd_run_distributed(coord_opts_t *o) {
-    stc_bundle_t *lb = NULL;
     stc_input_t *in = NULL;
-    int rc = coord_load_bundle_inputs(o, &lb, &in, 0);
-    stc_bundle_destroy(&lb); /* the deployment's own copy is used below */
+    dep_t d;
+    stc_err_t err = {0};
+    if (load_dep(o, &d, &err)) { /* the bundle is read once: its bytes are deployed, the parse checks the inputs */
+        close_dep(&d);
+        return fail(&err);
+    }
+    int rc = coord_load_inputs(o, d.b, &in, 0);
     if (rc) {
+        close_dep(&d);
         stc_input_destroy(&in);
         return rc;
     }
-    dep_t d;
-    stc_err_t err = {0};
     runst_t r;
     memset(&r, 0, sizeof r);
     char ckpath[4096];
     coord_runckpt_t ck;
     memset(&ck, 0, sizeof ck);
-    if (open_dep(o, &d, &err)) goto failed;
+    /* everything local is read before waiting for the node job */
+    if (o->ckpt_every || o->resume) {
+        snprintf(ckpath, sizeof ckpath, "%s", o->ckpt ? o->ckpt : "");
+        if (!o->ckpt) snprintf(ckpath, sizeof ckpath, "%s.ckpt", o->model);
+        r.ck_path = ckpath;
+    }
+    if (o->resume && coord_runckpt_read(r.ck_path, &ck, &err)) goto failed;
+    if (connect_dep(o, &d, &err)) goto failed;
     const stc_bundle_t *b = d.b;
     r.d = &d, r.o = o, r.in = in, r.n = in->n;
     r.logits = calloc((size_t)r.n * b->n_out, sizeof(float));
@@ -531,12 +527,6 @@ int cmd_run_distributed(coord_opts_t *o) {
         goto failed;
     }
     r.inputs_sum = stc_proto_sum64(in->data, (size_t)in->n * in->c * in->h * in->w * sizeof(float));
-    if (o->ckpt_every || o->resume) {
-        snprintf(ckpath, sizeof ckpath, "%s", o->ckpt ? o->ckpt : "");
-        if (!o->ckpt) snprintf(ckpath, sizeof ckpath, "%s.ckpt", o->model);
-        r.ck_path = ckpath;
-    }
-    if (o->resume && coord_runckpt_read(r.ck_path, &ck, &err)) goto failed;
     /* the ranks hold this deployment already (same bundle, owners and flags): run on it */
     int reuse = !o->resume;
     for (int k = 0; k < d.s.size; k++) reuse &= d.s.r[k].deployed == d.sum && d.s.r[k].dep_id == d.dep_id;

@@ -87,7 +87,12 @@ int coord_load_bundle_inputs(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **i
         coord_fail(&err);
         return 1;
     }
-    stc_bundle_t *b = *bp;
+    return coord_load_inputs(o, *bp, inp, default_limit);
+}
+
+/* The inputs o selects for bundle b, normalized as b says and checked against its input shape. */
+int coord_load_inputs(coord_opts_t *o, const stc_bundle_t *b, stc_input_t **inp, int64_t default_limit) {
+    stc_err_t err = {0};
     stc_input_norm_t norm, *np = coord_norm(b->n_norm, b->norm_mean, b->norm_std, &norm);
     const char *ds = o->dataset;
     if (!o->input && !ds && default_limit) ds = b->dataset[0] ? b->dataset : NULL;

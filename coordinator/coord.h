@@ -95,6 +95,8 @@ int cmd_run_distributed(coord_opts_t *o); /* run MODEL.stc --endpoint EP (cmd_de
 int cmd_stop(coord_opts_t *o);            /* stop --endpoint EP: end the node job */
 /* The bundle named o->model and the inputs its options select (cmd_runsim.c). */
 int coord_load_bundle_inputs(coord_opts_t *o, stc_bundle_t **bp, stc_input_t **inp, int64_t default_limit);
+/* The inputs alone, for a bundle already loaded. */
+int coord_load_inputs(coord_opts_t *o, const stc_bundle_t *b, stc_input_t **inp, int64_t default_limit);
 void coord_add_counters(stc_core_counters_t *a, const stc_core_counters_t *c);
 /* What a run computed, single-process or distributed, for coord_run_report. */
 typedef struct {

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAGIC "STCRUNCK"
@@ -203,22 +202,11 @@ fail:
 
 stc_status_t coord_runckpt_read(const char *path, coord_runckpt_t *c, stc_err_t *err) {
     memset(c, 0, sizeof *c);
-    FILE *f = fopen(path, "rb");
-    if (!f) return stc_err_set(err, STC_E_IO, "%s: cannot open the checkpoint (run with --checkpoint-every K first)", path);
-    struct stat sb;
-    if (fstat(fileno(f), &sb) || sb.st_size < 0 || (uint64_t)sb.st_size > MAX_FILE) {
-        fclose(f);
-        return stc_err_set(err, STC_E_LIMIT, "%s: not a readable file of at most %llu bytes", path,
-                           (unsigned long long)MAX_FILE);
-    }
-    size_t n = (size_t)sb.st_size;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf || fread(buf, 1, n, f) != n) {
-        free(buf);
-        fclose(f);
-        return stc_err_set(err, STC_E_IO, "%s: cannot read it", path);
-    }
-    fclose(f);
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    stc_err_t e = {0};
+    if (stc_read_file(path, (size_t)MAX_FILE, &buf, &n, &e))
+        return stc_err_set(err, e.status, "%s (the checkpoint of a run with --checkpoint-every K)", e.msg);
     stc_status_t st = coord_runckpt_parse(buf, n, path, c, err);
     free(buf);
     return st;
