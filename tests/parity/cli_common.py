@@ -6,6 +6,7 @@
 # every layer fires, three 16x16 inputs, and a target of 600-neuron cores, 2
 # per chip, so that the model spans many chips.
 # SPDX-License-Identifier: MIT
+import argparse
 import json
 import os
 import shutil
@@ -18,6 +19,21 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import stc_ref  # noqa: E402
+
+
+def args(node=False):
+    """The command line every CLI test takes (--stc, --work; --node for the
+    runtime's): the parsed arguments, with --stc and --work made absolute, and
+    a Cli on them."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stc", required=True)
+    if node:
+        ap.add_argument("--node", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    c = Cli(a.stc, a.work)
+    a.stc, a.work = c.stc_path, c.work
+    return a, c
 
 
 class Cli:

@@ -9,7 +9,6 @@
 # 2 ranks (another split of the chips) then runs `run --resume`: its outputs,
 # digests and every counter must equal the uninterrupted single-process run.
 # SPDX-License-Identifier: MIT
-import argparse
 import json
 import os
 import signal
@@ -122,10 +121,5 @@ def main():
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--stc", required=True)
-    ap.add_argument("--node", required=True)
-    ap.add_argument("--work", required=True)
-    A = ap.parse_args()
-    C = cli_common.Cli(A.stc, A.work)
+    A, C = cli_common.args(node=True)
     main()

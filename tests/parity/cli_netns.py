@@ -13,7 +13,6 @@
 # bridge, and give the single simulator's answer bit for bit.  Needs root
 # (CAP_NET_ADMIN); exits 77 (skipped) without it.
 # SPDX-License-Identifier: MIT
-import argparse
 import json
 import os
 import subprocess
@@ -100,10 +99,5 @@ def main():
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--stc", required=True)
-    ap.add_argument("--node", required=True)
-    ap.add_argument("--work", required=True)
-    A = ap.parse_args()
-    C = cli_common.Cli(A.stc, A.work)
+    A, C = cli_common.args(node=True)
     main()

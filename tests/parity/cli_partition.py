@@ -13,7 +13,6 @@
 #   - a topology too small says how many chips the model needs;
 #   - --picture writes a PNG; the rates measured by partition are in the bundle.
 # SPDX-License-Identifier: MIT
-import argparse
 import json
 import os
 import struct
@@ -88,12 +87,7 @@ def main():
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--stc", required=True)
-    ap.add_argument("--work", required=True)
-    A = ap.parse_args()
-    T = cli_common.Cli(A.stc, A.work)
-    A.stc, A.work = T.stc_path, T.work
+    A, T = cli_common.args()
     check, stc = T.check, T.stc
     main()
     T.finish()

@@ -11,7 +11,6 @@
 # start in either order; deploy reports every rank's checksum; a second run
 # reuses the deployment.
 # SPDX-License-Identifier: MIT
-import argparse
 import json
 import os
 import socket
@@ -166,10 +165,5 @@ def main():
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--stc", required=True)
-    ap.add_argument("--node", required=True)
-    ap.add_argument("--work", required=True)
-    A = ap.parse_args()
-    C = cli_common.Cli(A.stc, A.work)
+    A, C = cli_common.args(node=True)
     main()

@@ -14,7 +14,6 @@
 # truncations, a wrong tick) is logged with its sender and dropped, and the
 # run is still bit-identical.
 # SPDX-License-Identifier: MIT
-import argparse
 import json
 import os
 import struct
@@ -182,10 +181,5 @@ def main():
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--stc", required=True)
-    ap.add_argument("--node", required=True)
-    ap.add_argument("--work", required=True)
-    A = ap.parse_args()
-    C = cli_common.Cli(A.stc, A.work)
+    A, C = cli_common.args(node=True)
     main()

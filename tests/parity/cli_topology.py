@@ -12,7 +12,6 @@
 # carried file (what an older stc wrote) must be refused with a message that
 # says so, not silently counted at 1 link per crossing.
 # SPDX-License-Identifier: MIT
-import argparse
 import json
 import os
 import shutil
@@ -147,12 +146,7 @@ def main():
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--stc", required=True)
-    ap.add_argument("--work", required=True)
-    A = ap.parse_args()
-    T = cli_common.Cli(A.stc, A.work)
-    A.stc, A.work = T.stc_path, T.work
+    A, T = cli_common.args()
     check, stc = T.check, T.stc
     main()
     T.finish()
