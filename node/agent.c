@@ -424,14 +424,17 @@ static void send_stats(node_t *n) {
     free(mine), free(all), free(wire);
 }
 
+/* RUN and RESTORE need a deployment: without one, the coordinator is told so. */
+static int deployed(node_t *n, const char *what) {
+    if (n->s) return 1;
+    stc_err_t e = {STC_E_USAGE, "nothing is deployed (stc-coord deploy first)"};
+    send_error(n, what, &e);
+    return 0;
+}
+
 static void on_run(node_t *n, const stc_msg_t *m) {
     stc_err_t e = {0};
-    if (!n->s) {
-        e.status = STC_E_USAGE;
-        snprintf(e.msg, sizeof e.msg, "nothing is deployed (stc-coord deploy first)");
-        send_error(n, "run", &e);
-        return;
-    }
+    if (!deployed(n, "run")) return;
     const stc_bundle_t *b = n->b;
     uint64_t per = (uint64_t)b->in_c * b->in_h * b->in_w;
     if (m->u.run.floats != per) {
@@ -458,12 +461,7 @@ static void on_run(node_t *n, const stc_msg_t *m) {
 
 static void on_restore(node_t *n, const stc_msg_t *m) {
     stc_err_t e = {0};
-    if (!n->s) {
-        e.status = STC_E_USAGE;
-        snprintf(e.msg, sizeof e.msg, "nothing is deployed");
-        send_error(n, "restore", &e);
-        return;
-    }
+    if (!deployed(n, "restore")) return;
     if (!n->restoring) {
         stc_chipsim_clear(n->s);
         n->restoring = 1;
