@@ -229,6 +229,7 @@ int cmd_compile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "routes", (double)routes);
         cJSON_AddNumberToObject(r, "file_bytes", (double)fsize);
         cJSON_AddNumberToObject(r, "lower_bound", lb.lower_bound);
+        cJSON_AddNumberToObject(r, "lower_bound_limits", lb.lower_bound_limits);
         if (b->topology[0]) cJSON_AddStringToObject(r, "topology", b->topology);
         if (pj) {
             cJSON_AddItemToObject(r, "partition", pj);
@@ -256,8 +257,9 @@ int cmd_compile(coord_opts_t *o) {
         printf("compiled %s for %s (%s)\n", o->model, b->target, b->options);
         printf("  %d stages, %d projections, pipeline depth %d: %d ticks per inference of T=%d\n", b->n_stages,
                b->n_projs, b->ticks - b->T, b->ticks, b->T);
-        printf("  cores        %d on %d chip%s (%d cores per chip; lower bound %d cores)\n", cores, b->n_chips,
-               b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound);
+        printf("  cores        %d on %d chip%s (%d cores per chip; lower bounds: %d by demand, %d by the "
+               "target's limits)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound,
+               lb.lower_bound_limits);
         if (b->topology[0]) printf("  placed on    %s\n", b->topology);
         printf("  neurons      %lld, %.1f%% of the cores' capacity\n", (long long)neurons, 100 * util_n);
         printf("  memory       %.1f KB (neuron state and synapses), %.1f%% of the cores' capacity\n",

@@ -272,7 +272,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         printf("cutting and placing %s on %s (%d chips of %d cores), rates %s\n\n", b->model,
                stc_topology_name(topo), stc_topology_chips(topo), t.cores_per_chip,
                b->stage_rate ? "measured on calibration images" : "estimated (no calibration images)");
-        printf("%-8s %6s %6s %6s %12s %13s %10s %11s %11s %8s %8s\n", "strategy", "cores", "/lb", "chips",
+        printf("%-8s %6s %6s %6s %6s %12s %13s %10s %11s %11s %8s %8s\n", "strategy", "cores", "/lb", "/lim", "chips",
                "inter-chip", "hop-weighted", "max link", "latency us", "energy uJ", "time s", "RSS MB");
     }
     for (int i = 0; i < N_STRATEGIES; i++) {
@@ -323,6 +323,8 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cJSON_AddNumberToObject(x, "cores_used", rep.cores);
             cJSON_AddNumberToObject(x, "lower_bound", rep.lower_bound);
             cJSON_AddNumberToObject(x, "cores_over_lower_bound", (double)rep.cores / rep.lower_bound);
+            cJSON_AddNumberToObject(x, "lower_bound_limits", rep.lower_bound_limits);
+            cJSON_AddNumberToObject(x, "cores_over_lower_bound_limits", (double)rep.cores / rep.lower_bound_limits);
             cJSON_AddNumberToObject(x, "chips_used", ev.chips_used);
             cJSON_AddNumberToObject(x, "inter_chip_spikes", ev.inter_chip_spikes);
             cJSON_AddNumberToObject(x, "hop_weighted_traffic", ev.hop_weighted_traffic);
@@ -338,8 +340,9 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cJSON_AddNumberToObject(x, "peak_rss_mb", peak_rss_mb());
             cJSON_AddItemToArray(arr, x);
         } else {
-            printf("%-8s %6d %6.2f %6d %12.0f %13.0f %10.3g %11.1f %11.1f %8.3f %8.0f\n", strategies[i].name,
-                   rep.cores, (double)rep.cores / rep.lower_bound, ev.chips_used, ev.inter_chip_spikes,
+            printf("%-8s %6d %6.2f %6.2f %6d %12.0f %13.0f %10.3g %11.1f %11.1f %8.3f %8.0f\n", strategies[i].name,
+                   rep.cores, (double)rep.cores / rep.lower_bound, (double)rep.cores / rep.lower_bound_limits,
+                   ev.chips_used, ev.inter_chip_spikes,
                    ev.hop_weighted_traffic, ev.max_link_load, lat_us, e_uj, cut_s + place_s, peak_rss_mb());
         }
         if (i == 0 || only >= 0) { /* stc's own placement is the one kept unless another is asked for */
@@ -374,14 +377,16 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         cJSON_AddStringToObject(jr, "strategy", only >= 0 ? strategies[only].name : "stc");
         cJSON_AddNumberToObject(jr, "cores_used", chosen_rep.cores);
         cJSON_AddNumberToObject(jr, "lower_bound", chosen_rep.lower_bound);
+        cJSON_AddNumberToObject(jr, "lower_bound_limits", chosen_rep.lower_bound_limits);
         cJSON_AddNumberToObject(jr, "chips_used", chosen.chips_used);
         cJSON_AddNumberToObject(jr, "inter_chip_spikes", chosen.inter_chip_spikes);
         cJSON_AddNumberToObject(jr, "hop_weighted_traffic", chosen.hop_weighted_traffic);
         cJSON_AddNumberToObject(jr, "max_link_load", chosen.max_link_load);
         cJSON_AddBoolToObject(jr, "measured_rates", b->stage_rate != NULL);
     } else {
-        printf("\nkept the %s cut and placement: %d cores (lower bound %d), %d of %d chips used\n",
-               only >= 0 ? strategies[only].name : "stc", chosen_rep.cores, chosen_rep.lower_bound,
+        printf("\nkept the %s cut and placement: %d cores (lower bounds %d by demand, %d by the target's limits), "
+               "%d of %d chips used\n", only >= 0 ? strategies[only].name : "stc", chosen_rep.cores,
+               chosen_rep.lower_bound, chosen_rep.lower_bound_limits,
                chosen.chips_used, stc_topology_chips(topo));
     }
     rc = 0;

@@ -41,7 +41,7 @@ typedef enum {
     STC_SK_COUNT
 } stc_skind_t;
 
-typedef struct {
+typedef struct stc_stage {
     char name[96];        /* PyTorch module name of the IR node */
     int ir_node;          /* its id in the quantized IR */
     int kind;             /* stc_nkind_t */

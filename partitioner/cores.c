@@ -74,7 +74,7 @@ static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w;
 
 /* ------------------------------------------------------------- resources */
 
-static int64_t ssa_state(const stc_stage_t *s, int64_t nc) {
+int64_t stc_cores_ssa_state(const stc_stage_t *s, int64_t nc) {
     /* q, k, v bits of the head's tokens and the k^T v table (docs/backend.md 2.2) */
     int64_t d = s->c / (s->heads ? s->heads : 1);
     return (nc * s->h * s->w * 3 + 7) / 8 + nc * d * 4;
@@ -97,7 +97,7 @@ static use_t boxes_use(const cx_t *X, int si, const stc_slice_t *bx, int n) {
     }
     int64_t nc = bb.c1 - bb.c0, syn = 0;
     u.mem_state = u.neurons * X->t->neuron_state_bytes;
-    if (s->kind == STC_NK_SSA) u.mem_state += ssa_state(s, nc);
+    if (s->kind == STC_NK_SSA) u.mem_state += stc_cores_ssa_state(s, nc);
     for (int k = X->pj_first[si]; k < X->pj_first[si + 1]; k++) {
         int pi = X->pj[k];
         const stc_proj_t *p = &b->projs[pi];
@@ -513,21 +513,6 @@ static stc_status_t build_first_fit(cx_t *X) {
 }
 
 /* ----------------------------------------------------------------- driver */
-
-void stc_cores_lower_bound(const stc_bundle_t *b, const stc_target_t *t, stc_cores_report_t *r) {
-    double neurons = 0, mem = 0;
-    for (int si = 0; si < b->n_stages; si++) {
-        const stc_stage_t *s = &b->stages[si];
-        if (s->kind == STC_NK_INPUT) continue;
-        neurons += (double)numel(s);
-        mem += (double)numel(s) * t->neuron_state_bytes + (s->kind == STC_NK_SSA ? (double)ssa_state(s, s->c) : 0);
-    }
-    for (int pi = 0; pi < b->n_projs; pi++) mem += (double)b->projs[pi].n_w * t->synapse_bits / 8.0;
-    r->lb_neurons = neurons / t->neurons_per_core;
-    r->lb_memory = mem / t->memory_per_core_bytes;
-    r->lower_bound = (int)ceil(fmax(r->lb_neurons, r->lb_memory) - 1e-9);
-    if (r->lower_bound < 1) r->lower_bound = 1;
-}
 
 static int slice_order(const void *x, const void *y) {
     const stc_slice_t *a = x, *b = y;

@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+struct stc_stage;
+
 /* ---------------------------------------------------------------- topology */
 
 #define STC_TOPO_MAX_CHIPS 65536
@@ -89,6 +91,9 @@ typedef struct stc_cores_report {
     int lower_bound;          /* ceil(max(lb_neurons, lb_memory)) */
     double lb_neurons;        /* total neurons / neurons_per_core */
     double lb_memory;         /* (total neuron state + every weight stored once) / memory_per_core_bytes */
+    int lower_bound_limits;   /* ceil(lb_limits), >= lower_bound (bound.c) */
+    double lb_limits;         /* the limit-aware bound: demand as fan-in, fan-out and memory force it */
+    double lb_lambda[4];      /* its weights on neurons, memory, fan-in, fan-out */
     double max_work_ns, mean_work_ns; /* estimated per-tick work of the busiest core, and the mean */
 } stc_cores_report_t;
 
@@ -101,9 +106,15 @@ stc_status_t stc_cores_build(struct stc_bundle *b, const struct stc_target *t, c
 /* The per-tick work (ns) of every core of a cut bundle (n_cores entries, the
  * host port 0) and the synaptic events per inference, estimated from stage
  * rates as the cut itself weighs them (NULL rates: the static estimate). */
+/* An SSA slice's extra state bytes for nc channels: q, k, v bits of all the
+ * head's tokens and the k^T v table (docs/backend.md 2.2). */
+int64_t stc_cores_ssa_state(const struct stc_stage *s, int64_t nc);
 stc_status_t stc_cores_work(const struct stc_bundle *b, const struct stc_target *t, const double *stage_rate,
                             double *core_work, double *synops, stc_err_t *err);
-/* The lower bound on cores: total demand over per-core capacity. */
+/* Lower bounds on cores (bound.c): total demand over per-core capacity
+ * (lower_bound), and the limit-aware bound (lower_bound_limits), which counts
+ * the weight copies, axons and routes any cut within the target's limits
+ * must have.  Both hold for every assignment of neurons to cores. */
 void stc_cores_lower_bound(const struct stc_bundle *b, const struct stc_target *t, stc_cores_report_t *r);
 
 /* Each core's input axons (one per projection and source neuron that reaches

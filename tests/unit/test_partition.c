@@ -240,6 +240,11 @@ static void test_cores(void) {
         CU_ASSERT_EQUAL(rs.lower_bound, rf.lower_bound);
         CU_ASSERT(rs.cores >= rs.lower_bound);
         CU_ASSERT(rs.cores <= (int)(1.1 * rs.lower_bound));
+        /* the limit-aware bound is a bound too, for both cuts, and never below the demand bound */
+        CU_ASSERT_EQUAL(rs.lower_bound_limits, rf.lower_bound_limits);
+        CU_ASSERT(rs.lower_bound_limits >= rs.lower_bound);
+        CU_ASSERT(rs.cores >= rs.lower_bound_limits);
+        CU_ASSERT(rf.cores >= rf.lower_bound_limits);
         CU_ASSERT(rs.max_work_ns < rf.max_work_ns); /* the slack buys a lighter busiest core */
         if (rs.cores > (int)(1.1 * rs.lower_bound) || getenv("STC_TEST_VERBOSE"))
             fprintf(stderr, "%s: stc %d cores (busiest %.0f ns), first-fit %d (%.0f ns), lower bound %d\n",
@@ -266,11 +271,69 @@ static void test_cores(void) {
     }
 }
 
+/* A two-stage bundle: an input [ci, h, w] and one stage [co, h, w] reading it
+ * through `kind` (DENSE: a token-wise linear layer). */
+static void one_layer(stc_bundle_t *b, stc_stage_t *st, stc_proj_t *p, int ci, int co, int h, int w, int kind) {
+    memset(b, 0, sizeof *b);
+    memset(st, 0, 2 * sizeof *st);
+    memset(p, 0, sizeof *p);
+    st[0] = (stc_stage_t){.kind = STC_NK_INPUT, .c = ci, .h = h, .w = w};
+    st[1] = (stc_stage_t){.kind = STC_NK_LIF, .c = co, .h = h, .w = w, .depth = 1};
+    *p = (stc_proj_t){.src = 0, .dst = 1, .kind = kind, .delay = 1, .co = co, .ci = ci};
+    p->n_w = kind == STC_SK_DENSE ? (int64_t)co * ci : co;
+    b->stages = st, b->n_stages = 2, b->projs = p, b->n_projs = 1, b->input_stage = 0;
+}
+
+/* The limit-aware bound on layers whose figures are known by hand (loihi3:
+ * 16,384 neurons, 256 KB, 65,536 fan-in axons per core, 8-byte state,
+ * 16-bit synapses). */
+static void test_bounds(void) {
+    stc_err_t err = {0};
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    stc_bundle_t b;
+    stc_stage_t st[2];
+    stc_proj_t p;
+    stc_cores_report_t r;
+
+    /* one-to-one over 65,536 neurons: only the neuron count binds, 4 cores */
+    one_layer(&b, st, &p, 64, 64, 32, 32, STC_SK_ONE2ONE);
+    stc_cores_lower_bound(&b, &t, &r);
+    CU_ASSERT_EQUAL(r.lower_bound, 4);
+    CU_ASSERT_EQUAL(r.lower_bound_limits, 4);
+
+    /* Spikformer-8-768's fc2: 3,072 inputs per token over 14 x 14 tokens into
+     * 768 channels.  Each weight once: (150,528 x 8 + 2,359,296 x 2) / 256 KB
+     * = 22.6, so 23 cores.  But a core sees at most 65,536 / 3,072 = 21
+     * tokens and stores at most 41 channels' weights (41 x 6,144 bytes plus
+     * state), and the best rectangular cut is 10 token tiles x 19 channel
+     * groups = 190 cores: the limit-aware bound lies between. */
+    one_layer(&b, st, &p, 3072, 768, 14, 14, STC_SK_DENSE);
+    stc_cores_lower_bound(&b, &t, &r);
+    CU_ASSERT_EQUAL(r.lower_bound, 23);
+    int best = 0;
+    for (int tok = 1; tok <= 196; tok++)
+        for (int o = 1; o <= 768; o++) {
+            if ((int64_t)tok * 3072 > t.fan_in_axons_per_core || tok * o > t.neurons_per_core ||
+                (int64_t)tok * o * 8 + (int64_t)o * 3072 * 2 > t.memory_per_core_bytes)
+                continue;
+            int n = ((196 + tok - 1) / tok) * ((768 + o - 1) / o);
+            if (!best || n < best) best = n;
+        }
+    CU_ASSERT_EQUAL(best, 190);
+    CU_ASSERT(r.lower_bound_limits <= best);
+    CU_ASSERT(r.lower_bound_limits >= 150);
+    if (getenv("STC_TEST_VERBOSE"))
+        fprintf(stderr, "fc2: demand bound %d, limit-aware bound %d (%.2f), best rectangular cut %d\n",
+                r.lower_bound, r.lower_bound_limits, r.lb_limits, best);
+}
+
 void stc_suite_partition(void) {
     static const stc_test_t tests[] = {
         {"stc placement of a chain", test_chain},
         {"a bundle: graph, placement, same results", test_bundle_placement},
         {"cores: stc's cut against first-fit, same results", test_cores},
+        {"lower bounds on cores: by demand and by the target's limits", test_bounds},
         {NULL, NULL},
     };
     stc_add_suite("partition", tests);
