@@ -44,6 +44,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { R_NEURONS, R_MEMORY, R_FAN_IN, R_FAN_OUT, R_N };
 
@@ -159,7 +160,10 @@ static double stage_min(const demand_t *d, const stc_target_t *t, const double *
         cand[nc++] = 1, cand[nc++] = pmax, cand[nc++] = c1 / o;
         if (d->ax_n > 0) {
             cand[nc++] = c2 / (d->ax_n * o + d->ax_p);
-            if (d->ax_p > 0) cand[nc++] = (c2 - d->ax_n * c1) / d->ax_p;
+            if (d->ax_p > 0) {
+                cand[nc++] = (c2 - d->ax_n * c1) / d->ax_p;
+                cand[nc++] = (c2 - d->ax_n) / d->ax_p; /* the last p that leaves room for one neuron */
+            }
         }
         for (int i = 0; i < nc; i++) {
             double p = cand[i];
@@ -205,6 +209,7 @@ void stc_cores_lower_bound(const stc_bundle_t *b, const stc_target_t *t, stc_cor
     demand_t *D = calloc((size_t)b->n_stages + 1, sizeof *D);
     if (!D) return; /* out of memory: the demand bound stands */
     stage_demand(b, t, D);
+    clock_t t0 = clock();
     double best = -1, lam[R_N], best_lam[R_N] = {1, 0, 0, 0};
     enum { GRID = 8 };
     for (int a = 0; a <= GRID; a++)
@@ -242,7 +247,7 @@ void stc_cores_lower_bound(const stc_bundle_t *b, const stc_target_t *t, stc_cor
     r->lower_bound_limits = (int)ceil(r->lb_limits - 1e-6);
     if (r->lower_bound_limits < r->lower_bound) r->lower_bound_limits = r->lower_bound;
     stc_log(STC_LOG_DEBUG, "bound", "limit-aware bound %.1f cores at lambda (neurons %.3f, memory %.3f, fan-in %.3f, "
-            "fan-out %.3f); demand bound %d", r->lb_limits, best_lam[0], best_lam[1], best_lam[2], best_lam[3],
-            r->lower_bound);
+            "fan-out %.3f); demand bound %d; %.2f s", r->lb_limits, best_lam[0], best_lam[1], best_lam[2],
+            best_lam[3], r->lower_bound, (double)(clock() - t0) / CLOCKS_PER_SEC);
     free(D);
 }
