@@ -291,8 +291,8 @@ static stc_status_t no_fit(cx_t *X, int si, use_t u, const char *unit) {
 /* ------------------------------------------------------ stc's stream cut */
 
 /* The boxes of units [u0, u1) of channel group g (group size gs, quantum q). */
-static int run_boxes(int si, int g, int gs, int q, int64_t u0, int64_t u1, stc_slice_t *out) {
-    int upr = gs / q, cg = g * gs, n = 0;
+static int run_boxes(int si, int cg, int gs, int q, int64_t u0, int64_t u1, stc_slice_t *out) {
+    int upr = gs / q, n = 0;
     int ya = (int)(u0 / upr), ja = (int)(u0 % upr), yb = (int)((u1 - 1) / upr), jb = (int)((u1 - 1) % upr);
     if (ya == yb) {
         out[n++] = (stc_slice_t){si, cg + ja * q, cg + (jb + 1) * q, ya, ya + 1};
@@ -311,10 +311,11 @@ static int run_boxes(int si, int g, int gs, int q, int64_t u0, int64_t u1, stc_s
 static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
     const stc_stage_t *s = &X->b->stages[si];
     int q = s->kind == STC_NK_SSA ? s->c / (s->heads ? s->heads : 1) : 1;
-    int64_t per_group = (int64_t)s->h * (gs / q);
-    int first = X->n_sl;
+    int first = X->n_sl, gs0 = gs;
     stc_slice_t bx[3];
-    for (int g = 0; g < s->c / gs; g++) {
+    for (int cg = 0; cg < s->c; cg += gs0) { /* the last group may be narrower */
+        gs = s->c - cg < gs0 ? s->c - cg : gs0;
+        int64_t per_group = (int64_t)s->h * (gs / q);
         int64_t u = 0;
         while (u < per_group) {
             if (!X->n_core && !new_core(X)) return X->err->status;
@@ -327,7 +328,7 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
                 int64_t hi = per_group; /* largest end in (u, hi] that fits; lo: known to fit */
                 while (lo < hi) {
                     int64_t mid = lo + (hi - lo + 1) / 2;
-                    int n = run_boxes(si, g, gs, q, u, mid, bx);
+                    int n = run_boxes(si, cg, gs, q, u, mid, bx);
                     use_t v = use_add(f->used, boxes_use(X, si, bx, n));
                     if (!over_limit(X->t, v, &h_, &l_) && (v.work <= wcap || (f->n == 0 && mid == u + 1))) lo = mid;
                     else hi = mid - 1;
@@ -335,7 +336,7 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
             }
             if (lo == u) {
                 if (f->n == 0) {
-                    int n = run_boxes(si, g, gs, q, u, u + 1, bx);
+                    int n = run_boxes(si, cg, gs, q, u, u + 1, bx);
                     return no_fit(X, si, boxes_use(X, si, bx, n), q > 1 ? "head and one row" : "channel and one row");
                 }
                 if (!new_core(X)) return X->err->status;
@@ -345,7 +346,7 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
              * middle makes its sources send to one more core, and read one more row */
             int64_t upr = gs / q, aligned = lo / upr * upr;
             if (lo < per_group && aligned > u && 2 * (aligned - u) >= lo - u) lo = aligned;
-            int n = run_boxes(si, g, gs, q, u, lo, bx);
+            int n = run_boxes(si, cg, gs, q, u, lo, bx);
             f->used = use_add(f->used, boxes_use(X, si, bx, n));
             for (int i = 0; i < n; i++)
                 if (push_slice(X, f, bx[i])) return X->err->status;
@@ -402,10 +403,13 @@ static stc_status_t choose_groups(cx_t *X) {
         int q = s->kind == STC_NK_SSA ? s->c / (s->heads ? s->heads : 1) : 1;
         double best = -1;
         int best_gs = 0;
-        for (int ng = 1; ng <= s->c / q; ng++) {
-            if ((s->c / q) % ng) continue;
-            double c = stage_cost(X, si, s->c / ng);
-            if (c >= 0 && (best < 0 || c < best - 1e-9)) best = c, best_gs = s->c / ng;
+        for (int ng = 1, last = 0; ng <= s->c / q; ng++) {
+            /* ng groups of ceil(units / ng) heads or channels, the last one narrower */
+            int gs = (s->c / q + ng - 1) / ng * q;
+            if (gs == last) continue;
+            last = gs;
+            double c = stage_cost(X, si, gs);
+            if (c >= 0 && (best < 0 || c < best - 1e-9)) best = c, best_gs = gs;
         }
         if (!best_gs) { /* even one unit per core fails: say why */
             if (!new_core(X)) return X->err->status;
