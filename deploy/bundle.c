@@ -78,7 +78,15 @@ stc_box_t stc_bundle_src_box(const stc_bundle_t *b, const stc_proj_t *p, const s
         break;
     }
     case STC_SK_DENSE: r.y0 = sl->y0, r.y1 = sl->y1; break;
-    case STC_SK_ONE2ONE: case STC_SK_SSA_Q: r.c0 = sl->c0, r.c1 = sl->c1, r.y0 = sl->y0, r.y1 = sl->y1; break;
+    case STC_SK_ONE2ONE: case STC_SK_SSA_Q: {
+        r.c0 = sl->c0, r.c1 = sl->c1, r.y0 = sl->y0, r.y1 = sl->y1;
+        const stc_stage_t *d = &b->stages[p->dst];
+        if (d->w != s->w) { /* pixels into tokens: the source rows that hold positions [y0 w, y1 w) */
+            r.y0 = (int)((int64_t)sl->y0 * d->w / s->w);
+            r.y1 = (int)(((int64_t)sl->y1 * d->w + s->w - 1) / s->w);
+        }
+        break;
+    }
     case STC_SK_REDUCE: case STC_SK_SSA_K: case STC_SK_SSA_V: r.c0 = sl->c0, r.c1 = sl->c1; break;
     case STC_SK_BCAST: r.c0 = sl->c0, r.c1 = sl->c1; break;
     default: break; /* DENSE_REDUCE: everything */
@@ -369,6 +377,11 @@ static stc_status_t check_proj(vctx_t *v, int j, int *ssa_in) {
         want = (int64_t)p->co * p->ci * (k == STC_SK_CONV ? (int64_t)p->k * p->k : 1);
         break;
     case STC_SK_ONE2ONE:
+        if (S->c == D->c && (int64_t)S->h * S->w == (int64_t)D->h * D->w) { /* the same positions, rows of any width */
+            want = -1;
+            break;
+        }
+        /* fall through */
     case STC_SK_SSA_Q:
     case STC_SK_SSA_K:
     case STC_SK_SSA_V:

@@ -334,7 +334,7 @@ static stc_status_t check_projs(const stc_bundle_t *b, stc_err_t *err) {
             want = (int64_t)p->co * p->ci;
             break;
         case STC_SK_ONE2ONE:
-            if (S->c != D->c || S->h != D->h || S->w != D->w)
+            if (S->c != D->c || (int64_t)S->h * S->w != (int64_t)D->h * D->w)
                 return BAD("projection %d: ONE2ONE between different shapes", i);
             break;
         case STC_SK_REDUCE:
@@ -495,6 +495,10 @@ static int resolve(const stc_chipsim_t *s, const stc_proj_t *p, const block_t *b
         d->off = 0;
         return 1;
     case STC_SK_ONE2ONE:
+        if (D->w != s->b->stages[p->src].w) { /* pixels into tokens: the same position in (y, x) order */
+            int n = y * s->b->stages[p->src].w + x;
+            y = n / D->w, x = n % D->w;
+        }
         if (c < l->c0 || c >= l->c1 || y < l->y0 || y >= l->y1) return 0;
         d->off = ((y - l->y0) * D->w + x) * l->nchp + (c - l->c0);
         return 1;

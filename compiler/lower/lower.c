@@ -346,6 +346,82 @@ static stc_status_t make_projs(lw_t *L) {
     return STC_OK;
 }
 
+/* -------------------------------------------------------- token layout */
+
+/* A stage that no convolution or window feeds or reads holds tokens, not
+ * pixels, and the row it is cut in (docs/partitioner.md) need not be the
+ * image's.  A core of a token-wise linear layer over Ci inputs sees at most
+ * fan_in / (Ci + its other inputs per token) tokens: 21 for Spikformer-8-768's
+ * fc2 on loihi3, where rows of
+ * 14 would waste a third of its fan-in.  So the token stages of N positions
+ * get rows of the largest divisor r of N that wastes at most 5% of every such
+ * cap (r = 7 there: [C,14,14] becomes [C,28,7]); rows stay as they are when no
+ * cap is under N.  Longer rows keep the tables' runs long.  Neurons keep their
+ * order (channel, then position), so nothing computed changes.  The one join
+ * between two layouts allowed is a ONE2ONE, position by position in that
+ * order (docs/backend.md 2.4); any other join keeps its token side as it was. */
+static stc_status_t token_layout(lw_t *L) {
+    stc_bundle_t *b = L->b;
+    char *tok = malloc((size_t)b->n_stages + 1);
+    if (!tok) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
+    for (int si = 0; si < b->n_stages; si++) {
+        const stc_stage_t *s = &b->stages[si];
+        tok[si] = s->kind != STC_NK_INPUT && s->w > 1;
+    }
+    for (int pi = 0; pi < b->n_projs; pi++) {
+        const stc_proj_t *p = &b->projs[pi];
+        if (p->kind == STC_SK_CONV || p->kind == STC_SK_WINDOW) tok[p->src] = tok[p->dst] = 0;
+    }
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int pi = 0; pi < b->n_projs; pi++) {
+            const stc_proj_t *p = &b->projs[pi];
+            const stc_stage_t *S = &b->stages[p->src], *D = &b->stages[p->dst];
+            if (tok[p->src] == tok[p->dst] || S->h * S->w == 1 || D->h * D->w == 1) continue;
+            if (tok[p->dst] && p->kind == STC_SK_ONE2ONE) continue; /* pixels into tokens */
+            if (tok[p->src]) tok[p->src] = 0;
+            else tok[p->dst] = 0;
+            changed = 1;
+        }
+    }
+    /* per number of positions: the longest row that wastes <= 5% of every cap */
+    for (int si = 0; si < b->n_stages; si++) {
+        if (tok[si] != 1) continue;
+        int64_t n = (int64_t)b->stages[si].h * b->stages[si].w, best = b->stages[si].w;
+        int capped = 0;
+        for (int64_t r = n; r >= 1; r--) {
+            if (n % r) continue;
+            int ok = 1;
+            for (int sj = 0; sj < b->n_stages && ok; sj++) {
+                const stc_stage_t *D = &b->stages[sj];
+                if (!tok[sj] || (int64_t)D->h * D->w != n) continue;
+                /* the axons a token of one channel needs: every input of a DENSE, one of a ONE2ONE */
+                int64_t per = 0, dense = 0;
+                for (int pi = 0; pi < b->n_projs; pi++) {
+                    const stc_proj_t *p = &b->projs[pi];
+                    if (p->dst != sj) continue;
+                    if (p->kind == STC_SK_DENSE) per += p->ci, dense = 1;
+                    else if (p->kind == STC_SK_ONE2ONE || p->kind == STC_SK_SSA_Q) per += 1;
+                }
+                int64_t cap = dense ? L->t->fan_in_axons_per_core / per : n;
+                if (cap >= n) continue;
+                capped = 1;
+                ok = cap >= r && 20 * (cap % r) <= cap;
+            }
+            if (ok) {
+                if (capped) best = r;
+                break;
+            }
+        }
+        for (int sj = si; sj < b->n_stages; sj++) {
+            stc_stage_t *s = &b->stages[sj];
+            if (tok[sj] == 1 && (int64_t)s->h * s->w == n) s->h = (int)(n / best), s->w = (int)best, tok[sj] = 2;
+        }
+    }
+    free(tok);
+    return STC_OK;
+}
+
 /* Payload bounds and the int32 input sum: what the chip's arithmetic can hold. */
 static stc_status_t check_ranges(lw_t *L) {
     stc_bundle_t *b = L->b;
@@ -457,6 +533,7 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
     }
     if (!st) st = make_projs(&L);
     if (!st) st = check_ranges(&L);
+    if (!st) st = token_layout(&L);
     /* steps 3 and 4: the partitioner cuts the stages into cores and builds the tables */
     if (!st && !o->stages_only) {
         stc_cores_opts_t co = {o->stage_rate, o->first_fit, o->max_chips};

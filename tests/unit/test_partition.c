@@ -235,6 +235,44 @@ static void test_cores(void) {
         CU_ASSERT_PTR_NOT_NULL_FATAL(bf);
         CU_ASSERT_EQUAL(cores_within(bs, &t), 0);
         CU_ASSERT_EQUAL(cores_within(bf, &t), 0);
+        /* No token-wise layer is over the fan-in: the token stages keep the
+         * image's rows.  With fan-in for a quarter of the tokens of the widest
+         * token-wise layer (fc2), a core of it sees fewer tokens than there
+         * are: the token stages get rows that divide that cap. */
+        const stc_stage_t *fc2 = NULL, *rpe = NULL;
+        int fc2_ci = 0;
+        for (int pi = 0; pi < bs->n_projs; pi++)
+            if (bs->projs[pi].kind == STC_SK_DENSE && bs->projs[pi].ci > fc2_ci &&
+                bs->stages[bs->projs[pi].dst].h * bs->stages[bs->projs[pi].dst].w > 1)
+                fc2_ci = bs->projs[pi].ci, fc2 = &bs->stages[bs->projs[pi].dst];
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fc2);
+        for (int pi = 0; pi < bs->n_projs; pi++) { /* a stage of as many positions that a convolution feeds */
+            const stc_stage_t *d = &bs->stages[bs->projs[pi].dst];
+            if (bs->projs[pi].kind == STC_SK_CONV && d->h * d->w == fc2->h * fc2->w) rpe = d;
+        }
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rpe);
+        CU_ASSERT_EQUAL(fc2->w, rpe->w);
+        CU_ASSERT_EQUAL(fc2->h, rpe->h);
+        stc_target_t t8 = t;
+        int cap = fc2->h * fc2->w / 4;
+        t8.fan_in_axons_per_core = cap * (fc2_ci + 1); /* a residual's fc2 also reads its other input */
+        stc_cores_report_t r8;
+        lo.first_fit = 0, lo.target = &t8, lo.report = &r8;
+        stc_bundle_t *b8 = stc_lower(ir, &lo, &err);
+        if (!b8) fprintf(stderr, "%s\n", err.msg);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b8);
+        CU_ASSERT_EQUAL(cores_within(b8, &t8), 0);
+        const stc_stage_t *fc2b = &b8->stages[fc2 - bs->stages], *rpeb = &b8->stages[rpe - bs->stages];
+        CU_ASSERT_EQUAL(fc2b->h * fc2b->w, fc2->h * fc2->w);
+        CU_ASSERT(fc2b->w != fc2->w);
+        CU_ASSERT(cap % fc2b->w == 0); /* a core takes whole rows up to the cap */
+        CU_ASSERT_EQUAL(rpeb->w, rpe->w); /* a convolution reads it: pixels stay in the image's rows */
+        int joins = 0;
+        for (int pi = 0; pi < b8->n_projs; pi++) {
+            const stc_proj_t *p = &b8->projs[pi];
+            joins += p->kind == STC_SK_ONE2ONE && b8->stages[p->src].w != b8->stages[p->dst].w;
+        }
+        CU_ASSERT(joins >= 1); /* the residual after the patch embedding: pixels into tokens */
         CU_ASSERT_EQUAL(rs.cores, bs->n_cores - 1);
         CU_ASSERT_EQUAL(rf.cores, bf->n_cores - 1);
         CU_ASSERT_EQUAL(rs.lower_bound, rf.lower_bound);
@@ -253,19 +291,26 @@ static void test_cores(void) {
         int64_t ss[256], sf[256];
         CU_ASSERT_FATAL(bs->n_stages <= 256 && bs->n_out <= 16);
         stc_chipsim_t *s1 = stc_chipsim_create(bs, &err), *s2 = stc_chipsim_create(bf, &err);
+        stc_chipsim_t *s3 = stc_chipsim_create(b8, &err);
         CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
         CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
         for (int64_t i = 0; i < in->n; i++) {
             int64_t per = (int64_t)in->c * in->h * in->w;
             CU_ASSERT_EQUAL(stc_chipsim_run(s1, in->data + i * per, ls, ss, NULL, NULL, &err), STC_OK);
             CU_ASSERT_EQUAL(stc_chipsim_run(s2, in->data + i * per, lf, sf, NULL, NULL, &err), STC_OK);
             CU_ASSERT(!memcmp(ls, lf, (size_t)bs->n_out * sizeof *ls));
             CU_ASSERT(!memcmp(ss, sf, (size_t)bs->n_stages * sizeof *ss));
+            CU_ASSERT_EQUAL(stc_chipsim_run(s3, in->data + i * per, lf, sf, NULL, NULL, &err), STC_OK);
+            CU_ASSERT(!memcmp(ls, lf, (size_t)bs->n_out * sizeof *ls)); /* rows of 8 tokens compute the same */
+            CU_ASSERT(!memcmp(ss, sf, (size_t)bs->n_stages * sizeof *ss));
         }
         stc_chipsim_destroy(&s1);
         stc_chipsim_destroy(&s2);
+        stc_chipsim_destroy(&s3);
         stc_bundle_destroy(&bs);
         stc_bundle_destroy(&bf);
+        stc_bundle_destroy(&b8);
         stc_input_destroy(&in);
         stc_ir_destroy(&ir);
     }
