@@ -9,7 +9,8 @@
  *     one channel (of one head for an attention kernel), ordered channel
  *     group by channel group, row by row.  The group size is chosen per stage
  *     (the one that needs the fewest cores on its own: large groups share an
- *     input window, small ones store fewer weights).  Stages are taken
+ *     input window, small ones store fewer weights; any size, the last group
+ *     narrower).  Stages are taken
  *     destinations first and each core takes the longest run of the stream
  *     that still fits (binary search on the run's end; cut back to a row
  *     boundary when that keeps at least half of it, since a row cut in the
