@@ -79,9 +79,10 @@ static void stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t 
         int same = p->stride == 1 && (p->k & 1) && p->pad == p->k / 2;
         switch (p->kind) {
         case STC_SK_DENSE: d->ax_p += src->c; break;
-        case STC_SK_CONV: d->ax_p += same ? src->c : src->c / (reach * reach); break;
+        /* a window holds an input when pad < k; an input is in at most ceil(k / stride)^2 windows */
+        case STC_SK_CONV: d->ax_p += same ? src->c : p->pad < p->k ? src->c / (reach * reach) : 0; break;
         case STC_SK_ONE2ONE: case STC_SK_SSA_Q: d->ax_n += 1; break;
-        case STC_SK_WINDOW: d->ax_n += 1 / (reach * reach); break;
+        case STC_SK_WINDOW: d->ax_n += p->pad < p->k ? 1 / (reach * reach) : 0; break;
         case STC_SK_REDUCE: case STC_SK_SSA_K: case STC_SK_SSA_V: d->ax_o += srcP; break;
         case STC_SK_BCAST: d->ax_o += 1; break;
         case STC_SK_DENSE_REDUCE: d->ax_c += (double)src->c * srcP; break;
