@@ -14,7 +14,8 @@
  *         neurons  n <= p o
  *         memory   n x state + o x (weights per channel, stored once per core)
  *         fan-in   p x (axons per position: a DENSE layer's Ci inputs of each
- *                  token, a stride-1 convolution's Ci per pixel)
+ *                  token, a stride-1 "same" convolution's Ci per pixel, any
+ *                  other convolution's Ci / ceil(k/stride)^2)
  *                  + o x (axons per channel: REDUCE, BCAST, attention's k, v)
  *                  + n x (axons per neuron: ONE2ONE, SSA q, a window's share)
  *         fan-out  n x (routes per neuron: one per projection and destination
@@ -130,7 +131,10 @@ static double piece_cost(const demand_t *d, const stc_target_t *t, const double 
     double m_left = cap_m - o * d->mem_o - d->mem_c;
     if (d->mem_n > 0 && n > m_left / d->mem_n) n = m_left / d->mem_n;
     double a_left = cap_a - p * d->ax_p - o * d->ax_o - d->ax_c;
-    if (a_left < 0) return HUGE_VAL;
+    if (a_left < 0) { /* p = pmax lands a rounding error below 0: that is the piece that fills the fan-in */
+        if (a_left < -1e-9 * cap_a) return HUGE_VAL;
+        a_left = 0;
+    }
     if (d->ax_n > 0 && n > a_left / d->ax_n) n = a_left / d->ax_n;
     if (d->routes_n > 0 && n > cap_f / d->routes_n) n = cap_f / d->routes_n;
     if (n < 1) return HUGE_VAL;

@@ -106,11 +106,11 @@ stc_status_t stc_cores_build(struct stc_bundle *b, const struct stc_target *t, c
 /* The per-tick work (ns) of every core of a cut bundle (n_cores entries, the
  * host port 0) and the synaptic events per inference, estimated from stage
  * rates as the cut itself weighs them (NULL rates: the static estimate). */
+stc_status_t stc_cores_work(const struct stc_bundle *b, const struct stc_target *t, const double *stage_rate,
+                            double *core_work, double *synops, stc_err_t *err);
 /* An SSA slice's extra state bytes for nc channels: q, k, v bits of all the
  * head's tokens and the k^T v table (docs/backend.md 2.2). */
 int64_t stc_cores_ssa_state(const struct stc_stage *s, int64_t nc);
-stc_status_t stc_cores_work(const struct stc_bundle *b, const struct stc_target *t, const double *stage_rate,
-                            double *core_work, double *synops, stc_err_t *err);
 /* Lower bounds on cores (bound.c): total demand over per-core capacity
  * (lower_bound), and the limit-aware bound (lower_bound_limits), which counts
  * the weight copies, axons and routes any cut within the target's limits

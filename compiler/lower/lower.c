@@ -413,9 +413,11 @@ static stc_status_t token_layout(lw_t *L) {
                 break;
             }
         }
-        for (int sj = si; sj < b->n_stages; sj++) {
+        for (int sj = si; sj < b->n_stages; sj++) { /* no cap: every shape stays as it is */
             stc_stage_t *s = &b->stages[sj];
-            if (tok[sj] == 1 && (int64_t)s->h * s->w == n) s->h = (int)(n / best), s->w = (int)best, tok[sj] = 2;
+            if (tok[sj] != 1 || (int64_t)s->h * s->w != n) continue;
+            if (capped) s->h = (int)(n / best), s->w = (int)best;
+            tok[sj] = 2;
         }
     }
     free(tok);
