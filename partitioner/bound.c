@@ -238,8 +238,8 @@ void stc_cores_lower_bound(const stc_bundle_t *b, const stc_target_t *t, stc_cor
                     if (v > best * (1 + 1e-9)) best = v, memcpy(best_lam, lam, sizeof lam), moved = 1;
                 }
         }
-    double *per = calloc((size_t)b->n_stages + 1, sizeof *per);
-    if (per) {
+    double *per = stc_log_enabled(STC_LOG_DEBUG) ? calloc((size_t)b->n_stages + 1, sizeof *per) : NULL;
+    if (per) { /* each stage's share, for whoever reads the debug log */
         bound_at(D, b, t, best_lam, per);
         for (int si = 0; si < b->n_stages; si++)
             if (per[si] > 0)
