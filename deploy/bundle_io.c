@@ -46,7 +46,7 @@ static const char OPT_TAG[OPT_COUNT][5] = {"topo", "link", "rate"};
 /* Smallest encoding of one record: a count that claims more records than the
  * section's bytes can hold is refused before anything is allocated. */
 #define STAGE_MIN_BYTES 88 /* name length 4, 8 x i32, 2 x i64, 6 x i32, f64, n_bias 4 */
-#define PROJ_MIN_BYTES 48  /* 10 x i32, n_w 8 */
+#define PROJ_MIN_BYTES 52  /* 11 x i32, n_w 8 */
 #define CORE_MIN_BYTES 60  /* 3 x i32, 6 x u32, 3 x i64 */
 #define SLICE_BYTES 20     /* stage, c0, c1, y0, y1 */
 #define AXON_RUN_BYTES 12  /* proj, src, n */
@@ -261,7 +261,7 @@ static void put_projs(wbuf_t *w, const stc_bundle_t *b) {
     put_u32(w, (uint32_t)b->n_projs);
     for (int i = 0; i < b->n_projs; i++) {
         const stc_proj_t *p = &b->projs[i];
-        const int a[] = {p->src, p->dst, p->kind, p->k, p->stride, p->pad, p->delay, p->shift, p->co, p->ci};
+        const int a[] = {p->src, p->dst, p->kind, p->k, p->stride, p->pad, p->delay, p->shift, p->co, p->ci, p->c0};
         for (size_t k = 0; k < sizeof a / sizeof *a; k++) put_i32(w, a[k]);
         put_u64(w, (uint64_t)p->n_w);
         put_bytes(w, p->w, (size_t)p->n_w); /* int8: one byte each, as is */
@@ -566,9 +566,11 @@ static int rd_projs(rd_t *r, stc_bundle_t *b) {
     for (uint32_t i = 0; i < n; i++) {
         stc_proj_t *p = &b->projs[i];
         snprintf(r->what, sizeof r->what, "projection %u", i);
-        int *a[] = {&p->src, &p->dst, &p->kind, &p->k, &p->stride, &p->pad, &p->delay, &p->shift, &p->co, &p->ci};
-        static const char *const af[] = {"src", "dst", "kind", "k", "stride", "pad", "delay", "shift", "co", "ci"};
-        for (size_t k = 0; k < 10; k++)
+        int *a[] = {&p->src, &p->dst,   &p->kind,  &p->k,  &p->stride, &p->pad,
+                    &p->delay, &p->shift, &p->co, &p->ci, &p->c0};
+        static const char *const af[] = {"src", "dst", "kind", "k", "stride", "pad", "delay", "shift", "co", "ci",
+                                         "c0"};
+        for (size_t k = 0; k < sizeof a / sizeof *a; k++)
             if (!rd_i32(r, af[k], a[k])) return 0;
         uint64_t nw;
         if (!rd_u64(r, "n_w", &nw)) return 0;
@@ -759,7 +761,7 @@ static stc_status_t check_header(const unsigned char *d, size_t n, const char *n
     if (version < STC_BUNDLE_VERSION)
         return stc_err_set(err, STC_E_UNSUPPORTED,
                            "%s: bundle format version %u, written by an older stc; this stc reads version %d only "
-                           "(the axon and routing tables are stored as runs since version 2): compile the model "
+                           "(projections carry a source channel range since version 3): compile the model "
                            "again with this stc (stc-coord compile)",
                            name, version, STC_BUNDLE_VERSION);
     if (version > STC_BUNDLE_VERSION)

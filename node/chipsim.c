@@ -312,6 +312,7 @@ static stc_status_t check_projs(const stc_bundle_t *b, stc_err_t *err) {
             return BAD("projection %d ('%s' -> '%s'): delay %d, expected depth difference %d (>= 1)", i, S->name,
                        D->name, p->delay, D->depth - S->depth);
         if (p->shift < 0 || p->shift > 24) return BAD("projection %d: shift %d outside 0..24", i, p->shift);
+        if (p->kind != STC_SK_DENSE && p->c0) return BAD("projection %d: c0 %d on a %d, not a DENSE", i, p->c0, p->kind);
         if (S->kind == STC_NK_READOUT) return BAD("projection %d: source '%s' is a READOUT", i, S->name);
         int dk = D->kind, k = p->kind;
         int64_t want = -1; /* number of weights expected (-1: none or per-channel) */
@@ -329,8 +330,9 @@ static stc_status_t check_projs(const stc_bundle_t *b, stc_err_t *err) {
         case STC_SK_DENSE_REDUCE:
             if (k == STC_SK_DENSE_REDUCE && (D->h != 1 || D->w != 1))
                 return BAD("projection %d: DENSE_REDUCE into [%d,%d,%d]", i, D->c, D->h, D->w);
-            if (p->co != D->c || p->ci != S->c)
-                return BAD("projection %d: weights %dx%d for %d -> %d channels", i, p->co, p->ci, S->c, D->c);
+            if (p->co != D->c || (k == STC_SK_DENSE ? p->ci < 1 || p->c0 < 0 || p->c0 > S->c - p->ci : p->ci != S->c))
+                return BAD("projection %d: weights %dx%d from channel %d for %d -> %d channels", i, p->co, p->ci,
+                           p->c0, S->c, D->c);
             want = (int64_t)p->co * p->ci;
             break;
         case STC_SK_ONE2ONE:
@@ -487,7 +489,8 @@ static int resolve(const stc_chipsim_t *s, const stc_proj_t *p, const block_t *b
         d->off = y << 16 | x;
         return 1;
     case STC_SK_DENSE:
-        if (y < l->y0 || y >= l->y1) return 0;
+        if (y < l->y0 || y >= l->y1 || c < p->c0 || c >= p->c0 + p->ci) return 0;
+        d->c = (uint16_t)(c - p->c0);
         d->off = ((y - l->y0) * D->w + x) * l->nchp;
         return 1;
     case STC_SK_DENSE_REDUCE:

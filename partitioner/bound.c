@@ -61,7 +61,7 @@ typedef struct {
 
 static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
 
-static void stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t *D) {
+static int stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t *D) {
     double syn = t->synapse_bits / 8.0;
     for (int si = 0; si < b->n_stages; si++) {
         const stc_stage_t *s = &b->stages[si];
@@ -79,7 +79,7 @@ static void stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t 
         double srcP = (double)src->h * src->w, reach = ceil((double)p->k / (p->stride > 0 ? p->stride : 1));
         int same = p->stride == 1 && (p->k & 1) && p->pad == p->k / 2;
         switch (p->kind) {
-        case STC_SK_DENSE: d->ax_p += src->c; break;
+        case STC_SK_DENSE: d->ax_p += p->ci; break; /* its channel range: all of them but for a partial sum */
         /* a window holds an input when pad < k; an input is in at most ceil(k / stride)^2 windows */
         case STC_SK_CONV: d->ax_p += same ? src->c : p->pad < p->k ? src->c / (reach * reach) : 0; break;
         case STC_SK_ONE2ONE: case STC_SK_SSA_Q: d->ax_n += 1; break;
@@ -96,7 +96,13 @@ static void stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t 
             else d->mem_o += syn;
         }
     }
-    /* routes: a neuron sends one per projection and destination core that reads it */
+    /* routes: a neuron sends one per projection and destination core that
+     * reads it.  A DENSE over part of its source's channels (a partial sum)
+     * reaches only those: its routes are counted per source channel, and a
+     * neuron of the stage is charged the fewest any channel gets. */
+    double **chan = calloc((size_t)b->n_stages + 1, sizeof *chan);
+    int bad = 0;
+    if (!chan) return -1;
     for (int pi = 0; pi < b->n_projs; pi++) {
         const stc_proj_t *p = &b->projs[pi];
         if (b->stages[p->src].kind == STC_NK_INPUT) continue; /* the host sends those */
@@ -115,8 +121,26 @@ static void stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t 
         case STC_SK_WINDOW: r = p->stride == 1 ? 1 : 0; break;
         default: r = 1; break;
         }
-        D[p->src].routes_n += r;
+        const stc_stage_t *src = &b->stages[p->src];
+        if (p->kind != STC_SK_DENSE || p->ci == src->c) {
+            D[p->src].routes_n += r;
+            continue;
+        }
+        if (!chan[p->src] && !(chan[p->src] = calloc((size_t)src->c, sizeof **chan))) {
+            bad = 1;
+            break;
+        }
+        for (int c = p->c0; c < p->c0 + p->ci; c++) chan[p->src][c] += r;
     }
+    for (int si = 0; si < b->n_stages; si++) {
+        if (!chan[si]) continue;
+        double least = HUGE_VAL;
+        for (int c = 0; c < b->stages[si].c; c++) least = fmin(least, chan[si][c]);
+        D[si].routes_n += least;
+        free(chan[si]);
+    }
+    free(chan);
+    return bad ? -1 : 0;
 }
 
 /* Cost per neuron of a piece of o channels and p positions, and the most
@@ -213,7 +237,10 @@ void stc_cores_lower_bound(const stc_bundle_t *b, const stc_target_t *t, stc_cor
     r->lower_bound_limits = r->lower_bound;
     demand_t *D = calloc((size_t)b->n_stages + 1, sizeof *D);
     if (!D) return; /* out of memory: the demand bound stands */
-    stage_demand(b, t, D);
+    if (stage_demand(b, t, D)) { /* out of memory: the demand bound stands */
+        free(D);
+        return;
+    }
     clock_t t0 = clock();
     double best = -1, lam[R_N], best_lam[R_N] = {1, 0, 0, 0};
     enum { GRID = 8 };

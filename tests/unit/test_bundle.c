@@ -322,7 +322,7 @@ static int same(const stc_bundle_t *x, const stc_bundle_t *y) {
     for (idx = 0; idx < bx->n_projs; idx++) {
         what = "projection";
         const stc_proj_t *x = &bx->projs[idx], *y = &by->projs[idx];
-        EQ(src); EQ(dst); EQ(kind); EQ(k); EQ(stride); EQ(pad); EQ(delay); EQ(shift); EQ(co); EQ(ci); EQ(n_w);
+        EQ(src); EQ(dst); EQ(kind); EQ(k); EQ(stride); EQ(pad); EQ(delay); EQ(shift); EQ(co); EQ(ci); EQ(c0); EQ(n_w);
         EQMEM(x->w, y->w, (size_t)x->n_w);
     }
     for (idx = 0; idx < bx->n_cores; idx++) {
@@ -428,8 +428,9 @@ static void test_roundtrip(void) {
         CU_ASSERT_EQUAL(get32(d1 + at), N_PROJS);
         CU_ASSERT_EQUAL(get32(d1 + at + 4 + 8), STC_SK_CONV);
         CU_ASSERT_EQUAL(get32(d1 + at + 4 + 12), 3);
-        CU_ASSERT_EQUAL(get64(d1 + at + 4 + 40), 54);
-        CU_ASSERT_EQUAL((int8_t)d1[at + 4 + 48 + 5], b->projs[0].w[5]);
+        CU_ASSERT_EQUAL(get32(d1 + at + 4 + 40), 0); /* c0 */
+        CU_ASSERT_EQUAL(get64(d1 + at + 4 + 44), 54);
+        CU_ASSERT_EQUAL((int8_t)d1[at + 4 + 52 + 5], b->projs[0].w[5]);
 
         stc_bundle_t *r = stc_bundle_read_mem(d1, n1, "t.stc", &err);
         if (!r) fprintf(stderr, "\n  %s\n", err.msg);
@@ -698,7 +699,13 @@ static void m_topo_unplaced(stc_bundle_t *b) {
     b->topology_json = strdup(PLACED_JSON);
 }
 
+static void m_dense_c0(stc_bundle_t *b) { b->projs[P_DENSE].c0 = 1; }
+static void m_conv_c0(stc_bundle_t *b) { b->projs[P_CONV].c0 = 2; }
+
 static void test_fields(void) {
+    expect_field(m_dense_c0, STC_E_FORMAT, "reads source channels [1, 1+3), expected a range within the source's 0..3");
+    expect_field(m_conv_c0, STC_E_FORMAT, "t.stc: projection 0 (CONV 'input' -> 'patch.conv'): field 'c0' is 2, "
+                                          "expected 0 (only a DENSE reads a channel range)");
     expect_field(m_slice_rows, STC_E_FORMAT,
                  "t.stc: core 2 slice 1 (stage 4 'block.0.attn.q_lif'): rows [0,9) outside the stage's 2 rows");
     expect_field(m_route_axon, STC_E_FORMAT,
@@ -1176,7 +1183,7 @@ static void test_layout(void) {
     put32(e + proj, 1000);
     fix_header(e, n);
     refused(e, n, STC_E_FORMAT, "t.stc: section 'PROJ' at byte ");
-    refused(e, n, STC_E_FORMAT, "field 'n_projs' is 1000 projections, which need at least 48000 bytes; the section "
+    refused(e, n, STC_E_FORMAT, "field 'n_projs' is 1000 projections, which need at least 52000 bytes; the section "
                                 "has ");
 
     FRESH();
@@ -1247,7 +1254,7 @@ static void test_layout(void) {
     refused(e, n, STC_E_LIMIT, "core 0: field 'n_axons' is 16777217, limit 16777216");
 
     FRESH(); /* projection 0's n_w: beyond the limit */
-    put64(e + proj + 4 + 40, (uint64_t)1 << 40);
+    put64(e + proj + 4 + 44, (uint64_t)1 << 40);
     fix_header(e, n);
     refused(e, n, STC_E_LIMIT, "projection 0: field 'n_w' is 1099511627776 weights, limit 67108864");
 
@@ -1310,13 +1317,13 @@ static void test_layout(void) {
     }
 
     FRESH();
-    put32(e + 8, 3);
-    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 3; this stc reads version 2: use a newer stc");
-    FRESH(); /* version 1 (per-axon tables): compile again */
-    put32(e + 8, 1);
-    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 1, written by an older stc; this stc reads "
-                                     "version 2 only (the axon and routing tables are stored as runs since version "
-                                     "2): compile the model again with this stc (stc-coord compile)");
+    put32(e + 8, 4);
+    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 4; this stc reads version 3: use a newer stc");
+    FRESH(); /* version 2 (no channel ranges): compile again */
+    put32(e + 8, 2);
+    refused(e, n, STC_E_UNSUPPORTED, "t.stc: bundle format version 2, written by an older stc; this stc reads "
+                                     "version 3 only (projections carry a source channel range since version 3): "
+                                     "compile the model again with this stc (stc-coord compile)");
     FRESH();
     put32(e + 8, 0);
     refused(e, n, STC_E_FORMAT, "t.stc: bundle format version 0 is not a version");
