@@ -203,7 +203,13 @@ int cmd_compile(coord_opts_t *o) {
         routes += k->n_routes;
     }
     for (int p = 0; p < b->n_projs; p++) weights += b->projs[p].n_w;
-    int cores = b->n_cores - 1;
+    int cores = b->n_cores - 1, sliced = 0, split = 0; /* layers cut by their inputs (docs/backend.md 2.3) */
+    for (int p = 0; p < b->n_projs; p++) {
+        const stc_proj_t *pj = &b->projs[p];
+        if (pj->kind != STC_SK_DENSE || pj->ci == b->stages[pj->src].c) continue;
+        sliced++;
+        split += pj->c0 == 0; /* a layer's first slice */
+    }
     stc_cores_report_t lb;
     stc_cores_lower_bound(b, &t, &lb);
     double util_n = cores ? (double)neurons / ((double)cores * t.neurons_per_core) : 0;
@@ -218,6 +224,8 @@ int cmd_compile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "ticks_per_inference", b->ticks);
         cJSON_AddNumberToObject(r, "stages", b->n_stages);
         cJSON_AddNumberToObject(r, "projections", b->n_projs);
+        cJSON_AddNumberToObject(r, "split_layers", split);
+        cJSON_AddNumberToObject(r, "slice_stages", sliced);
         cJSON_AddNumberToObject(r, "cores_used", cores);
         cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
         cJSON_AddNumberToObject(r, "neurons", (double)neurons);
@@ -257,6 +265,9 @@ int cmd_compile(coord_opts_t *o) {
         printf("compiled %s for %s (%s)\n", o->model, b->target, b->options);
         printf("  %d stages, %d projections, pipeline depth %d: %d ticks per inference of T=%d\n", b->n_stages,
                b->n_projs, b->ticks - b->T, b->ticks, b->T);
+        if (split)
+            printf("  split        %d token-wise layer%s into %d slices of their inputs (partial sums, one more "
+                   "tick each)\n", split, split == 1 ? "" : "s", sliced);
         printf("  cores        %d on %d chip%s (%d cores per chip; lower bounds: %d by demand, %d by the "
                "target's limits)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound,
                lb.lower_bound_limits);

@@ -1,9 +1,10 @@
 /* lower.c - lowering: the quantized, balanced IR becomes stages, projections and cores.
  *
  * Four steps, in this order (docs/backend.md sections 2 and 3):
- *   1. stages: one per node that exists as neurons (stc_ir_is_stage), plus a
- *      partial-sum stage before a DENSE_REDUCE whose fan-in is over the
- *      target's limit (docs/backend.md 2.3);
+ *   1. stages: one per node that exists as neurons (stc_ir_is_stage), plus
+ *      partial-sum stages before a DENSE_REDUCE whose fan-in is over the
+ *      target's limit, and before a token-wise linear layer too wide for a
+ *      core to see enough of its tokens (docs/backend.md 2.3);
  *   2. projections: each stage input is followed through the synaptic ops
  *      (conv2d, linear, mean, and the alignment shifts of add) to the stage it
  *      comes from; the weights are stored once per projection (sharing) and
@@ -34,8 +35,14 @@ typedef struct {
     int *stage_of;   /* node id -> stage index, -1 */
     int cap_projs;
     double *maxpay;  /* per stage: largest |payload| it emits */
-    int *psum_of;    /* node id (a mean or sdsa read through DENSE_REDUCE) -> its partial-sum stage, -1; owns psum_src */
-    int *psum_src;   /* stage index -> the stage a partial-sum stage sums over positions, -1 */
+    int *psum_of;    /* node id (a mean or sdsa read through DENSE_REDUCE) -> its partial-sum stage, -1; owns
+                      * dshift, split_k and split_first (make_stages) */
+    int *psum_src;   /* stage index -> the stage a partial-sum stage sums over positions, -1; owns part_of, part_j */
+    int *split_k;    /* node id of a linear -> the slices of its partial sums (0: not split, -1: never) */
+    int *split_first;/* node id of a split linear -> its first partial-sum stage */
+    int *part_of;    /* stage index -> the linear node whose slice a partial-sum stage sums, -1 */
+    int *part_j;     /* stage index -> which slice */
+    int cap_stages;
     stc_err_t *err;
 } lw_t;
 
@@ -84,7 +91,7 @@ static stc_status_t add_psum(lw_t *L, int x, int reader, int *dshift) {
         const stc_stage_t *S = &b->stages[L->stage_of[src]];
         int64_t fan_in = (int64_t)S->c * S->h * S->w;
         if (fan_in <= L->t->fan_in_axons_per_core) return STC_OK;
-        if (b->n_stages >= ir->n_nodes) /* cannot happen: each partial sum has its own non-stage linear node */
+        if (b->n_stages >= L->cap_stages) /* cannot happen: each partial sum has its own non-stage linear node */
             return stc_err_set(L->err, STC_E_INTERNAL, "lower: no room for the partial sums of %%%d", y);
         const stc_node_t *Y = &ir->nodes[y];
         stc_stage_t *s = &b->stages[b->n_stages];
@@ -108,16 +115,139 @@ static stc_status_t add_psum(lw_t *L, int x, int reader, int *dshift) {
     return STC_OK;
 }
 
+/* Cores one token-wise DENSE layer of s inputs and co outputs over n tokens
+ * needs when it is cut in t tiles of tokens by g groups of channels, each
+ * core within the target's neurons, fan-in and memory (state, and the
+ * weights of its channels stored once): the best t x g, and its g.  The
+ * model cores.c cuts by, in closed form; HUGE_VAL if no core can hold a
+ * token of it. */
+static double dense_cores(const stc_target_t *t, double s, double co, double n, double *groups) {
+    double syn = t->synapse_bits / 8.0, best = HUGE_VAL;
+    double pmax = floor(t->fan_in_axons_per_core / s);
+    if (pmax > n) pmax = n;
+    for (double tl = ceil(n / pmax); pmax >= 1 && tl <= n && tl < best; tl++) {
+        double p = ceil(n / tl);
+        double o = fmin(fmin(floor(t->neurons_per_core / p), co),
+                        floor(t->memory_per_core_bytes / (syn * s + (double)t->neuron_state_bytes * p)));
+        if (o < 1) continue;
+        double g = ceil(co / o);
+        if (tl * g < best) best = tl * g, *groups = g;
+    }
+    return best;
+}
+
+/* Partial sums of a token-wise linear layer (docs/backend.md 2.3).  A core
+ * of LIF stage `lif` reading linear node x of Ci inputs per token sees at most
+ * fan_in / Ci tokens: 21 of Spikformer-8-768's 196 for fc2 on loihi3, so each
+ * tile of tokens holds a copy of the layer's weights and every source neuron
+ * is routed to all its channel groups.  Split into k slices of Ci / k
+ * inputs, each a RELAY stage that sums its slice for every token and output
+ * channel (exact: the sums of the positive and of the negative weights of
+ * every slice row must fit the payload, spikes being 0 or 1), and the
+ * LIF adds the k partial sums through ONE2ONE projections, one tick later.
+ * The number of slices, 1 (no split) or k, minimizes the estimated cores of
+ * the layer and its readers: the slices' tiles (dense_cores), the LIF
+ * stage's (k axons per neuron), and the source's (its neurons, or its
+ * routes, one per channel group of the slice that reads it, if more).  A
+ * split must save at least 10% of that estimate. */
+static int dense_split(lw_t *L, int lif, int x) {
+    const stc_ir_t *ir = L->ir;
+    const stc_target_t *t = L->t;
+    const stc_node_t *X = &ir->nodes[x], *Y = &ir->nodes[X->in[0]];
+    const stc_param_t *w = stc_ir_param(X, "weight");
+    int ci = Y->shape.c, co = X->shape.c;
+    double n = (double)Y->shape.h * Y->shape.w, pmax = stc_payload_max(t->payload_bits);
+    if (n <= 1 || !w || w->numel != (int64_t)co * ci || t->fan_in_axons_per_core / ci >= n) return 0;
+    double nn = t->neurons_per_core, fi = t->fan_in_axons_per_core, fo = t->fan_out_axons_per_core;
+    double src_n = n * ci / nn, cost1 = HUGE_VAL, best = HUGE_VAL, g = 1; /* unsplit may not fit at all */
+    int bk = 1;
+    for (int k = 1; k <= 64 && k <= ci; k++) {
+        if (ci % k) continue;
+        int sw = ci / k;
+        double piece = dense_cores(t, sw, co, n, &g);
+        if (piece == HUGE_VAL) continue;
+        double cost = k * piece + fmax(src_n, n * ci * g / fo);
+        if (k > 1) {
+            double per = fmin(nn, fmin(floor(fi / k), floor(t->memory_per_core_bytes / t->neuron_state_bytes)));
+            cost += ceil(co * n / per);
+            /* exact: spikes are 0 or 1, so a slice row's sum lies between the
+             * sum of its negative weights and the sum of its positive ones */
+            double most = 0;
+            for (int o = 0; o < co; o++)
+                for (int j = 0; j < k; j++) {
+                    double pos = 0, neg = 0;
+                    for (int c = j * sw; c < (j + 1) * sw; c++) {
+                        float v = w->data[(int64_t)o * ci + c];
+                        if (v > 0) pos += v;
+                        else neg -= v;
+                    }
+                    most = fmax(most, fmax(pos, neg));
+                }
+            if (most > pmax) {
+                stc_log(STC_LOG_DEBUG, "lower", "'%s': %d slices of %d inputs would cost about %.0f cores, but a "
+                        "slice's sum can reach %.0f, beyond the %d-bit payload", ir->nodes[lif].name, k, sw, cost,
+                        most, t->payload_bits);
+                continue;
+            }
+        } else cost1 = cost;
+        if (cost < best) best = cost, bk = k;
+    }
+    if (bk == 1 || best > 0.9 * cost1) return 0;
+    stc_log(STC_LOG_INFO, "lower",
+            "'%s' reads %d inputs per token of '%s' through DENSE; a core sees at most %d of its %.0f tokens: partial "
+            "sums in %d slices of %d channels (about %.0f cores instead of %.0f; one more tick)",
+            ir->nodes[lif].name, ci, Y->name, t->fan_in_axons_per_core / ci, n, bk, ci / bk, best, cost1);
+    return bk;
+}
+
+/* Whether stage node i is a LIF reading a token-wise linear layer of a spike
+ * stage: the layers dense_split may cut; returns the linear node or -1. */
+static int split_candidate(const stc_ir_t *ir, int i) {
+    const stc_node_t *n = &ir->nodes[i];
+    if (n->op != STC_OP_LIF || n->n_in != 1) return -1;
+    int x = n->in[0];
+    const stc_node_t *X = &ir->nodes[x];
+    if (X->op != STC_OP_LINEAR || stc_ir_is_stage(ir, x)) return -1;
+    int y = X->in[0];
+    const stc_node_t *Y = &ir->nodes[y];
+    if (!stc_ir_is_stage(ir, y) || Y->vtype != STC_VT_SPIKE || (Y->op != STC_OP_LIF && Y->op != STC_OP_MUL))
+        return -1;
+    return x;
+}
+
 static stc_status_t make_stages(lw_t *L) {
     const stc_ir_t *ir = L->ir;
     stc_bundle_t *b = L->b;
-    b->stages = calloc((size_t)ir->n_nodes, sizeof *b->stages);
-    /* partial sums: psum_of per node, psum_src per stage (at most n_nodes), dshift per node */
-    L->psum_of = malloc((size_t)ir->n_nodes * 3 * sizeof *L->psum_of);
-    if (!b->stages || !L->psum_of) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
-    L->psum_src = L->psum_of + ir->n_nodes;
-    int *dshift = L->psum_of + 2 * ir->n_nodes; /* depth added by partial sums upstream of the node */
-    for (int i = 0; i < 2 * ir->n_nodes; i++) L->psum_of[i] = -1;
+    /* per node: psum_of, dshift, split_k, split_first; per stage: psum_src, part_of, part_j */
+    L->psum_of = malloc((size_t)ir->n_nodes * 4 * sizeof *L->psum_of);
+    if (!L->psum_of) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
+    int *dshift = L->psum_of + ir->n_nodes; /* depth added by partial sums upstream of the node */
+    L->split_k = L->psum_of + 2 * ir->n_nodes;
+    L->split_first = L->psum_of + 3 * ir->n_nodes;
+    int extra = 0;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        L->psum_of[i] = L->split_first[i] = -1;
+        L->split_k[i] = 0;
+    }
+    /* a linear that anything but a LIF reads (an add, the output) stays whole:
+     * its other readers would need the slices' tick too */
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_node_t *n = &ir->nodes[i];
+        int lif = stc_ir_is_stage(ir, i) ? split_candidate(ir, i) : -1;
+        for (int k = 0; k < n->n_in; k++)
+            if (ir->nodes[n->in[k]].op == STC_OP_LINEAR && n->in[k] != lif) L->split_k[n->in[k]] = -1;
+    }
+    for (int i = 0; i < ir->n_nodes; i++) {
+        int x = stc_ir_is_stage(ir, i) ? split_candidate(ir, i) : -1;
+        if (x >= 0 && L->split_k[x] == 0) extra += L->split_k[x] = dense_split(L, i, x);
+    }
+    L->cap_stages = ir->n_nodes + extra;
+    b->stages = calloc((size_t)L->cap_stages, sizeof *b->stages);
+    L->psum_src = malloc((size_t)L->cap_stages * 3 * sizeof *L->psum_src);
+    if (!b->stages || !L->psum_src) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
+    L->part_of = L->psum_src + L->cap_stages;
+    L->part_j = L->psum_src + 2 * L->cap_stages;
+    for (int i = 0; i < 3 * L->cap_stages; i++) L->psum_src[i] = -1;
     for (int i = 0; i < ir->n_nodes; i++) {
         L->stage_of[i] = -1;
         const stc_node_t *n = &ir->nodes[i];
@@ -130,6 +260,30 @@ static stc_status_t make_stages(lw_t *L) {
                 stc_status_t st = add_psum(L, n->in[k], i, dshift);
                 if (st) return st;
             }
+        int x = split_candidate(ir, i);
+        if (x >= 0 && L->split_k[x] > 1) {
+            const stc_node_t *X = &ir->nodes[x];
+            const stc_stage_t *S = &b->stages[L->stage_of[X->in[0]]];
+            int need = S->depth + 2 - n->depth; /* the slices' tick */
+            if (need > dshift[i]) dshift[i] = need;
+        }
+        if (x >= 0 && L->split_k[x] > 1 && L->split_first[x] < 0) { /* the slices' stages, before the LIF */
+            const stc_node_t *X = &ir->nodes[x];
+            const stc_stage_t *S = &b->stages[L->stage_of[X->in[0]]];
+            L->split_first[x] = b->n_stages;
+            for (int j = 0; j < L->split_k[x]; j++) {
+                stc_stage_t *s = &b->stages[b->n_stages];
+                snprintf(s->name, sizeof s->name, "%.76s.slice%d", X->name, j);
+                s->ir_node = x;
+                s->kind = STC_NK_RELAY;
+                s->c = X->shape.c, s->h = S->h, s->w = S->w;
+                s->depth = S->depth + 1;
+                s->rsh = 0, s->pbits = L->t->payload_bits;
+                s->qstep = X->qstep;
+                L->part_of[b->n_stages] = x, L->part_j[b->n_stages] = j;
+                b->n_stages++;
+            }
+        }
         stc_stage_t *s = &b->stages[b->n_stages];
         snprintf(s->name, sizeof s->name, "%s", n->name);
         s->ir_node = i;
@@ -234,6 +388,14 @@ static stc_status_t term(lw_t *L, int dst, int x, int shift) {
     if (sx >= 0)
         return add_proj(L, sx, dst, X->op == STC_OP_SDSA ? STC_SK_REDUCE : STC_SK_ONE2ONE, NULL, shift, 0, 0, 1,
                         &one, "relay");
+    if (X->op == STC_OP_LINEAR && L->split_first[x] >= 0) { /* the sum of its slices' partial sums */
+        for (int j = 0; j < L->split_k[x]; j++) {
+            stc_status_t st = add_proj(L, L->split_first[x] + j, dst, STC_SK_ONE2ONE, NULL, shift, 0, 0, 1, &one,
+                                       "partial sum");
+            if (st) return st;
+        }
+        return add_bias(L, dst, X, shift);
+    }
     if (X->op == STC_OP_CONV2D || X->op == STC_OP_LINEAR) {
         int y = X->in[0];
         const stc_param_t *w = stc_ir_param(X, "weight");
@@ -269,6 +431,22 @@ static stc_status_t make_projs(lw_t *L) {
         if (L->psum_src[si] >= 0) { /* a partial-sum stage: its source summed over positions, weight 1 */
             stc_status_t st = add_proj(L, L->psum_src[si], si, STC_SK_REDUCE, NULL, 0, 0, 0, 1, &one, "partial sum");
             if (st) return st;
+            continue;
+        }
+        if (L->part_of[si] >= 0) { /* a slice of a split linear: its weights' columns [c0, c0 + ci) */
+            const stc_node_t *X = &ir->nodes[L->part_of[si]];
+            const stc_param_t *w = stc_ir_param(X, "weight");
+            int ci = ir->nodes[X->in[0]].shape.c, co = X->shape.c, sw = ci / L->split_k[X->id];
+            int c0 = L->part_j[si] * sw;
+            float *ws = malloc((size_t)co * sw * sizeof *ws);
+            if (!ws) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
+            for (int o = 0; o < co; o++)
+                memcpy(ws + (int64_t)o * sw, w->data + (int64_t)o * ci + c0, (size_t)sw * sizeof *ws);
+            stc_status_t st = add_proj(L, L->stage_of[X->in[0]], si, STC_SK_DENSE, X, 0, co, sw, (int64_t)co * sw,
+                                       ws, X->name);
+            free(ws);
+            if (st) return st;
+            L->b->projs[L->b->n_projs - 1].c0 = c0;
             continue;
         }
         const stc_node_t *n = &ir->nodes[L->b->stages[si].ir_node];
@@ -440,8 +618,12 @@ static stc_status_t check_ranges(lw_t *L) {
             switch (p->kind) {
             case STC_SK_CONV: case STC_SK_DENSE: case STC_SK_DENSE_REDUCE:
                 for (int o = 0; o < p->co; o++) {
-                    double a = 0;
-                    for (int j = 0; j < per; j++) a += abs(p->w[(int64_t)o * per + j]);
+                    double a = 0, pos = 0, neg = 0;
+                    for (int j = 0; j < per; j++) {
+                        int v = p->w[(int64_t)o * per + j];
+                        a += abs(v), pos += v > 0 ? v : 0, neg += v < 0 ? -v : 0;
+                    }
+                    if (L->part_of[si] >= 0) a = fmax(pos, neg); /* a slice of a split layer reads spikes, 0 or 1 */
                     if (a > best) best = a;
                 }
                 best *= pay * ldexp(1, p->shift) * (p->kind == STC_SK_DENSE_REDUCE ? npos : 1);
@@ -475,6 +657,10 @@ static stc_status_t check_ranges(lw_t *L) {
                                L->t->fan_in_axons_per_core, L->t->name, src->h * src->w, L->maxpay[L->psum_src[si]],
                                in, s->pbits, (long long)stc_payload_max(s->pbits));
         }
+        if (L->part_of[si] >= 0 && in > (double)stc_payload_max(s->pbits)) /* dense_split checked it */
+            return stc_err_set(L->err, STC_E_INTERNAL,
+                               "lower: partial sums of '%s' can reach %.0f, beyond the %d-bit payload", s->name, in,
+                               s->pbits);
         switch (s->kind) {
         case STC_NK_INPUT: L->maxpay[si] = (double)stc_payload_max(s->pbits); break;
         case STC_NK_RELAY: /* the clamp, or what its inputs can reach if that is less */
@@ -520,9 +706,7 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
     L.ir = ir, L.t = o->target, L.err = err;
     L.b = calloc(1, sizeof *L.b);
     L.stage_of = malloc((size_t)ir->n_nodes * sizeof *L.stage_of);
-    L.maxpay = calloc((size_t)ir->n_nodes, sizeof *L.maxpay);
-    stc_status_t st = (!L.b || !L.stage_of || !L.maxpay) ? stc_err_set(err, STC_E_NOMEM, "lower: out of memory")
-                                                         : STC_OK;
+    stc_status_t st = (!L.b || !L.stage_of) ? stc_err_set(err, STC_E_NOMEM, "lower: out of memory") : STC_OK;
     stc_bundle_t *b = L.b;
     if (!st) {
         snprintf(b->model, sizeof b->model, "%s", ir->arch ? ir->arch : "custom");
@@ -534,6 +718,8 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
         st = make_stages(&L);
     }
     if (!st) st = make_projs(&L);
+    if (!st && !(L.maxpay = calloc((size_t)b->n_stages + 1, sizeof *L.maxpay)))
+        st = stc_err_set(err, STC_E_NOMEM, "lower: out of memory");
     if (!st) st = check_ranges(&L);
     if (!st) st = token_layout(&L);
     /* steps 3 and 4: the partitioner cuts the stages into cores and builds the tables */
@@ -557,6 +743,7 @@ stc_bundle_t *stc_lower(const stc_ir_t *ir, const stc_lower_opts_t *o, stc_err_t
     free(L.stage_of);
     free(L.maxpay);
     free(L.psum_of);
+    free(L.psum_src);
     if (st) {
         stc_bundle_destroy(&L.b);
         return NULL;

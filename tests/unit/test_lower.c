@@ -27,6 +27,8 @@ typedef struct {
     int64_t **q;        /* per node: T * numel of the integer interpreter's outputs */
     int64_t compared, mismatched, spikes;
     int64_t *stage_spikes;  /* per stage: spikes seen (LIF) */
+    int64_t **part;         /* per linear node split into partial sums: the sum of its slices' stages */
+    int parts;              /* partial-sum stages seen */
     char first[256];
 } cmp_t;
 
@@ -45,6 +47,13 @@ static void on_sim(void *ud, const stc_bundle_t *b, int stage, int t, const int6
     int64_t m = numel(n->shape);
     const int64_t *want = c->q[n->id] + (int64_t)t * m;
     int64_t npos = (int64_t)s->h * s->w;
+    if (n->op == STC_OP_LINEAR && !stc_ir_is_stage(c->ir, n->id)) { /* a slice of a split linear (backend.md
+                                                                       * 2.3): summed, then compared */
+        if (!c->part[n->id]) c->part[n->id] = calloc((size_t)(c->ir->T * m), sizeof(int64_t));
+        for (int64_t i = 0; i < m; i++) c->part[n->id][(int64_t)t * m + i] += q[i];
+        c->parts++;
+        return;
+    }
     for (int64_t i = 0; i < m; i++) {
         int64_t got = q[i];
         if (n->op == STC_OP_SDSA) { /* the AND stage holds k*v; the node its column sum */
@@ -95,6 +104,8 @@ static stc_target_t tiny_target(void) {
 
 /* Compile `ir` (consumed: quantized in place) for target t and compare sim
  * with qinterp on n images.  Returns the bundle's core count. */
+static int last_parts; /* partial-sum stage values the last check_model compared */
+
 static int check_model(stc_ir_t *ir, const float *images, int n, const stc_target_t *t, int weight_bits,
                        const char *what) {
     stc_err_t err = {0};
@@ -124,6 +135,7 @@ static int check_model(stc_ir_t *ir, const float *images, int n, const stc_targe
     c.ir = ir;
     c.stage_spikes = calloc((size_t)b->n_stages, sizeof *c.stage_spikes);
     c.q = calloc((size_t)ir->n_nodes, sizeof *c.q);
+    c.part = calloc((size_t)ir->n_nodes, sizeof *c.part);
     for (int i = 0; i < ir->n_nodes; i++) c.q[i] = calloc((size_t)(ir->T * numel(ir->nodes[i].shape)), sizeof(int64_t));
     int64_t per = numel(ir->nodes[0].shape);
     int nout = b->n_out, logits_equal = 1, class_seen = 0;
@@ -132,6 +144,19 @@ static int check_model(stc_ir_t *ir, const float *images, int n, const stc_targe
         CU_ASSERT_EQUAL_FATAL(stc_qinterp_run(qi, images + i * per, l1, NULL, on_q, &c, &err), STC_OK);
         CU_ASSERT_EQUAL_FATAL(stc_chipsim_run(sim, images + i * per, l2, NULL, on_sim, &c, &err), STC_OK);
         logits_equal &= !memcmp(l1, l2, (size_t)nout * sizeof(float));
+        for (int k = 0; k < ir->n_nodes; k++) { /* the partial sums and the bias add up to the linear layer */
+            if (!c.part[k]) continue;
+            const stc_param_t *bias = stc_ir_param(&ir->nodes[k], "bias");
+            int64_t m = numel(ir->nodes[k].shape), npos = (int64_t)ir->nodes[k].shape.h * ir->nodes[k].shape.w;
+            for (int64_t j = 0; j < ir->T * m; j++) {
+                c.compared++;
+                if (bias) c.part[k][j] += (int64_t)bias->data[j % m / npos];
+                if (c.part[k][j] != c.q[k][j] && !c.mismatched++)
+                    snprintf(c.first, sizeof c.first, "the partial sums of '%s' index %lld: sim %lld, qinterp %lld",
+                             ir->nodes[k].name, (long long)j, (long long)c.part[k][j], (long long)c.q[k][j]);
+            }
+            memset(c.part[k], 0, (size_t)(ir->T * numel(ir->nodes[k].shape)) * sizeof(int64_t));
+        }
         for (int k = 0; k < nout; k++) class_seen |= l1[k] != 0;
     }
     if (c.mismatched) fprintf(stderr, "%s: %lld of %lld values differ; first: %s\n", what, (long long)c.mismatched,
@@ -148,10 +173,12 @@ static int check_model(stc_ir_t *ir, const float *images, int n, const stc_targe
             if (!silent++) fprintf(stderr, "%s: LIF stage '%s' never fired\n", what, b->stages[s].name);
         }
     CU_ASSERT_EQUAL(silent, 0);
+    last_parts = c.parts;
     free(c.stage_spikes);
     int cores = b->n_cores;
-    for (int i = 0; i < ir->n_nodes; i++) free(c.q[i]);
+    for (int i = 0; i < ir->n_nodes; i++) free(c.q[i]), free(c.part[i]);
     free(c.q);
+    free(c.part);
     free(l1);
     free(l2);
     free(bytes);
@@ -564,6 +591,123 @@ static void test_partial_sums_small(void) {
 }
 
 /* The energy model's formulas on counters set by hand. */
+/* A token-wise linear layer too wide for a core to see many of its tokens
+ * (docs/backend.md 2.3): [8,4,4] -> linear 64 -> LIF -> linear 16 -> LIF ->
+ * mean -> head, on a target where a core of the second layer sees 4 of its 16
+ * tokens and stores the weights of 14 of its 16 channels.  The lowering
+ * splits it in two slices of 32 inputs (7 cores estimated against 10); the
+ * slices read disjoint channel ranges that cover the source, the LIF adds
+ * them a tick later, and the simulator computes exactly the interpreter's
+ * values, the slices' sums equal to the layer's.  With the fan-in a core
+ * needs to see every token, nothing is split. */
+/* The graph of test_dense_split; with `add`, fc2 is also read by a residual
+ * add beside its LIF. */
+static int split_graph(char *text, int cap, int add) {
+    int at = snprintf(text, (size_t)cap,
+                      "stc-ir 1\ngraph T=3 arch=custom\n%%0 = input [8,4,4] real name=\"image\"\n"
+                      "%%1 = linear %%0 [64,4,4] real name=\"fc1\"\n  weight [64,8] =");
+    for (int i = 0; i < 64 * 8; i++) at += snprintf(text + at, (size_t)(cap - at), " %g", ((i * 37) % 11 - 4) * 0.1);
+    at += snprintf(text + at, (size_t)(cap - at),
+                   "\n%%2 = lif %%1 [64,4,4] spike name=\"fc1_lif\" tau=2 vth=1 vreset=0\n"
+                   "%%3 = linear %%2 [16,4,4] real name=\"fc2\"\n  weight [16,64] =");
+    for (int i = 0; i < 16 * 64; i++) at += snprintf(text + at, (size_t)(cap - at), " %g", ((i * 53) % 13 - 5) * 0.1);
+    at += snprintf(text + at, (size_t)(cap - at),
+                   "\n  bias [16] = 0.1 -0.1 0.2 0 0 0.3 -0.2 0 0.1 0 0 -0.1 0.2 0 0.1 0\n"
+                   "%%4 = lif %%3 [16,4,4] spike name=\"fc2_lif\" tau=2 vth=1 vreset=0\n");
+    if (add)
+        at += snprintf(text + at, (size_t)(cap - at), "%%5 = add %%3, %%4 [16,4,4] real name=\"res\"\n"
+                                                      "%%6 = mean %%5 [16,1,1] real name=\"m\"\n");
+    else at += snprintf(text + at, (size_t)(cap - at), "%%5 = mean %%4 [16,1,1] real name=\"m\"\n");
+    at += snprintf(text + at, (size_t)(cap - at), "%%%d = linear %%%d [3,1,1] real name=\"head\"\n  weight [3,16] =",
+                   6 + add, 5 + add);
+    for (int i = 0; i < 3 * 16; i++) at += snprintf(text + at, (size_t)(cap - at), " %g", ((i * 7) % 5 - 2) * 0.5);
+    at += snprintf(text + at, (size_t)(cap - at), "\n%%%d = output %%%d [3,1,1] real name=\"logits\"\n", 7 + add,
+                   6 + add);
+    return at;
+}
+
+static void test_dense_split(void) {
+    char text[16384];
+    CU_ASSERT_FATAL(split_graph(text, (int)sizeof text, 0) < (int)sizeof text);
+    float img[4 * 8 * 16];
+    for (int i = 0; i < 4 * 8 * 16; i++) img[i] = (float)((i * 7) % 5) * 0.5f;
+    stc_err_t err = {0};
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    t.neurons_per_core = 4096, t.fan_in_axons_per_core = 256, t.fan_out_axons_per_core = 1024;
+    t.memory_per_core_bytes = 2048;
+    stc_ir_t *ir = stc_ir_parse(text, strlen(text), "split.stcir", &err);
+    if (!ir) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    check_model(ir, img, 4, &t, 8, "a token-wise layer in two slices");
+    CU_ASSERT_EQUAL(last_parts, 2 * 4 * 3); /* 2 slices, 4 images, T = 3: the slices' values were compared */
+    stc_ir_destroy(&ir);
+    ir = stc_ir_parse(text, strlen(text), "split.stcir", &err);
+    stc_bundle_t *b = lower_on(ir, &t, img, 4, &err);
+    if (!b) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    int src = -1, lif = -1, slices = 0, covered = 0;
+    for (int s = 0; s < b->n_stages; s++) {
+        if (!strcmp(b->stages[s].name, "fc1_lif")) src = s;
+        if (!strcmp(b->stages[s].name, "fc2_lif")) lif = s;
+    }
+    CU_ASSERT_FATAL(src >= 0 && lif >= 0);
+    for (int p = 0; p < b->n_projs; p++) {
+        const stc_proj_t *pj = &b->projs[p];
+        if (pj->src == src) { /* into a slice: a DENSE over 32 of the 64 channels, one tick */
+            const stc_stage_t *sl = &b->stages[pj->dst];
+            CU_ASSERT_EQUAL(pj->kind, STC_SK_DENSE);
+            CU_ASSERT_EQUAL(pj->ci, 32);
+            CU_ASSERT_EQUAL(pj->co, 16);
+            CU_ASSERT_EQUAL(pj->c0 % 32, 0);
+            covered |= 1 << (pj->c0 / 32);
+            CU_ASSERT_EQUAL(sl->kind, STC_NK_RELAY);
+            CU_ASSERT_EQUAL(sl->depth, b->stages[src].depth + 1);
+            CU_ASSERT(strstr(sl->name, "fc2.slice") != NULL);
+            slices++;
+        }
+        if (pj->dst == lif) { /* from a slice, weight 1, one tick */
+            CU_ASSERT_EQUAL(pj->kind, STC_SK_ONE2ONE);
+            CU_ASSERT_EQUAL(pj->n_w, 1);
+            CU_ASSERT_EQUAL(pj->delay, 1);
+            CU_ASSERT(strstr(b->stages[pj->src].name, "fc2.slice") != NULL);
+        }
+    }
+    CU_ASSERT_EQUAL(slices, 2);
+    CU_ASSERT_EQUAL(covered, 3);
+    CU_ASSERT_EQUAL(b->stages[lif].depth, b->stages[src].depth + 2);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+    /* a core that can see all 16 tokens: no split */
+    t.fan_in_axons_per_core = 1024;
+    ir = stc_ir_parse(text, strlen(text), "split.stcir", &err);
+    b = lower_on(ir, &t, img, 4, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    for (int s = 0; s < b->n_stages; s++) CU_ASSERT(strstr(b->stages[s].name, ".slice") == NULL);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+    /* fc2 also read by an add: it stays whole (the add would need the
+     * slices' tick too), and the graph still computes what the interpreter
+     * does.  (The add reads 65 axons per position: a fan-in of 320, with
+     * which fc2 alone is split.) */
+    t.fan_in_axons_per_core = 320;
+    ir = stc_ir_parse(text, strlen(text), "split.stcir", &err);
+    b = lower_on(ir, &t, img, 4, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    int sliced = 0;
+    for (int s = 0; s < b->n_stages; s++) sliced += strstr(b->stages[s].name, "fc2.slice") != NULL;
+    CU_ASSERT(sliced >= 2);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+    CU_ASSERT_FATAL(split_graph(text, (int)sizeof text, 1) < (int)sizeof text);
+    ir = stc_ir_parse(text, strlen(text), "split_add.stcir", &err);
+    if (!ir) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    check_model(ir, img, 4, &t, 8, "a token-wise layer an add reads too");
+    CU_ASSERT_EQUAL(last_parts, 0);
+    stc_ir_destroy(&ir);
+}
+
 static void test_energy_model(void) {
     stc_err_t err = {0};
     stc_target_t t;
@@ -610,6 +754,7 @@ void stc_suite_lower(void) {
         {"energy model formulas", test_energy_model},
         {"partial sums: a head over the fan-in limit, sim == qinterp", test_partial_sums},
         {"partial sums: small graphs, and a sum the payload cannot hold", test_partial_sums_small},
+        {"partial sums: a token-wise layer cut in slices of its inputs, sim == qinterp", test_dense_split},
         {NULL, NULL},
     };
     stc_add_suite("lower", tests);
