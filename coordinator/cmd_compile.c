@@ -206,7 +206,7 @@ int cmd_compile(coord_opts_t *o) {
     int cores = b->n_cores - 1, sliced = 0, split = 0; /* layers cut by their inputs (docs/backend.md 2.3) */
     for (int p = 0; p < b->n_projs; p++) {
         const stc_proj_t *pj = &b->projs[p];
-        if (pj->kind != STC_SK_DENSE || pj->ci == b->stages[pj->src].c) continue;
+        if ((pj->kind != STC_SK_DENSE && pj->kind != STC_SK_CONV) || pj->ci == b->stages[pj->src].c) continue;
         sliced++;
         split += pj->c0 == 0; /* a layer's first slice */
     }
@@ -266,7 +266,7 @@ int cmd_compile(coord_opts_t *o) {
         printf("  %d stages, %d projections, pipeline depth %d: %d ticks per inference of T=%d\n", b->n_stages,
                b->n_projs, b->ticks - b->T, b->ticks, b->T);
         if (split)
-            printf("  split        %d token-wise layer%s into %d slices of their inputs (partial sums, one more "
+            printf("  split        %d layer%s into %d slices of their input channels (partial sums, one more "
                    "tick each)\n", split, split == 1 ? "" : "s", sliced);
         printf("  cores        %d on %d chip%s (%d cores per chip; lower bounds: %d by demand, %d by the "
                "target's limits)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound,

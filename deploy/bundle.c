@@ -75,6 +75,7 @@ stc_box_t stc_bundle_src_box(const stc_bundle_t *b, const stc_proj_t *p, const s
         r.y0 = lo < 0 ? 0 : lo;
         r.y1 = hi > s->h ? s->h : hi;
         if (p->kind == STC_SK_WINDOW) r.c0 = sl->c0, r.c1 = sl->c1;
+        else r.c0 = p->c0, r.c1 = p->c0 + p->ci; /* all of the source, or a slice's range */
         break;
     }
     case STC_SK_DENSE: r.c0 = p->c0, r.c1 = p->c0 + p->ci, r.y0 = sl->y0, r.y1 = sl->y1; break;
@@ -351,8 +352,8 @@ static stc_status_t check_proj(vctx_t *v, int j, int *ssa_in) {
                    D->depth, S->depth, D->depth - S->depth);
     if (p->shift < 0 || p->shift > STC_BUNDLE_MAX_SHIFT)
         return BAD("%s: field 'shift' is %d, expected 0..%d", lab, p->shift, STC_BUNDLE_MAX_SHIFT);
-    if (k != STC_SK_DENSE && p->c0 != 0)
-        return BAD("%s: field 'c0' is %d, expected 0 (only a DENSE reads a channel range)", lab, p->c0);
+    if (k != STC_SK_DENSE && k != STC_SK_CONV && p->c0 != 0)
+        return BAD("%s: field 'c0' is %d, expected 0 (only a DENSE or CONV reads a channel range)", lab, p->c0);
     if (k == STC_SK_CONV || k == STC_SK_WINDOW) {
         if (p->k < 1 || p->k > STC_BUNDLE_MAX_KERNEL || p->stride < 1 || p->stride > STC_BUNDLE_MAX_KERNEL ||
             p->pad < 0 || p->pad > STC_BUNDLE_MAX_KERNEL)
@@ -368,10 +369,10 @@ static stc_status_t check_proj(vctx_t *v, int j, int *ssa_in) {
     case STC_SK_CONV:
     case STC_SK_DENSE:
     case STC_SK_DENSE_REDUCE:
-        if (k == STC_SK_DENSE && (p->ci < 1 || p->c0 < 0 || p->c0 > S->c - p->ci))
+        if (k != STC_SK_DENSE_REDUCE && (p->ci < 1 || p->c0 < 0 || p->c0 > S->c - p->ci))
             return BAD("%s: reads source channels [%d, %d+%d), expected a range within the source's 0..%d", lab,
                        p->c0, p->c0, p->ci, S->c);
-        if (p->co != D->c || (k != STC_SK_DENSE && p->ci != S->c))
+        if (p->co != D->c || (k == STC_SK_DENSE_REDUCE && p->ci != S->c))
             return BAD("%s: weights co %d x ci %d, expected %d x %d (destination x source channels)", lab, p->co,
                        p->ci, D->c, S->c);
         if (k == STC_SK_DENSE && (D->h != S->h || D->w != S->w))

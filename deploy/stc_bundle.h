@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define STC_BUNDLE_VERSION 3 /* 3: DENSE over a source channel range (c0); 2: tables as runs; 1: per axon and route */
+#define STC_BUNDLE_VERSION 3 /* 3: DENSE, CONV over a source channel range (c0); 2: tables as runs; 1: per axon, route */
 
 typedef enum {
     STC_NK_INPUT = 1, /* host port: injects the encoded image as graded spikes */
@@ -30,7 +30,7 @@ typedef enum {
 } stc_nkind_t;
 
 typedef enum {
-    STC_SK_CONV = 1,    /* w[co][ci][k][k] */
+    STC_SK_CONV = 1,    /* w[co][ci][k][k]; source channels [c0, c0 + ci) */
     STC_SK_DENSE,       /* w[co][ci], same position; source channels [c0, c0 + ci) */
     STC_SK_ONE2ONE,     /* w[c] (n_w = C) or w[0] (n_w = 1) */
     STC_SK_REDUCE,      /* to (c,0,0); w as ONE2ONE */
@@ -65,7 +65,7 @@ typedef struct {
     int delay;            /* ticks from emission to delivery, >= 1 */
     int shift;            /* effective weight = w << shift */
     int co, ci;           /* weight dims (CONV: and k*k) */
-    int c0;               /* DENSE: reads source channels [c0, c0 + ci) (a partial sum); 0 for every other kind */
+    int c0;               /* DENSE, CONV: reads source channels [c0, c0 + ci) (a slice); 0 for every other kind */
     int64_t n_w;          /* number of weights */
     int8_t *w;            /* NULL for kinds without weights */
 } stc_proj_t;

@@ -312,7 +312,8 @@ static stc_status_t check_projs(const stc_bundle_t *b, stc_err_t *err) {
             return BAD("projection %d ('%s' -> '%s'): delay %d, expected depth difference %d (>= 1)", i, S->name,
                        D->name, p->delay, D->depth - S->depth);
         if (p->shift < 0 || p->shift > 24) return BAD("projection %d: shift %d outside 0..24", i, p->shift);
-        if (p->kind != STC_SK_DENSE && p->c0) return BAD("projection %d: c0 %d on a %d, not a DENSE", i, p->c0, p->kind);
+        if (p->kind != STC_SK_DENSE && p->kind != STC_SK_CONV && p->c0)
+            return BAD("projection %d: c0 %d on a %d, not a DENSE or CONV", i, p->c0, p->kind);
         if (S->kind == STC_NK_READOUT) return BAD("projection %d: source '%s' is a READOUT", i, S->name);
         int dk = D->kind, k = p->kind;
         int64_t want = -1; /* number of weights expected (-1: none or per-channel) */
@@ -320,8 +321,9 @@ static stc_status_t check_projs(const stc_bundle_t *b, stc_err_t *err) {
         case STC_SK_CONV:
             if (p->k < 1 || p->k > 64 || p->stride < 1 || p->pad < 0 || p->pad >= 1 << 12)
                 return BAD("projection %d: CONV k %d stride %d pad %d", i, p->k, p->stride, p->pad);
-            if (p->co != D->c || p->ci != S->c)
-                return BAD("projection %d: CONV %dx%d for %d -> %d channels", i, p->co, p->ci, S->c, D->c);
+            if (p->co != D->c || p->ci < 1 || p->c0 < 0 || p->c0 > S->c - p->ci)
+                return BAD("projection %d: CONV %dx%d from channel %d for %d -> %d channels", i, p->co, p->ci, p->c0,
+                           S->c, D->c);
             want = (int64_t)p->co * p->ci * p->k * p->k;
             break;
         case STC_SK_DENSE:
@@ -484,6 +486,9 @@ static int resolve(const stc_chipsim_t *s, const stc_proj_t *p, const block_t *b
         if (p->kind == STC_SK_WINDOW) {
             if (c < l->c0 || c >= l->c1) return 0;
             d->c = (uint16_t)(c - l->c0);
+        } else { /* the input channels it reads: all, or a slice's range */
+            if (c < p->c0 || c >= p->c0 + p->ci) return 0;
+            d->c = (uint16_t)(c - p->c0);
         }
         if (!bk->ty[3 * y + 1] || !bk->tx[3 * x + 1]) return 0;
         d->off = y << 16 | x;

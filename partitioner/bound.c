@@ -81,7 +81,7 @@ static int stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t *
         switch (p->kind) {
         case STC_SK_DENSE: d->ax_p += p->ci; break; /* its channel range: all of them but for a partial sum */
         /* a window holds an input when pad < k; an input is in at most ceil(k / stride)^2 windows */
-        case STC_SK_CONV: d->ax_p += same ? src->c : p->pad < p->k ? src->c / (reach * reach) : 0; break;
+        case STC_SK_CONV: d->ax_p += same ? p->ci : p->pad < p->k ? p->ci / (reach * reach) : 0; break;
         case STC_SK_ONE2ONE: case STC_SK_SSA_Q: d->ax_n += 1; break;
         case STC_SK_WINDOW: d->ax_n += p->pad < p->k ? 1 / (reach * reach) : 0; break;
         case STC_SK_REDUCE: case STC_SK_SSA_K: case STC_SK_SSA_V: d->ax_o += srcP; break;
@@ -97,7 +97,7 @@ static int stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t *
         }
     }
     /* routes: a neuron sends one per projection and destination core that
-     * reads it.  A DENSE over part of its source's channels (a partial sum)
+     * reads it.  A DENSE or CONV over part of its source's channels (a slice)
      * reaches only those: its routes are counted per source channel, and a
      * neuron of the stage is charged the fewest any channel gets. */
     double **chan = calloc((size_t)b->n_stages + 1, sizeof *chan);
@@ -122,7 +122,7 @@ static int stage_demand(const stc_bundle_t *b, const stc_target_t *t, demand_t *
         default: r = 1; break;
         }
         const stc_stage_t *src = &b->stages[p->src];
-        if (p->kind != STC_SK_DENSE || p->ci == src->c) {
+        if ((p->kind != STC_SK_DENSE && p->kind != STC_SK_CONV) || p->ci == src->c) {
             D[p->src].routes_n += r;
             continue;
         }

@@ -3,8 +3,8 @@
  * Four steps, in this order (docs/backend.md sections 2 and 3):
  *   1. stages: one per node that exists as neurons (stc_ir_is_stage), plus
  *      partial-sum stages before a DENSE_REDUCE whose fan-in is over the
- *      target's limit, and before a token-wise linear layer too wide for a
- *      core to see enough of its tokens (docs/backend.md 2.3);
+ *      target's limit, and before a linear or convolution layer cut by its
+ *      input channels (docs/backend.md 2.3);
  *   2. projections: each stage input is followed through the synaptic ops
  *      (conv2d, linear, mean, and the alignment shifts of add) to the stage it
  *      comes from; the weights are stored once per projection (sharing) and
@@ -115,20 +115,24 @@ static stc_status_t add_psum(lw_t *L, int x, int reader, int *dshift) {
     return STC_OK;
 }
 
-/* Cores one token-wise DENSE layer of s inputs and co outputs over n tokens
- * needs when it is cut in t tiles of tokens by g groups of channels, each
- * core within the target's neurons, fan-in and memory (state, and the
- * weights of its channels stored once): the best t x g, and its g.  The
- * model cores.c cuts by, in closed form; HUGE_VAL if no core can hold a
- * token of it. */
-static double dense_cores(const stc_target_t *t, double s, double co, double n, double *groups) {
+/* Cores one layer of s input channels and co outputs needs when its output
+ * [co, hout, wout] is cut in tl tiles of rows by g groups of channels, each
+ * core within the target's neurons, fan-in (the input rows its output rows
+ * read: a k x k convolution of this stride over [s, hin, win]; a token-wise
+ * linear layer is k = 1 over a column of tokens) and memory (state, and the
+ * weights of its channels stored once): the best tl x g, and its g.  The
+ * model cores.c cuts by, in closed form; HUGE_VAL if no core can hold a row
+ * of it. */
+static double piece_cores(const stc_target_t *t, double s, double co, int k, int stride, int hin, int win, int hout,
+                          int wout, double *groups) {
     double syn = t->synapse_bits / 8.0, best = HUGE_VAL;
-    double pmax = floor(t->fan_in_axons_per_core / s);
-    if (pmax > n) pmax = n;
-    for (double tl = ceil(n / pmax); pmax >= 1 && tl <= n && tl < best; tl++) {
-        double p = ceil(n / tl);
+    for (int tl = 1; tl <= hout && tl < best; tl++) {
+        int rows = (hout + tl - 1) / tl, rin = (rows - 1) * stride + k;
+        if (rin > hin) rin = hin;
+        if ((double)rin * win * s > t->fan_in_axons_per_core) continue;
+        double p = (double)rows * wout;
         double o = fmin(fmin(floor(t->neurons_per_core / p), co),
-                        floor(t->memory_per_core_bytes / (syn * s + (double)t->neuron_state_bytes * p)));
+                        floor(t->memory_per_core_bytes / (syn * s * k * k + (double)t->neuron_state_bytes * p)));
         if (o < 1) continue;
         double g = ceil(co / o);
         if (tl * g < best) best = tl * g, *groups = g;
@@ -136,50 +140,58 @@ static double dense_cores(const stc_target_t *t, double s, double co, double n, 
     return best;
 }
 
-/* Partial sums of a token-wise linear layer (docs/backend.md 2.3).  A core
- * of LIF stage `lif` reading linear node x of Ci inputs per token sees at most
+/* Partial sums of a layer cut by its inputs (docs/backend.md 2.3).  A core of
+ * LIF stage `lif` reading linear node x of Ci inputs per token sees at most
  * fan_in / Ci tokens: 21 of Spikformer-8-768's 196 for fc2 on loihi3, so each
  * tile of tokens holds a copy of the layer's weights and every source neuron
- * is routed to all its channel groups.  Split into k slices of Ci / k
- * inputs, each a RELAY stage that sums its slice for every token and output
- * channel (exact: the sums of the positive and of the negative weights of
- * every slice row must fit the payload, spikes being 0 or 1), and the
- * LIF adds the k partial sums through ONE2ONE projections, one tick later.
- * The number of slices, 1 (no split) or k, minimizes the estimated cores of
- * the layer and its readers: the slices' tiles (dense_cores), the LIF
- * stage's (k axons per neuron), and the source's (its neurons, or its
- * routes, one per channel group of the slice that reads it, if more).  A
- * split must save at least 10% of that estimate. */
-static int dense_split(lw_t *L, int lif, int x) {
+ * is routed to all its channel groups.  A convolution of many input channels
+ * over few rows (Spikformer's rpe, 768 channels of 14 x 14) is the same.
+ * Split into k slices of Ci / k input channels, each a RELAY stage that sums
+ * its slice for every output (exact: the sums of the positive and of the
+ * negative weights of every output's slice must fit the payload, spikes
+ * being 0 or 1), and the LIF adds the k partial sums through ONE2ONE
+ * projections, one tick later.  The number of slices, 1 (no split) or k,
+ * minimizes the estimated cores of the layer and its readers: the slices'
+ * tiles (piece_cores), the LIF stage's (k axons per neuron), and the
+ * source's (its neurons, or its routes, one per channel group of the slice
+ * that reads it, if more).  A split must save at least 10% of that
+ * estimate. */
+static int input_split(lw_t *L, int lif, int x) {
     const stc_ir_t *ir = L->ir;
     const stc_target_t *t = L->t;
     const stc_node_t *X = &ir->nodes[x], *Y = &ir->nodes[X->in[0]];
     const stc_param_t *w = stc_ir_param(X, "weight");
+    int conv = X->op == STC_OP_CONV2D, kk = conv ? X->k : 1, stride = conv ? X->stride : 1;
     int ci = Y->shape.c, co = X->shape.c;
-    double n = (double)Y->shape.h * Y->shape.w, pmax = stc_payload_max(t->payload_bits);
-    if (n <= 1 || !w || w->numel != (int64_t)co * ci || t->fan_in_axons_per_core / ci >= n) return 0;
+    /* a linear layer: a column of tokens */
+    int hin = conv ? Y->shape.h : Y->shape.h * Y->shape.w, win = conv ? Y->shape.w : 1;
+    int hout = conv ? X->shape.h : hin, wout = conv ? X->shape.w : 1;
+    double nin = (double)hin * win, nout = (double)hout * wout, pmax = stc_payload_max(t->payload_bits);
+    if (!w || w->numel != (int64_t)co * ci * kk * kk || kk < 1 || stride < 1) return 0;
+    if (!conv && (nin <= 1 || t->fan_in_axons_per_core / ci >= nin)) return 0; /* a core sees every token */
     double nn = t->neurons_per_core, fi = t->fan_in_axons_per_core, fo = t->fan_out_axons_per_core;
-    double src_n = n * ci / nn, cost1 = HUGE_VAL, best = HUGE_VAL, g = 1; /* unsplit may not fit at all */
+    double src_n = nin * ci / nn, cost1 = HUGE_VAL, best = HUGE_VAL, g = 1; /* unsplit may not fit at all */
     int bk = 1;
     for (int k = 1; k <= 64 && k <= ci; k++) {
         if (ci % k) continue;
         int sw = ci / k;
-        double piece = dense_cores(t, sw, co, n, &g);
+        double piece = piece_cores(t, sw, co, kk, stride, hin, win, hout, wout, &g);
         if (piece == HUGE_VAL) continue;
-        double cost = k * piece + fmax(src_n, n * ci * g / fo);
+        double cost = k * piece + fmax(src_n, nin * ci * g / fo);
         if (k > 1) {
             double per = fmin(nn, fmin(floor(fi / k), floor(t->memory_per_core_bytes / t->neuron_state_bytes)));
-            cost += ceil(co * n / per);
-            /* exact: spikes are 0 or 1, so a slice row's sum lies between the
-             * sum of its negative weights and the sum of its positive ones */
+            cost += ceil(co * nout / per);
+            /* exact: spikes are 0 or 1, so an output's slice sums to between
+             * the sum of its negative weights and the sum of its positive ones */
             double most = 0;
+            int64_t blk = (int64_t)sw * kk * kk; /* w[o][c][ky][kx]: a slice of a row is contiguous */
             for (int o = 0; o < co; o++)
                 for (int j = 0; j < k; j++) {
                     double pos = 0, neg = 0;
-                    for (int c = j * sw; c < (j + 1) * sw; c++) {
-                        float v = w->data[(int64_t)o * ci + c];
-                        if (v > 0) pos += v;
-                        else neg -= v;
+                    const float *r = w->data + ((int64_t)o * ci + (int64_t)j * sw) * kk * kk;
+                    for (int64_t c = 0; c < blk; c++) {
+                        if (r[c] > 0) pos += r[c];
+                        else neg -= r[c];
                     }
                     most = fmax(most, fmax(pos, neg));
                 }
@@ -193,24 +205,31 @@ static int dense_split(lw_t *L, int lif, int x) {
         if (cost < best) best = cost, bk = k;
     }
     if (bk == 1 || best > 0.9 * cost1) return 0;
-    stc_log(STC_LOG_INFO, "lower",
-            "'%s' reads %d inputs per token of '%s' through DENSE; a core sees at most %d of its %.0f tokens: partial "
-            "sums in %d slices of %d channels (about %.0f cores instead of %.0f; one more tick)",
-            ir->nodes[lif].name, ci, Y->name, t->fan_in_axons_per_core / ci, n, bk, ci / bk, best, cost1);
+    if (conv)
+        stc_log(STC_LOG_INFO, "lower",
+                "'%s' reads %d input channels of '%s' through a %dx%d CONV: partial sums in %d slices of %d channels "
+                "(about %.0f cores instead of %.0f; one more tick)",
+                ir->nodes[lif].name, ci, Y->name, kk, kk, bk, ci / bk, best, cost1);
+    else
+        stc_log(STC_LOG_INFO, "lower",
+                "'%s' reads %d inputs per token of '%s' through DENSE; a core sees at most %d of its %.0f tokens: "
+                "partial sums in %d slices of %d channels (about %.0f cores instead of %.0f; one more tick)",
+                ir->nodes[lif].name, ci, Y->name, t->fan_in_axons_per_core / ci, nin, bk, ci / bk, best, cost1);
     return bk;
 }
 
-/* Whether stage node i is a LIF reading a token-wise linear layer of a spike
- * stage: the layers dense_split may cut; returns the linear node or -1. */
+/* Whether stage node i is a LIF reading a linear or convolution layer of a
+ * spike stage: the layers input_split may cut; returns that node or -1. */
 static int split_candidate(const stc_ir_t *ir, int i) {
     const stc_node_t *n = &ir->nodes[i];
     if (n->op != STC_OP_LIF || n->n_in != 1) return -1;
     int x = n->in[0];
     const stc_node_t *X = &ir->nodes[x];
-    if (X->op != STC_OP_LINEAR || stc_ir_is_stage(ir, x)) return -1;
+    if ((X->op != STC_OP_LINEAR && X->op != STC_OP_CONV2D) || stc_ir_is_stage(ir, x)) return -1;
     int y = X->in[0];
     const stc_node_t *Y = &ir->nodes[y];
-    if (!stc_ir_is_stage(ir, y) || Y->vtype != STC_VT_SPIKE || (Y->op != STC_OP_LIF && Y->op != STC_OP_MUL))
+    if (!stc_ir_is_stage(ir, y) || Y->vtype != STC_VT_SPIKE ||
+        (Y->op != STC_OP_LIF && Y->op != STC_OP_MUL && Y->op != STC_OP_MAXPOOL))
         return -1;
     return x;
 }
@@ -229,17 +248,19 @@ static stc_status_t make_stages(lw_t *L) {
         L->psum_of[i] = L->split_first[i] = -1;
         L->split_k[i] = 0;
     }
-    /* a linear that anything but a LIF reads (an add, the output) stays whole:
+    /* a layer that anything but a LIF reads (an add, the output) stays whole:
      * its other readers would need the slices' tick too */
     for (int i = 0; i < ir->n_nodes; i++) {
         const stc_node_t *n = &ir->nodes[i];
         int lif = stc_ir_is_stage(ir, i) ? split_candidate(ir, i) : -1;
         for (int k = 0; k < n->n_in; k++)
-            if (ir->nodes[n->in[k]].op == STC_OP_LINEAR && n->in[k] != lif) L->split_k[n->in[k]] = -1;
+            if ((ir->nodes[n->in[k]].op == STC_OP_LINEAR || ir->nodes[n->in[k]].op == STC_OP_CONV2D) &&
+                n->in[k] != lif)
+                L->split_k[n->in[k]] = -1;
     }
     for (int i = 0; i < ir->n_nodes; i++) {
         int x = stc_ir_is_stage(ir, i) ? split_candidate(ir, i) : -1;
-        if (x >= 0 && L->split_k[x] == 0) extra += L->split_k[x] = dense_split(L, i, x);
+        if (x >= 0 && L->split_k[x] == 0) extra += L->split_k[x] = input_split(L, i, x);
     }
     L->cap_stages = ir->n_nodes + extra;
     b->stages = calloc((size_t)L->cap_stages, sizeof *b->stages);
@@ -276,7 +297,7 @@ static stc_status_t make_stages(lw_t *L) {
                 snprintf(s->name, sizeof s->name, "%.76s.slice%d", X->name, j);
                 s->ir_node = x;
                 s->kind = STC_NK_RELAY;
-                s->c = X->shape.c, s->h = S->h, s->w = S->w;
+                s->c = X->shape.c, s->h = X->shape.h, s->w = X->shape.w;
                 s->depth = S->depth + 1;
                 s->rsh = 0, s->pbits = L->t->payload_bits;
                 s->qstep = X->qstep;
@@ -388,7 +409,7 @@ static stc_status_t term(lw_t *L, int dst, int x, int shift) {
     if (sx >= 0)
         return add_proj(L, sx, dst, X->op == STC_OP_SDSA ? STC_SK_REDUCE : STC_SK_ONE2ONE, NULL, shift, 0, 0, 1,
                         &one, "relay");
-    if (X->op == STC_OP_LINEAR && L->split_first[x] >= 0) { /* the sum of its slices' partial sums */
+    if ((X->op == STC_OP_LINEAR || X->op == STC_OP_CONV2D) && L->split_first[x] >= 0) { /* its slices' sum */
         for (int j = 0; j < L->split_k[x]; j++) {
             stc_status_t st = add_proj(L, L->split_first[x] + j, dst, STC_SK_ONE2ONE, NULL, shift, 0, 0, 1, &one,
                                        "partial sum");
@@ -433,17 +454,18 @@ static stc_status_t make_projs(lw_t *L) {
             if (st) return st;
             continue;
         }
-        if (L->part_of[si] >= 0) { /* a slice of a split linear: its weights' columns [c0, c0 + ci) */
+        if (L->part_of[si] >= 0) { /* a slice of a split layer: its weights of input channels [c0, c0 + ci) */
             const stc_node_t *X = &ir->nodes[L->part_of[si]];
             const stc_param_t *w = stc_ir_param(X, "weight");
             int ci = ir->nodes[X->in[0]].shape.c, co = X->shape.c, sw = ci / L->split_k[X->id];
-            int c0 = L->part_j[si] * sw;
-            float *ws = malloc((size_t)co * sw * sizeof *ws);
+            int c0 = L->part_j[si] * sw, conv = X->op == STC_OP_CONV2D;
+            int64_t kk = conv ? (int64_t)X->k * X->k : 1, blk = sw * kk; /* w[o][c][ky][kx] */
+            float *ws = malloc((size_t)(co * blk) * sizeof *ws);
             if (!ws) return stc_err_set(L->err, STC_E_NOMEM, "lower: out of memory");
             for (int o = 0; o < co; o++)
-                memcpy(ws + (int64_t)o * sw, w->data + (int64_t)o * ci + c0, (size_t)sw * sizeof *ws);
-            stc_status_t st = add_proj(L, L->stage_of[X->in[0]], si, STC_SK_DENSE, X, 0, co, sw, (int64_t)co * sw,
-                                       ws, X->name);
+                memcpy(ws + o * blk, w->data + ((int64_t)o * ci + c0) * kk, (size_t)blk * sizeof *ws);
+            stc_status_t st = add_proj(L, L->stage_of[X->in[0]], si, conv ? STC_SK_CONV : STC_SK_DENSE, X, 0, co, sw,
+                                       co * blk, ws, X->name);
             free(ws);
             if (st) return st;
             L->b->projs[L->b->n_projs - 1].c0 = c0;
@@ -657,7 +679,7 @@ static stc_status_t check_ranges(lw_t *L) {
                                L->t->fan_in_axons_per_core, L->t->name, src->h * src->w, L->maxpay[L->psum_src[si]],
                                in, s->pbits, (long long)stc_payload_max(s->pbits));
         }
-        if (L->part_of[si] >= 0 && in > (double)stc_payload_max(s->pbits)) /* dense_split checked it */
+        if (L->part_of[si] >= 0 && in > (double)stc_payload_max(s->pbits)) /* input_split checked it */
             return stc_err_set(L->err, STC_E_INTERNAL,
                                "lower: partial sums of '%s' can reach %.0f, beyond the %d-bit payload", s->name, in,
                                s->pbits);

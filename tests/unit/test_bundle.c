@@ -701,11 +701,14 @@ static void m_topo_unplaced(stc_bundle_t *b) {
 
 static void m_dense_c0(stc_bundle_t *b) { b->projs[P_DENSE].c0 = 1; }
 static void m_conv_c0(stc_bundle_t *b) { b->projs[P_CONV].c0 = 2; }
+static void m_one2one_c0(stc_bundle_t *b) { b->projs[P_K1].c0 = 1; }
 
 static void test_fields(void) {
     expect_field(m_dense_c0, STC_E_FORMAT, "reads source channels [1, 1+3), expected a range within the source's 0..3");
-    expect_field(m_conv_c0, STC_E_FORMAT, "t.stc: projection 0 (CONV 'input' -> 'patch.conv'): field 'c0' is 2, "
-                                          "expected 0 (only a DENSE reads a channel range)");
+    expect_field(m_conv_c0, STC_E_FORMAT, "t.stc: projection 0 (CONV 'input' -> 'patch.conv'): reads source "
+                                          "channels [2, 2+");
+    expect_field(m_one2one_c0, STC_E_FORMAT, "): field 'c0' is 1, expected 0 (only a DENSE or CONV reads a channel "
+                                             "range)");
     expect_field(m_slice_rows, STC_E_FORMAT,
                  "t.stc: core 2 slice 1 (stage 4 'block.0.attn.q_lif'): rows [0,9) outside the stage's 2 rows");
     expect_field(m_route_axon, STC_E_FORMAT,

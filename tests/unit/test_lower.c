@@ -47,8 +47,8 @@ static void on_sim(void *ud, const stc_bundle_t *b, int stage, int t, const int6
     int64_t m = numel(n->shape);
     const int64_t *want = c->q[n->id] + (int64_t)t * m;
     int64_t npos = (int64_t)s->h * s->w;
-    if (n->op == STC_OP_LINEAR && !stc_ir_is_stage(c->ir, n->id)) { /* a slice of a split linear (backend.md
-                                                                       * 2.3): summed, then compared */
+    if ((n->op == STC_OP_LINEAR || n->op == STC_OP_CONV2D) && !stc_ir_is_stage(c->ir, n->id)) {
+        /* a slice of a layer cut by its inputs (backend.md 2.3): summed, then compared */
         if (!c->part[n->id]) c->part[n->id] = calloc((size_t)(c->ir->T * m), sizeof(int64_t));
         for (int64_t i = 0; i < m; i++) c->part[n->id][(int64_t)t * m + i] += q[i];
         c->parts++;
@@ -708,6 +708,73 @@ static void test_dense_split(void) {
     stc_ir_destroy(&ir);
 }
 
+/* A convolution cut by its input channels (docs/backend.md 2.3): [4,6,6] ->
+ * conv 3x3 to 32 -> LIF -> conv 3x3 to 16 -> LIF -> mean -> head, on a target
+ * where a core stores the 3x3 weights of 3 of the 32-input channels: two
+ * slices of 16 input channels (about 11 cores against 21), disjoint ranges
+ * covering the source, bit-identical to the interpreter, the slices summing
+ * to the convolution. */
+static void test_conv_split(void) {
+    static char text[65536];
+    int at = snprintf(text, sizeof text,
+                      "stc-ir 1\ngraph T=3 arch=custom\n%%0 = input [4,6,6] real name=\"image\"\n"
+                      "%%1 = conv2d %%0 [32,6,6] real name=\"c1\" k=3 stride=1 pad=1\n  weight [32,4,3,3] =");
+    for (int i = 0; i < 32 * 4 * 9; i++) at += snprintf(text + at, sizeof text - at, " %g", ((i * 37) % 11 - 4) * 0.1);
+    at += snprintf(text + at, sizeof text - at,
+                   "\n%%2 = lif %%1 [32,6,6] spike name=\"c1_lif\" tau=2 vth=1 vreset=0\n"
+                   "%%3 = conv2d %%2 [16,6,6] real name=\"c2\" k=3 stride=1 pad=1\n  weight [16,32,3,3] =");
+    for (int i = 0; i < 16 * 32 * 9; i++)
+        at += snprintf(text + at, sizeof text - at, " %g", ((i * 53) % 13 - 5) * 0.05);
+    at += snprintf(text + at, sizeof text - at,
+                   "\n  bias [16] = 0.1 -0.1 0.2 0 0 0.3 -0.2 0 0.1 0 0 -0.1 0.2 0 0.1 0\n"
+                   "%%4 = lif %%3 [16,6,6] spike name=\"c2_lif\" tau=2 vth=1 vreset=0\n"
+                   "%%5 = mean %%4 [16,1,1] real name=\"m\"\n%%6 = linear %%5 [3,1,1] real name=\"head\"\n"
+                   "  weight [3,16] =");
+    for (int i = 0; i < 3 * 16; i++) at += snprintf(text + at, sizeof text - at, " %g", ((i * 7) % 5 - 2) * 0.5);
+    at += snprintf(text + at, sizeof text - at, "\n%%7 = output %%6 [3,1,1] real name=\"logits\"\n");
+    CU_ASSERT_FATAL(at < (int)sizeof text);
+    float img[4 * 4 * 36];
+    for (int i = 0; i < 4 * 4 * 36; i++) img[i] = (float)((i * 7) % 5) * 0.5f;
+    stc_err_t err = {0};
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    t.neurons_per_core = 1024, t.fan_in_axons_per_core = 576, t.fan_out_axons_per_core = 1024;
+    t.memory_per_core_bytes = 4096;
+    stc_ir_t *ir = stc_ir_parse(text, strlen(text), "conv_split.stcir", &err);
+    if (!ir) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    check_model(ir, img, 4, &t, 8, "a convolution in two slices");
+    CU_ASSERT_EQUAL(last_parts, 2 * 4 * 3); /* 2 slices, 4 images, T = 3 */
+    stc_ir_destroy(&ir);
+    ir = stc_ir_parse(text, strlen(text), "conv_split.stcir", &err);
+    stc_bundle_t *b = lower_on(ir, &t, img, 4, &err);
+    if (!b) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    int src = -1, lif = -1, slices = 0, covered = 0;
+    for (int s = 0; s < b->n_stages; s++) {
+        if (!strcmp(b->stages[s].name, "c1_lif")) src = s;
+        if (!strcmp(b->stages[s].name, "c2_lif")) lif = s;
+    }
+    CU_ASSERT_FATAL(src >= 0 && lif >= 0);
+    for (int p = 0; p < b->n_projs; p++) {
+        const stc_proj_t *pj = &b->projs[p];
+        if (pj->src != src) continue;
+        CU_ASSERT_EQUAL(pj->kind, STC_SK_CONV);
+        CU_ASSERT_EQUAL(pj->k, 3);
+        CU_ASSERT_EQUAL(pj->pad, 1);
+        CU_ASSERT_EQUAL(pj->ci, 16);
+        CU_ASSERT_EQUAL(pj->n_w, 16 * 16 * 9);
+        CU_ASSERT(strstr(b->stages[pj->dst].name, "c2.slice") != NULL);
+        covered |= 1 << (pj->c0 / 16);
+        slices++;
+    }
+    CU_ASSERT_EQUAL(slices, 2);
+    CU_ASSERT_EQUAL(covered, 3);
+    CU_ASSERT_EQUAL(b->stages[lif].depth, b->stages[src].depth + 2);
+    stc_bundle_destroy(&b);
+    stc_ir_destroy(&ir);
+}
+
 static void test_energy_model(void) {
     stc_err_t err = {0};
     stc_target_t t;
@@ -755,6 +822,7 @@ void stc_suite_lower(void) {
         {"partial sums: a head over the fan-in limit, sim == qinterp", test_partial_sums},
         {"partial sums: small graphs, and a sum the payload cannot hold", test_partial_sums_small},
         {"partial sums: a token-wise layer cut in slices of its inputs, sim == qinterp", test_dense_split},
+        {"partial sums: a convolution cut in slices of its input channels, sim == qinterp", test_conv_split},
         {NULL, NULL},
     };
     stc_add_suite("lower", tests);
