@@ -266,8 +266,8 @@ int cmd_compile(coord_opts_t *o) {
         printf("  %d stages, %d projections, pipeline depth %d: %d ticks per inference of T=%d\n", b->n_stages,
                b->n_projs, b->ticks - b->T, b->ticks, b->T);
         if (split)
-            printf("  split        %d layer%s into %d slices of their input channels (partial sums, one more "
-                   "tick each)\n", split, split == 1 ? "" : "s", sliced);
+            printf("  split        %d layer%s into %d slices of %s input channels (partial sums, one more "
+                   "tick each)\n", split, split == 1 ? "" : "s", sliced, split == 1 ? "its" : "their");
         printf("  cores        %d on %d chip%s (%d cores per chip; lower bounds: %d by demand, %d by the "
                "target's limits)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound,
                lb.lower_bound_limits);

@@ -7,15 +7,18 @@
 # (logits, every stage's event count, the additive digest of every event
 # emitted, every core's and stage's 11 counters) must equal the
 # single-process `stc-coord run` bit for bit, and the node job must exit 0
-# when the coordinator stops it.  Also: the coordinator and the node job may
-# start in either order; deploy reports every rank's checksum; a second run
-# reuses the deployment.
+# when the coordinator stops it.  Among the bundles, a graph whose layer is
+# cut into slices of its input channels (partial sums across ranks).  Also:
+# the coordinator and the node job may start in either order; deploy reports
+# every rank's checksum; a second run reuses the deployment.
 # SPDX-License-Identifier: MIT
 import json
 import os
 import socket
 import subprocess
 import time
+
+import numpy as np
 
 import cli_common
 
@@ -84,6 +87,38 @@ def clean_log(job):
     return "Sanitizer" not in log and "runtime error:" not in log, log[-1500:]
 
 
+def split_model(w):
+    """A Spike IR graph whose second layer the lowering cuts into two slices
+    of its input channels (docs/backend.md 2.3): [8,4,4] -> linear 64 -> LIF ->
+    linear 16 -> LIF -> mean -> head, on a target where a core of that layer
+    sees 4 of its 16 tokens; 20 inputs.  The paths of the graph, its target and
+    its inputs."""
+    def vals(n, f):
+        return " ".join("%g" % f(i) for i in range(n))
+    text = "\n".join([
+        "stc-ir 1", "graph T=3 arch=custom", '%0 = input [8,4,4] real name="image"',
+        '%1 = linear %0 [64,4,4] real name="fc1"', "  weight [64,8] = " + vals(512, lambda i: ((i * 37) % 11 - 4) * 0.1),
+        '%2 = lif %1 [64,4,4] spike name="fc1_lif" tau=2 vth=1 vreset=0',
+        '%3 = linear %2 [16,4,4] real name="fc2"', "  weight [16,64] = " + vals(1024, lambda i: ((i * 53) % 13 - 5) * 0.1),
+        "  bias [16] = 0.1 -0.1 0.2 0 0 0.3 -0.2 0 0.1 0 0 -0.1 0.2 0 0.1 0",
+        '%4 = lif %3 [16,4,4] spike name="fc2_lif" tau=2 vth=1 vreset=0',
+        '%5 = mean %4 [16,1,1] real name="m"', '%6 = linear %5 [3,1,1] real name="head"',
+        "  weight [3,16] = " + vals(48, lambda i: ((i * 7) % 5 - 2) * 0.5),
+        '%7 = output %6 [3,1,1] real name="logits"']) + "\n"
+    ir, tgt, x = (os.path.join(w, f) for f in ("split.stcir", "split-target.json", "split-in.npy"))
+    with open(ir, "w") as f:
+        f.write(text)
+    t = json.loads(C.stc(["target", "loihi3", "--json"]).stdout)
+    t["name"] = "split-test"
+    for k, v in (("neurons_per_core", 256), ("fan_in_axons_per_core", 256), ("fan_out_axons_per_core", 1024),
+                 ("memory_per_core_bytes", 2048), ("cores_per_chip", 4), ("core_mesh", [2, 2])):
+        t[k]["value"] = v
+    with open(tgt, "w") as f:
+        json.dump(t, f)
+    np.save(x, (np.arange(20 * 128).reshape(20, 8, 4, 4) * 7 % 5 * 0.5).astype(np.float32))
+    return ir, tgt, x
+
+
 def main():
     w = A.work
     pth, x, tiny = C.hot_model()
@@ -100,9 +135,16 @@ def main():
            "--weight-bits", "8", "--topology", "torus:2x2", "--spread", "-o", fm])
     inputs = {b: ["--input", x] for b in bundles.values()}
     inputs[fm] = ["--dataset", "fashion-mnist", "--limit", "6"]
+    # a layer cut into slices of its input channels, on the 4 chips of torus:2x2
+    sir, stgt, sx = split_model(w)
+    sb = "split-torus2x2.stc"
+    p = C.stc(["compile", sir, "--target", stgt, "--calib", sx, "--topology", "torus:2x2", "--spread", "-o", sb])
+    C.check("the split graph's second layer is cut into slices", "split        1 layer into 2 slices" in p.stdout,
+            p.stdout[-400:])
+    inputs[sb] = ["--input", sx]
 
     ref = {}
-    for b in list(bundles.values()) + [fm]:
+    for b in list(bundles.values()) + [fm, sb]:
         p = C.stc(["run", b, "--json", "--digest", "--threads", "1"] + inputs[b])
         ref[b] = json.loads(p.stdout)
 
@@ -117,6 +159,7 @@ def main():
         (bundles["mesh:3x3"], 4, "1,0,3,2,3,3,0,0,1"),
         (fm, 4, None),
         (fm, 3, "0,1,1,2"),
+        (sb, 3, "0,1,2,1"),
     ]
     for b, n, owners in cases:
         port = free_port()
