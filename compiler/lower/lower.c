@@ -287,22 +287,20 @@ static stc_status_t make_stages(lw_t *L) {
             const stc_stage_t *S = &b->stages[L->stage_of[X->in[0]]];
             int need = S->depth + 2 - n->depth; /* the slices' tick */
             if (need > dshift[i]) dshift[i] = need;
-        }
-        if (x >= 0 && L->split_k[x] > 1 && L->split_first[x] < 0) { /* the slices' stages, before the LIF */
-            const stc_node_t *X = &ir->nodes[x];
-            const stc_stage_t *S = &b->stages[L->stage_of[X->in[0]]];
-            L->split_first[x] = b->n_stages;
-            for (int j = 0; j < L->split_k[x]; j++) {
-                stc_stage_t *s = &b->stages[b->n_stages];
-                snprintf(s->name, sizeof s->name, "%.76s.slice%d", X->name, j);
-                s->ir_node = x;
-                s->kind = STC_NK_RELAY;
-                s->c = X->shape.c, s->h = X->shape.h, s->w = X->shape.w;
-                s->depth = S->depth + 1;
-                s->rsh = 0, s->pbits = L->t->payload_bits;
-                s->qstep = X->qstep;
-                L->part_of[b->n_stages] = x, L->part_j[b->n_stages] = j;
-                b->n_stages++;
+            if (L->split_first[x] < 0) { /* the slices' stages, before the first LIF that reads them */
+                L->split_first[x] = b->n_stages;
+                for (int j = 0; j < L->split_k[x]; j++) {
+                    stc_stage_t *s = &b->stages[b->n_stages];
+                    snprintf(s->name, sizeof s->name, "%.76s.slice%d", X->name, j);
+                    s->ir_node = x;
+                    s->kind = STC_NK_RELAY;
+                    s->c = X->shape.c, s->h = X->shape.h, s->w = X->shape.w;
+                    s->depth = S->depth + 1;
+                    s->rsh = 0, s->pbits = L->t->payload_bits;
+                    s->qstep = X->qstep;
+                    L->part_of[b->n_stages] = x, L->part_j[b->n_stages] = j;
+                    b->n_stages++;
+                }
             }
         }
         stc_stage_t *s = &b->stages[b->n_stages];
@@ -640,12 +638,14 @@ static stc_status_t check_ranges(lw_t *L) {
             switch (p->kind) {
             case STC_SK_CONV: case STC_SK_DENSE: case STC_SK_DENSE_REDUCE:
                 for (int o = 0; o < p->co; o++) {
-                    double a = 0, pos = 0, neg = 0;
+                    double pos = 0, neg = 0;
                     for (int j = 0; j < per; j++) {
                         int v = p->w[(int64_t)o * per + j];
-                        a += abs(v), pos += v > 0 ? v : 0, neg += v < 0 ? -v : 0;
+                        if (v > 0) pos += v;
+                        else neg -= v;
                     }
-                    if (L->part_of[si] >= 0) a = fmax(pos, neg); /* a slice of a split layer reads spikes, 0 or 1 */
+                    /* sum |w|; a slice of a split layer reads spikes, 0 or 1: the larger side */
+                    double a = L->part_of[si] >= 0 ? fmax(pos, neg) : pos + neg;
                     if (a > best) best = a;
                 }
                 best *= pay * ldexp(1, p->shift) * (p->kind == STC_SK_DENSE_REDUCE ? npos : 1);

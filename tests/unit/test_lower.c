@@ -600,6 +600,30 @@ static void test_partial_sums_small(void) {
  * them a tick later, and the simulator computes exactly the interpreter's
  * values, the slices' sums equal to the layer's.  With the fan-in a core
  * needs to see every token, nothing is split. */
+/* Graph `text` on target t: the simulator against the interpreter on n
+ * images (check_model, `what`), then lowered again for inspection: the
+ * bundle, and in *irp its graph. */
+static stc_bundle_t *check_and_lower(const char *text, const stc_target_t *t, const float *img, int n,
+                                     const char *what, stc_ir_t **irp) {
+    stc_err_t err = {0};
+    stc_ir_t *ir = stc_ir_parse(text, strlen(text), what, &err);
+    if (!ir) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    check_model(ir, img, n, t, 8, what);
+    stc_ir_destroy(&ir);
+    *irp = ir = stc_ir_parse(text, strlen(text), what, &err);
+    stc_bundle_t *b = lower_on(ir, t, img, n, &err);
+    if (!b) fprintf(stderr, "%s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    return b;
+}
+
+static int stage_named(const stc_bundle_t *b, const char *name) {
+    for (int s = 0; s < b->n_stages; s++)
+        if (!strcmp(b->stages[s].name, name)) return s;
+    return -1;
+}
+
 /* The graph of test_dense_split; with `add`, fc2 is also read by a residual
  * add beside its LIF. */
 static int split_graph(char *text, int cap, int add) {
@@ -636,21 +660,10 @@ static void test_dense_split(void) {
     CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
     t.neurons_per_core = 4096, t.fan_in_axons_per_core = 256, t.fan_out_axons_per_core = 1024;
     t.memory_per_core_bytes = 2048;
-    stc_ir_t *ir = stc_ir_parse(text, strlen(text), "split.stcir", &err);
-    if (!ir) fprintf(stderr, "%s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
-    check_model(ir, img, 4, &t, 8, "a token-wise layer in two slices");
+    stc_ir_t *ir;
+    stc_bundle_t *b = check_and_lower(text, &t, img, 4, "a token-wise layer in two slices", &ir);
     CU_ASSERT_EQUAL(last_parts, 2 * 4 * 3); /* 2 slices, 4 images, T = 3: the slices' values were compared */
-    stc_ir_destroy(&ir);
-    ir = stc_ir_parse(text, strlen(text), "split.stcir", &err);
-    stc_bundle_t *b = lower_on(ir, &t, img, 4, &err);
-    if (!b) fprintf(stderr, "%s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    int src = -1, lif = -1, slices = 0, covered = 0;
-    for (int s = 0; s < b->n_stages; s++) {
-        if (!strcmp(b->stages[s].name, "fc1_lif")) src = s;
-        if (!strcmp(b->stages[s].name, "fc2_lif")) lif = s;
-    }
+    int src = stage_named(b, "fc1_lif"), lif = stage_named(b, "fc2_lif"), slices = 0, covered = 0;
     CU_ASSERT_FATAL(src >= 0 && lif >= 0);
     for (int p = 0; p < b->n_projs; p++) {
         const stc_proj_t *pj = &b->projs[p];
@@ -740,21 +753,10 @@ static void test_conv_split(void) {
     CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
     t.neurons_per_core = 1024, t.fan_in_axons_per_core = 576, t.fan_out_axons_per_core = 1024;
     t.memory_per_core_bytes = 4096;
-    stc_ir_t *ir = stc_ir_parse(text, strlen(text), "conv_split.stcir", &err);
-    if (!ir) fprintf(stderr, "%s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
-    check_model(ir, img, 4, &t, 8, "a convolution in two slices");
+    stc_ir_t *ir;
+    stc_bundle_t *b = check_and_lower(text, &t, img, 4, "a convolution in two slices", &ir);
     CU_ASSERT_EQUAL(last_parts, 2 * 4 * 3); /* 2 slices, 4 images, T = 3 */
-    stc_ir_destroy(&ir);
-    ir = stc_ir_parse(text, strlen(text), "conv_split.stcir", &err);
-    stc_bundle_t *b = lower_on(ir, &t, img, 4, &err);
-    if (!b) fprintf(stderr, "%s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    int src = -1, lif = -1, slices = 0, covered = 0;
-    for (int s = 0; s < b->n_stages; s++) {
-        if (!strcmp(b->stages[s].name, "c1_lif")) src = s;
-        if (!strcmp(b->stages[s].name, "c2_lif")) lif = s;
-    }
+    int src = stage_named(b, "c1_lif"), lif = stage_named(b, "c2_lif"), slices = 0, covered = 0;
     CU_ASSERT_FATAL(src >= 0 && lif >= 0);
     for (int p = 0; p < b->n_projs; p++) {
         const stc_proj_t *pj = &b->projs[p];
