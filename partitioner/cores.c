@@ -16,17 +16,26 @@
  *     boundary when that keeps at least half of it, since a row cut in the
  *     middle makes its sources send to one more core), among the last 8
  *     cores made, so cores are filled up to whichever limit binds and stages
- *     that bind on different limits share cores.  Then a cap on the per-tick work of a core is searched
- *     for: the smallest that keeps the core count within 1.1x the lower
- *     bound (or within the uncapped count if that is already above), so the
- *     busiest core, which sets the tick, is as light as that allows.
+ *     that bind on different limits share cores.
+ *     Residual adds (light stages: no weights, one-to-one inputs) need
+ *     little but routes, which the layers around them (q, k, v, the
+ *     projections, the slices: hosts, at most HOST_ROUTES routes per neuron)
+ *     have to spare.  So the cut is also made with the adds last, into the
+ *     cores near the layer they send the most routes to, the hosts leaving
+ *     them a reserve (0 to 20% of their neurons, half that of memory and
+ *     fan-in); the fewest cores wins, the plain cut on a tie.
+ *     Then a cap on the per-tick work of a core is searched for: the
+ *     smallest that keeps the core count within 1.1x the lower bound (or
+ *     within the uncapped count if that is already above), so the busiest
+ *     core, which sets the tick, is as light as that allows.
  *   first-fit (the baseline, the backend issue's allocation): each stage is
  *     cut into the fewest equal channel x row slices that fit a core, and the
  *     slices are packed first-fit, in pipeline order.
  *
  * Resources of a run are upper bounds: the input axons of its bounding box,
- * a route per destination slice that reads a neuron.  The tables
- * (tables.c) then give the exact figures, which never exceed them.
+ * a route per destination slice that reads a neuron (exactly one to an add
+ * not cut yet, which reads each neuron once).  The tables (tables.c) then
+ * give the exact figures, which never exceed them.
  * SPDX-License-Identifier: MIT
  */
 #include "stc_bundle.h"
@@ -41,6 +50,10 @@
 #define STATIC_RATE_GRADED 0.5 /* graded events per neuron per timestep (relays send non-zero values) */
 #define BALANCE_STEPS 24       /* bisection steps of the work cap */
 #define CORE_SLACK 1.10        /* cores allowed over the lower bound when balancing */
+#define RESERVE_STEP 0.04      /* the reserves tried: 0, 4%, .. of a host's neurons (half that of memory, fan-in) */
+#define RESERVE_STEPS 6
+#define HOST_ROUTES 2.0         /* a stage with at most this many routes per neuron hosts light stages */
+#define LIGHT_REACH 64         /* cores either side of its neighbours' a light stage may go into */
 #define WINDOW 8               /* cores a run may go into: the last ones made */
 
 typedef struct {
@@ -52,12 +65,17 @@ typedef struct {
     use_t used;
     int n, cap;
     stc_slice_t *sl;
+    double key;  /* where it goes in the pipeline order (build_stc) */
 } fill_t;
 
 typedef struct {
     stc_bundle_t *b;
     const stc_target_t *t;
     double *nwork;          /* per stage: ns per neuron per tick */
+    char *light;            /* per stage: cut last, into its neighbours' cores (light_stage) */
+    int *core_lo, *core_hi; /* per stage: the cores its slices went into, [lo, hi) */
+    double reserve;         /* share of neurons, memory and fan-in the hosts leave to the light stages */
+    char host;              /* the stage being cut is a host: few routes per neuron */
     int *group;             /* per stage: channels per group (stc's) */
     stc_slice_t *sl;        /* slices made so far, stage by stage (destinations first) */
     int *sl_core;           /* the core of each (index in core), -1 before packing (first-fit) */
@@ -109,6 +127,10 @@ static use_t boxes_use(const cx_t *X, int si, const stc_slice_t *bx, int n) {
                     syn += nc * (p->n_w / p->co);
                 else syn += p->n_w == 1 ? 1 : nc;
             }
+        }
+        if (p->src == si && !X->fo[pi] && X->light && X->light[p->dst]) { /* not cut yet: one route each */
+            for (int i = 0; i < n; i++) u.fan_out += (int64_t)(bx[i].c1 - bx[i].c0) * (bx[i].y1 - bx[i].y0) * s->w;
+            continue;
         }
         if (p->src != si || !X->fo[pi]) continue;
         /* a route from each neuron to every destination slice that reads it */
@@ -269,6 +291,7 @@ static fill_t *new_core(cx_t *X) {
     }
     fill_t *f = &X->core[X->n_core++];
     memset(f, 0, sizeof *f);
+    f->key = X->n_core - 1;
     return f;
 }
 
@@ -307,10 +330,56 @@ static int run_boxes(int si, int cg, int gs, int q, int64_t u0, int64_t u1, stc_
     return n;
 }
 
-/* Cut stage si with groups of gs channels into the cores, continuing the last
- * open core; a core's work stays under wcap unless it holds a single unit. */
-static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
+/* Routes per neuron of stage si to the stages already cut (one per neuron to
+ * a light stage not cut yet). */
+static double routes_per_neuron(const cx_t *X, int si) {
+    const stc_bundle_t *b = X->b;
+    const stc_stage_t *s = &b->stages[si];
+    double routes = 0;
+    for (int k = X->pj_first[si]; k < X->pj_first[si + 1]; k++) {
+        int pi = X->pj[k];
+        if (b->projs[pi].src != si) continue;
+        if (X->fo[pi]) routes += (double)X->fo[pi][(int64_t)s->c * (s->h + 1) + s->h] * s->w;
+        else if (X->light[b->projs[pi].dst]) routes += (double)numel(s);
+    }
+    return routes / (double)numel(s);
+}
+
+/* Whether a core's use leaves the light stages their reserve (X->reserve of
+ * its neurons, memory and fan-in), or si is light itself. */
+static int leaves_reserve(const cx_t *X, int si, use_t v) {
+    if (X->reserve <= 0 || !X->host || X->light[si]) return 1;
+    const stc_target_t *t = X->t;
+    /* a light neuron needs its state and an axon or two, and routes */
+    return v.neurons <= (1 - X->reserve) * t->neurons_per_core &&
+           v.fan_in <= (1 - X->reserve / 2) * t->fan_in_axons_per_core &&
+           v.mem_state + v.mem_syn <= (1 - X->reserve / 2) * t->memory_per_core_bytes;
+}
+
+/* The end of the longest run of units from u (at most per_group) that core f
+ * still takes; u if none. */
+static int64_t longest_run(cx_t *X, fill_t *f, int si, int cg, int gs, int q, int64_t u, int64_t per_group,
+                           double wcap) {
+    stc_slice_t bx[3];
+    int64_t lo = u, hi = per_group, h_, l_; /* largest end in (u, hi] that fits; lo: known to fit */
+    while (lo < hi) {
+        int64_t mid = lo == u ? u + 1 : lo + (hi - lo + 1) / 2; /* one unit first: most cores take none */
+        int n = run_boxes(si, cg, gs, q, u, mid, bx);
+        use_t v = use_add(f->used, boxes_use(X, si, bx, n));
+        int alone = f->n == 0 && mid == u + 1; /* a unit alone on a core: only the limits hold it back */
+        if (!over_limit(X->t, v, &h_, &l_) && (alone || (v.work <= wcap && leaves_reserve(X, si, v)))) lo = mid;
+        else if (lo == u) break;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Cut stage si with groups of gs channels into the cores: the cand cores
+ * first (in order), then the last WINDOW cores, then new ones; a core's work
+ * stays under wcap unless it holds a single unit. */
+static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap, const int *cand, int n_cand) {
     const stc_stage_t *s = &X->b->stages[si];
+    X->host = X->light && routes_per_neuron(X, si) <= HOST_ROUTES;
     int q = s->kind == STC_NK_SSA ? s->c / (s->heads ? s->heads : 1) : 1;
     int first = X->n_sl, gs0 = gs;
     stc_slice_t bx[3];
@@ -323,18 +392,21 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap) {
             /* the oldest of the last WINDOW cores that takes at least one unit: stages
              * that bind on different limits share cores, and cores stay near in the pipeline */
             fill_t *f = NULL;
-            int64_t lo = u, h_, l_;
-            for (int c = X->n_core > WINDOW ? X->n_core - WINDOW : 0; c < X->n_core && lo == u; c++) {
-                f = &X->core[c];
-                int64_t hi = per_group; /* largest end in (u, hi] that fits; lo: known to fit */
-                while (lo < hi) {
-                    int64_t mid = lo + (hi - lo + 1) / 2;
-                    int n = run_boxes(si, cg, gs, q, u, mid, bx);
-                    use_t v = use_add(f->used, boxes_use(X, si, bx, n));
-                    if (!over_limit(X->t, v, &h_, &l_) && (v.work <= wcap || (f->n == 0 && mid == u + 1))) lo = mid;
-                    else hi = mid - 1;
+            int64_t lo = u;
+            /* candidates holding the run's first row first (its tokens' other neurons), then the others */
+            int row = (int)(u / (gs / q));
+            for (int pass = 0; pass < 2 && lo == u; pass++)
+                for (int k = 0; k < n_cand && lo == u; k++) {
+                    const fill_t *g = &X->core[cand[k]];
+                    int has = 0;
+                    for (int i = 0; i < g->n && !has; i++)
+                        has = X->b->stages[g->sl[i].stage].h == s->h && g->sl[i].y0 <= row && row < g->sl[i].y1;
+                    if (has == !pass) lo = longest_run(X, f = &X->core[cand[k]], si, cg, gs, q, u, per_group, wcap);
                 }
-            }
+            /* a light stage the candidates cannot take opens cores of its own, one at a time */
+            int c0 = n_cand ? X->n_core - 1 : X->n_core > WINDOW ? X->n_core - WINDOW : 0;
+            for (int c = c0; c < X->n_core && lo == u; c++)
+                lo = longest_run(X, f = &X->core[c], si, cg, gs, q, u, per_group, wcap);
             if (lo == u) {
                 if (f->n == 0) {
                     int n = run_boxes(si, cg, gs, q, u, u + 1, bx);
@@ -366,7 +438,7 @@ static double stage_cost(cx_t *X, int si, int gs) {
     if (!new_core(X)) return -1;
     stc_err_t quiet = {0}, *keep = X->err;
     X->err = &quiet;
-    stc_status_t st = cut_stage(X, si, gs, HUGE_VAL);
+    stc_status_t st = cut_stage(X, si, gs, HUGE_VAL, NULL, 0);
     X->err = keep;
     double cost = -1;
     if (!st) {
@@ -414,28 +486,112 @@ static stc_status_t choose_groups(cx_t *X) {
         }
         if (!best_gs) { /* even one unit per core fails: say why */
             if (!new_core(X)) return X->err->status;
-            return cut_stage(X, si, q, HUGE_VAL);
+            return cut_stage(X, si, q, HUGE_VAL, NULL, 0);
         }
         X->group[si] = best_gs;
         /* cut it for real (uncapped) so that the stages before it see its slices */
-        if (!new_core(X) || cut_stage(X, si, best_gs, HUGE_VAL)) return X->err->status;
+        if (!new_core(X) || cut_stage(X, si, best_gs, HUGE_VAL, NULL, 0)) return X->err->status;
     }
     reset(X);
     return STC_OK;
 }
 
-static stc_status_t build_stc(cx_t *X, double wcap) {
-    reset(X);
-    for (int si = X->b->n_stages - 1; si >= 0; si--) {
-        if (X->b->stages[si].kind == STC_NK_INPUT) continue;
-        int before = X->n_core;
-        stc_status_t st = cut_stage(X, si, X->group[si], wcap);
-        if (st) return st;
-        if (wcap == HUGE_VAL)
-            stc_log(STC_LOG_DEBUG, "cores", "stc cut: stage '%s' [%d,%d,%d] in groups of %d channels: %d slices, cores "
-                    "%d..%d", X->b->stages[si].name, X->b->stages[si].c, X->b->stages[si].h, X->b->stages[si].w,
-                    X->group[si], X->sl_n[si], before, X->n_core);
+/* A stage with no weights that only ONE2ONE projections feed (a residual
+ * add): its neurons need state, an axon per input and many routes, and no
+ * core space for weights, so its pieces can fill the slack of the cores of
+ * the layers around it.  Its sources' routes to it are one per neuron
+ * whatever its cut, so it can be cut after them (build_stc). */
+static int light_stage(const stc_bundle_t *b, int si) {
+    if (b->stages[si].kind != STC_NK_RELAY || b->stages[si].dense) return 0;
+    int any = 0;
+    for (int pi = 0; pi < b->n_projs; pi++) {
+        const stc_proj_t *p = &b->projs[pi];
+        if (p->dst != si) continue;
+        if (p->kind != STC_SK_ONE2ONE || p->n_w > 1 || b->stages[p->src].kind == STC_NK_INPUT) return 0;
+        any = 1;
     }
+    return any;
+}
+
+/* Where a light stage may go: the cores of the stages it reads and feeds and
+ * LIGHT_REACH more either side, nearest first to the cores of the neighbour
+ * it exchanges the most routes with (a residual add: the wide layer reading
+ * it), so that its heaviest traffic stays on a chip.  Returns the count. */
+static int light_candidates(cx_t *X, int si, int *cand) {
+    const stc_bundle_t *b = X->b;
+    const stc_stage_t *s = &b->stages[si];
+    int lo = X->n_core, hi = 0, heavy = -1;
+    double most = -1;
+    for (int pi = 0; pi < b->n_projs; pi++) {
+        const stc_proj_t *p = &b->projs[pi];
+        int other = p->dst == si ? p->src : p->src == si ? p->dst : -1;
+        if (other < 0 || other == si || X->light[other] || X->core_hi[other] <= X->core_lo[other]) continue;
+        if (X->core_lo[other] < lo) lo = X->core_lo[other];
+        if (X->core_hi[other] > hi) hi = X->core_hi[other];
+        double routes = p->src == si && X->fo[pi] ? (double)X->fo[pi][(int64_t)s->c * (s->h + 1) + s->h] * s->w
+                                                  : (double)numel(&b->stages[p->src]);
+        if (routes > most) most = routes, heavy = other;
+    }
+    if (heavy < 0) return 0;
+    lo = lo > LIGHT_REACH ? lo - LIGHT_REACH : 0;
+    hi = hi + LIGHT_REACH < X->n_core ? hi + LIGHT_REACH : X->n_core;
+    /* outwards from the middle of the heavy neighbour's cores */
+    int mid = (X->core_lo[heavy] + X->core_hi[heavy]) / 2, n = 0;
+    for (int d = 0; mid - d >= lo || mid + d < hi; d++) {
+        if (mid - d >= lo && mid - d < hi) cand[n++] = mid - d;
+        if (d && mid + d < hi && mid + d >= lo) cand[n++] = mid + d;
+    }
+    return n;
+}
+
+static int key_order(const void *x, const void *y) {
+    const fill_t *a = x, *b = y;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+static stc_status_t build_stc(cx_t *X, double wcap) {
+    const stc_bundle_t *b = X->b;
+    reset(X);
+    for (int pi = 0; pi < b->n_projs; pi++) /* routes into light stages: reserved until they are cut */
+        if (X->light[b->projs[pi].dst]) free(X->fo[pi]), X->fo[pi] = NULL;
+    /* every stage but the light ones, destinations first; then the light ones into their neighbours' cores */
+    for (int pass = 0; pass < 2; pass++)
+        for (int si = b->n_stages - 1; si >= 0; si--) {
+            if (b->stages[si].kind == STC_NK_INPUT || X->light[si] != pass) continue;
+            int before = X->n_core, n_cand = 0, *cand = NULL;
+            if (pass) {
+                cand = malloc(((size_t)X->n_core + 1) * sizeof *cand);
+                if (!cand) return stc_err_set(X->err, STC_E_NOMEM, "cores: out of memory");
+                n_cand = light_candidates(X, si, cand);
+            }
+            stc_status_t st = cut_stage(X, si, X->group[si], wcap, cand, n_cand);
+            double cand_mid = n_cand ? 0.5 * (cand[0] + cand[n_cand - 1]) : 0;
+            free(cand);
+            if (st) return st;
+            int lo = X->n_core, hi = 0;
+            for (int k = 0; k < X->sl_n[si]; k++) {
+                int c = X->sl_core[X->sl_first[si] + k];
+                if (c < lo) lo = c;
+                if (c + 1 > hi) hi = c + 1;
+            }
+            X->core_lo[si] = lo, X->core_hi[si] = hi > lo ? hi : lo;
+            if (pass && X->n_core > before) { /* new cores go beside the hosts of the stage's other pieces */
+                double at = 0;
+                int n_at = 0;
+                for (int k = 0; k < X->sl_n[si]; k++) {
+                    int c = X->sl_core[X->sl_first[si] + k];
+                    if (c < before) at += c, n_at++;
+                }
+                at = n_at ? at / n_at : n_cand ? cand_mid : before;
+                for (int c = before; c < X->n_core; c++)
+                    X->core[c].key = at + 0.5 * (c - before + 1) / (X->n_core - before + 1);
+            }
+            if (wcap == HUGE_VAL)
+                stc_log(STC_LOG_DEBUG, "cores", "stc cut: stage '%s' [%d,%d,%d] in groups of %d channels: %d slices, "
+                        "cores %d..%d (%d new)", b->stages[si].name, b->stages[si].c, b->stages[si].h,
+                        b->stages[si].w, X->group[si], X->sl_n[si], lo, hi, X->n_core - before);
+        }
+    qsort(X->core, (size_t)X->n_core, sizeof *X->core, key_order);
     /* pipeline order: the cores were made destinations first */
     for (int i = 0, j = X->n_core - 1; i < j; i++, j--) {
         fill_t tmp = X->core[i];
@@ -602,6 +758,9 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     memset(&X, 0, sizeof X);
     X.b = b, X.t = t, X.err = err;
     X.nwork = calloc((size_t)b->n_stages, sizeof *X.nwork);
+    X.light = calloc((size_t)b->n_stages + 1, 1);
+    X.core_lo = calloc((size_t)b->n_stages + 1, sizeof *X.core_lo);
+    X.core_hi = calloc((size_t)b->n_stages + 1, sizeof *X.core_hi);
     X.group = calloc((size_t)b->n_stages, sizeof *X.group);
     X.sl_first = calloc((size_t)b->n_stages, sizeof *X.sl_first);
     X.sl_n = calloc((size_t)b->n_stages, sizeof *X.sl_n);
@@ -628,7 +787,8 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     }
     stc_cores_report_t r;
     memset(&r, 0, sizeof r);
-    stc_status_t st = (!X.nwork || !X.group || !X.sl_first || !X.sl_n || !X.fo || !X.pj_first || !X.pj)
+    stc_status_t st = (!X.nwork || !X.light || !X.core_lo || !X.core_hi || !X.group || !X.sl_first || !X.sl_n ||
+                       !X.fo || !X.pj_first || !X.pj)
                           ? stc_err_set(err, STC_E_NOMEM, "cores: out of memory")
                           : STC_OK;
     if (!st) {
@@ -639,6 +799,29 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
         st = build_first_fit(&X);
     } else if (!st) {
         st = choose_groups(&X);
+        /* light stages cut on their own, or into the slack their hosts leave
+         * (RESERVE_STEPS reserves): whichever needs the fewest cores, the
+         * plain cut on a tie */
+        int best = -1, best_n = 0;
+        for (int i = -1; !st && i < RESERVE_STEPS; i++) {
+            for (int si = 0; si < b->n_stages; si++) X.light[si] = i >= 0 && light_stage(b, si);
+            X.reserve = i > 0 ? RESERVE_STEP * i : 0;
+            st = build_stc(&X, HUGE_VAL);
+            if (st) break;
+            if (i < 0) {
+                r.cores_unpacked = X.n_core;
+                stc_log(STC_LOG_INFO, "cores", "stc cut, every stage on cores of its own: %d cores", X.n_core);
+            } else {
+                stc_log(STC_LOG_INFO, "cores", "stc cut, adds packed into the slack of their neighbours' cores, "
+                        "%.0f%% left to them: %d cores", 100 * X.reserve, X.n_core);
+            }
+            if (!best_n || X.n_core < best_n) best_n = X.n_core, best = i;
+        }
+        for (int si = 0; si < b->n_stages; si++) X.light[si] = best >= 0 && light_stage(b, si);
+        X.reserve = best > 0 ? RESERVE_STEP * best : 0;
+        for (int si = 0; best >= 0 && si < b->n_stages; si++) r.packed_stages += X.light[si];
+        r.reserve = X.reserve;
+        r.cores_packed = best >= 0 ? best_n : 0;
         if (!st) st = build_stc(&X, HUGE_VAL);
         int uncapped = X.n_core;
         double hi = 0, lo = 0;
@@ -675,6 +858,9 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     free(X.sl);
     free(X.sl_core);
     free(X.nwork);
+    free(X.light);
+    free(X.core_lo);
+    free(X.core_hi);
     free(X.group);
     free(X.sl_first);
     free(X.sl_n);

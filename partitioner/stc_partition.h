@@ -95,6 +95,10 @@ typedef struct stc_cores_report {
     double lb_limits;         /* the limit-aware bound: demand as fan-in, fan-out and memory force it */
     double lb_lambda[4];      /* its weights on neurons, memory, fan-in, fan-out */
     double max_work_ns, mean_work_ns; /* estimated per-tick work of the busiest core, and the mean */
+    int cores_unpacked;       /* stc's cut with every stage on cores of its own (before balancing) */
+    int packed_stages;        /* residual adds packed into the slack of their neighbours' cores, or 0 */
+    int cores_packed;         /* the cut with them packed (before balancing), if packed_stages */
+    double reserve;           /* the share of a host's neurons left to them (half that of memory, fan-in) */
 } stc_cores_report_t;
 
 /* Cut the bundle's stages into slices and pack them into cores under every

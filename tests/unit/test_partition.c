@@ -316,6 +316,80 @@ static void test_cores(void) {
     }
 }
 
+/* Residual adds packed into the slack of their neighbours' cores: on small
+ * cores whose routes bind, the packed cut needs fewer cores than every stage
+ * on cores of its own, an add shares cores with a layer, every core stays
+ * within every limit (the tables' exact counts), and the logits and the
+ * spikes per stage are those of the plain cut. */
+static void test_packed(void) {
+    stc_err_t err = {0};
+    stc_input_t *in = NULL;
+    stc_ir_t *ir = quantized_model("spikformer_cifar", 2, &in);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+    stc_target_t t;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &t, &err), STC_OK);
+    t.cores_per_chip = 4, t.core_mesh[0] = 2, t.core_mesh[1] = 2;
+    t.neurons_per_core = 2048, t.memory_per_core_bytes = 65536;
+    stc_cores_report_t r0;
+    stc_lower_opts_t lo = {&t, 0, "m", "", NULL, 0, NULL, &r0, 0};
+    stc_bundle_t *b0 = stc_lower(ir, &lo, &err); /* routes do not bind: nothing packed */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b0);
+    CU_ASSERT_EQUAL(r0.packed_stages, 0);
+    /* fan-out for 2 routes a neuron: a reserve pays; with fan-in tight as well: none does */
+    int fan_out[2] = {4096, 2048}, fan_in[2] = {65536, 8192}, reserved = 0;
+    for (int v = 0; v < 2; v++) {
+        stc_target_t tv = t;
+        tv.fan_out_axons_per_core = fan_out[v], tv.fan_in_axons_per_core = fan_in[v];
+        stc_cores_report_t r;
+        lo.target = &tv, lo.report = &r;
+        stc_bundle_t *b = stc_lower(ir, &lo, &err);
+        if (!b) fprintf(stderr, "%s\n", err.msg);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        if (getenv("STC_TEST_VERBOSE"))
+            fprintf(stderr, "fan-out %d: %d cores packed (%d adds, reserve %.2f), %d plain, %d after balancing\n",
+                    fan_out[v], r.cores_packed, r.packed_stages, r.reserve, r.cores_unpacked, r.cores);
+        CU_ASSERT(r.packed_stages > 0);
+        CU_ASSERT(r.cores_packed < r.cores_unpacked);
+        CU_ASSERT(r.cores >= r.lower_bound_limits);
+        reserved += r.reserve > 0;
+        CU_ASSERT_EQUAL(cores_within(b, &tv), 0);
+        int shared = 0; /* a core holding an add (a relay fed by two one-to-one projections) and a layer */
+        for (int c = 1; c < b->n_cores; c++) {
+            int add = 0, other = 0;
+            for (int i = 0; i < b->cores[c].n_slices; i++) {
+                int si = b->cores[c].slices[i].stage, in1 = 0;
+                for (int pi = 0; pi < b->n_projs; pi++)
+                    in1 += b->projs[pi].dst == si && b->projs[pi].kind == STC_SK_ONE2ONE;
+                if (b->stages[si].kind == STC_NK_RELAY && in1 == 2) add = 1;
+                else other = 1;
+            }
+            shared += add && other;
+        }
+        CU_ASSERT(shared > 0);
+        float l0[16], l1[16];
+        int64_t s0[256], s1[256];
+        CU_ASSERT_FATAL(b->n_stages == b0->n_stages && b->n_stages <= 256 && b->n_out <= 16);
+        stc_chipsim_t *c0 = stc_chipsim_create(b0, &err), *c1 = stc_chipsim_create(b, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
+        for (int64_t i = 0; i < in->n; i++) {
+            int64_t per = (int64_t)in->c * in->h * in->w;
+            CU_ASSERT_EQUAL(stc_chipsim_run(c0, in->data + i * per, l0, s0, NULL, NULL, &err), STC_OK);
+            CU_ASSERT_EQUAL(stc_chipsim_run(c1, in->data + i * per, l1, s1, NULL, NULL, &err), STC_OK);
+            CU_ASSERT(!memcmp(l0, l1, (size_t)b->n_out * sizeof *l0));
+            CU_ASSERT(!memcmp(s0, s1, (size_t)b->n_stages * sizeof *s0));
+        }
+        stc_chipsim_destroy(&c0);
+        stc_chipsim_destroy(&c1);
+        stc_bundle_destroy(&b);
+    }
+    CU_ASSERT(reserved >= 1);
+    stc_bundle_destroy(&b0);
+    stc_input_destroy(&in);
+    stc_ir_destroy(&ir);
+}
+
 /* A two-stage bundle: an input [ci, h, w] and one stage [co, h, w] reading it
  * through `kind` (DENSE: a token-wise linear layer). */
 static void one_layer(stc_bundle_t *b, stc_stage_t *st, stc_proj_t *p, int ci, int co, int h, int w, int kind) {
@@ -378,6 +452,7 @@ void stc_suite_partition(void) {
         {"stc placement of a chain", test_chain},
         {"a bundle: graph, placement, same results", test_bundle_placement},
         {"cores: stc's cut against first-fit, same results", test_cores},
+        {"cores: residual adds packed into their neighbours' cores, same results", test_packed},
         {"lower bounds on cores: by demand and by the target's limits", test_bounds},
         {NULL, NULL},
     };
