@@ -325,6 +325,11 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cJSON_AddNumberToObject(x, "cores_over_lower_bound", (double)rep.cores / rep.lower_bound);
             cJSON_AddNumberToObject(x, "lower_bound_limits", rep.lower_bound_limits);
             cJSON_AddNumberToObject(x, "cores_over_lower_bound_limits", (double)rep.cores / rep.lower_bound_limits);
+            if (!ff) {
+                cJSON_AddNumberToObject(x, "cores_unpacked", rep.cores_unpacked);
+                cJSON_AddNumberToObject(x, "packed_stages", rep.packed_stages);
+                cJSON_AddNumberToObject(x, "cores_packed", rep.cores_packed);
+            }
             cJSON_AddNumberToObject(x, "chips_used", ev.chips_used);
             cJSON_AddNumberToObject(x, "inter_chip_spikes", ev.inter_chip_spikes);
             cJSON_AddNumberToObject(x, "hop_weighted_traffic", ev.hop_weighted_traffic);
@@ -383,7 +388,14 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         cJSON_AddNumberToObject(jr, "hop_weighted_traffic", chosen.hop_weighted_traffic);
         cJSON_AddNumberToObject(jr, "max_link_load", chosen.max_link_load);
         cJSON_AddBoolToObject(jr, "measured_rates", b->stage_rate != NULL);
+        if (!chosen_cut) cJSON_AddNumberToObject(jr, "packed_stages", chosen_rep.packed_stages);
     } else {
+        if (!chosen_cut && chosen_rep.packed_stages)
+            printf("\npacked %d residual add%s into the slack of %s neighbours' cores (%.0f%% of their neurons left "
+                   "to them): %d cores before balancing, %d with every stage on cores of its own\n",
+                   chosen_rep.packed_stages, chosen_rep.packed_stages == 1 ? "" : "s",
+                   chosen_rep.packed_stages == 1 ? "its" : "their", 100 * chosen_rep.reserve,
+                   chosen_rep.cores_packed, chosen_rep.cores_unpacked);
         printf("\nkept the %s cut and placement: %d cores (lower bounds %d by demand, %d by the target's limits), "
                "%d of %d chips used\n", only >= 0 ? strategies[only].name : "stc", chosen_rep.cores,
                chosen_rep.lower_bound, chosen_rep.lower_bound_limits,
