@@ -51,7 +51,7 @@ stc_input_t *coord_calib_images(const coord_opts_t *o, const coord_model_t *m, s
  * receives the calibration images quantize used (NULL if none), for the
  * rates that compile --topology measures on them. */
 static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t, const char *target_json,
-                        stc_bundle_t **out, stc_input_t **cal_out, stc_err_t *err) {
+                        stc_bundle_t **out, stc_input_t **cal_out, stc_cores_report_t *rep, stc_err_t *err) {
     *out = NULL;
     if (cal_out) *cal_out = NULL;
     if (!o->passes) o->passes = "-O2";
@@ -89,7 +89,8 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
     if (o->chips && n > 0 && n < (int)sizeof opts) snprintf(opts + n, sizeof opts - (size_t)n, " --chips %d", o->chips);
     const char *base = strrchr(o->model, '/');
     /* with --topology the cut waits for measured rates (compile_place) */
-    stc_lower_opts_t lo = {t, o->chips, base ? base + 1 : o->model, opts, target_json, 0, NULL, NULL, o->topology != NULL};
+    stc_lower_opts_t lo = {t, o->chips, base ? base + 1 : o->model, opts, target_json, 0, NULL, rep,
+                           o->topology != NULL};
     stc_bundle_t *b = stc_lower(m->ir, &lo, err);
     if (!b) {
         stc_input_destroy(&cal);
@@ -181,7 +182,9 @@ int cmd_compile(coord_opts_t *o) {
     int rc = 1;
     cJSON *pj = o->topology && o->json ? cJSON_CreateObject() : NULL;
     stc_input_t *cal = NULL;
-    if (build_bundle(o, &m, &t, (const char *)tjson, &b, o->topology ? &cal : NULL, &err) ||
+    stc_cores_report_t cut; /* the lowering's own cut (without --topology; the partition reports its own) */
+    memset(&cut, 0, sizeof cut);
+    if (build_bundle(o, &m, &t, (const char *)tjson, &b, o->topology ? &cal : NULL, &cut, &err) ||
         (o->topology && compile_place(o, &m, b, &t, cal, pj, &err)) ||
         (o->topology && stc_bundle_validate(b, o->out, &err))) {
         if (err.status) coord_fail(&err);
@@ -227,6 +230,7 @@ int cmd_compile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "split_layers", split);
         cJSON_AddNumberToObject(r, "slice_stages", sliced);
         cJSON_AddNumberToObject(r, "cores_used", cores);
+        if (!o->topology) cJSON_AddNumberToObject(r, "packed_stages", cut.packed_stages);
         cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
         cJSON_AddNumberToObject(r, "neurons", (double)neurons);
         cJSON_AddNumberToObject(r, "weights_stored", (double)weights);
@@ -271,6 +275,10 @@ int cmd_compile(coord_opts_t *o) {
         printf("  cores        %d on %d chip%s (%d cores per chip; lower bounds: %d by demand, %d by the "
                "target's limits)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound,
                lb.lower_bound_limits);
+        if (cut.packed_stages)
+            printf("  packed       %d residual add%s into the slack of %s neighbours' cores (%d cores with every "
+                   "stage on cores of its own)\n", cut.packed_stages, cut.packed_stages == 1 ? "" : "s",
+                   cut.packed_stages == 1 ? "its" : "their", cut.cores_unpacked);
         if (b->topology[0]) printf("  placed on    %s\n", b->topology);
         printf("  neurons      %lld, %.1f%% of the cores' capacity\n", (long long)neurons, 100 * util_n);
         printf("  memory       %.1f KB (neuron state and synapses), %.1f%% of the cores' capacity\n",
