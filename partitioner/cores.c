@@ -23,7 +23,8 @@
  *     have to spare.  So the cut is also made with the adds last, into the
  *     cores near the layer they send the most routes to, the hosts leaving
  *     them a reserve (0 to 20% of their neurons, half that of memory and
- *     fan-in); the fewest cores wins, the plain cut on a tie.
+ *     fan-in); the fewest cores wins, the plain cut on a tie, and a cut that
+ *     leaves a layer no room is passed over.
  *     Then a cap on the per-tick work of a core is searched for: the
  *     smallest that keeps the core count within 1.1x the lower bound (or
  *     within the uncapped count if that is already above), so the busiest
@@ -65,7 +66,8 @@ typedef struct {
     use_t used;
     int n, cap;
     stc_slice_t *sl;
-    double key;  /* where it goes in the pipeline order (build_stc) */
+    double key;  /* where it goes in the pipeline order (build_stc), ties by */
+    int seq;     /* the order it was made in */
 } fill_t;
 
 typedef struct {
@@ -291,7 +293,7 @@ static fill_t *new_core(cx_t *X) {
     }
     fill_t *f = &X->core[X->n_core++];
     memset(f, 0, sizeof *f);
-    f->key = X->n_core - 1;
+    f->key = f->seq = X->n_core - 1;
     return f;
 }
 
@@ -500,14 +502,19 @@ static stc_status_t choose_groups(cx_t *X) {
  * add): its neurons need state, an axon per input and many routes, and no
  * core space for weights, so its pieces can fill the slack of the cores of
  * the layers around it.  Its sources' routes to it are one per neuron
- * whatever its cut, so it can be cut after them (build_stc). */
+ * whatever its cut, so it can be cut after them (build_stc): its rows hold
+ * whole rows of each source (a source row is routed to every core that reads
+ * part of it, so an add in token rows narrower than its pixel sources' is
+ * not light). */
 static int light_stage(const stc_bundle_t *b, int si) {
     if (b->stages[si].kind != STC_NK_RELAY || b->stages[si].dense) return 0;
     int any = 0;
     for (int pi = 0; pi < b->n_projs; pi++) {
         const stc_proj_t *p = &b->projs[pi];
         if (p->dst != si) continue;
-        if (p->kind != STC_SK_ONE2ONE || p->n_w > 1 || b->stages[p->src].kind == STC_NK_INPUT) return 0;
+        if (p->kind != STC_SK_ONE2ONE || p->n_w > 1 || b->stages[p->src].kind == STC_NK_INPUT ||
+            b->stages[si].w % b->stages[p->src].w)
+            return 0;
         any = 1;
     }
     return any;
@@ -544,9 +551,16 @@ static int light_candidates(cx_t *X, int si, int *cand) {
     return n;
 }
 
+/* A limit error of one candidate cut, dropped: another is taken. */
+static stc_status_t forget(stc_err_t *err) {
+    if (err) err->status = STC_OK, err->msg[0] = 0;
+    return STC_OK;
+}
+
 static int key_order(const void *x, const void *y) {
     const fill_t *a = x, *b = y;
-    return (a->key > b->key) - (a->key < b->key);
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return (a->seq > b->seq) - (a->seq < b->seq);
 }
 
 static stc_status_t build_stc(cx_t *X, double wcap) {
@@ -802,11 +816,18 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
         /* light stages cut on their own, or into the slack their hosts leave
          * (RESERVE_STEPS reserves): whichever needs the fewest cores, the
          * plain cut on a tie */
-        int best = -1, best_n = 0;
-        for (int i = -1; !st && i < RESERVE_STEPS; i++) {
+        int best = -1, best_n = 0, any_light = 0;
+        for (int si = 0; si < b->n_stages; si++) any_light |= light_stage(b, si);
+        for (int i = -1; !st && i < (any_light ? RESERVE_STEPS : 0); i++) {
             for (int si = 0; si < b->n_stages; si++) X.light[si] = i >= 0 && light_stage(b, si);
             X.reserve = i > 0 ? RESERVE_STEP * i : 0;
             st = build_stc(&X, HUGE_VAL);
+            if (st == STC_E_LIMIT && i >= 0) { /* a packing that leaves a layer no room: not a choice */
+                stc_log(STC_LOG_INFO, "cores", "stc cut, adds packed, %.0f%% left to them: %s", 100 * X.reserve,
+                        err ? err->msg : "");
+                st = forget(err);
+                continue;
+            }
             if (st) break;
             if (i < 0) {
                 r.cores_unpacked = X.n_core;
@@ -833,8 +854,12 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
         for (int i = 0; !st && i < BALANCE_STEPS && lo < hi * 0.999; i++) {
             double mid = 0.5 * (lo + hi);
             st = build_stc(&X, mid);
-            if (!st && X.n_core <= allowed) hi = mid;
-            else lo = mid;
+            if (st == STC_E_LIMIT) st = forget(err); /* a cap that leaves a unit no core: too low */
+            else if (!st && X.n_core <= allowed) {
+                hi = mid;
+                continue;
+            }
+            lo = mid;
         }
         if (!st) st = build_stc(&X, hi);
     }

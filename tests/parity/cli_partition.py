@@ -13,6 +13,12 @@
 #   - with a route table of 600 per core, the residual adds are packed into
 #     their neighbours' cores: fewer cores than the plain cut, said by
 #     compile and by the partition report, and the same logits;
+#   - the bundled model on cores of 1,024 neurons and 2,048 input axons
+#     compiles: with 1,500 routes, its add after the patch embedding reads
+#     pixel rows into narrower token rows, so it must not be packed (a source
+#     row would be routed to two of its cores, over the routes its cut
+#     counted); with 700, some packings and some work caps leave a layer no
+#     room, and are passed over rather than failing the compile;
 #   - a topology too small says how many chips the model needs;
 #   - --picture writes a PNG; the rates measured by partition are in the bundle.
 # SPDX-License-Identifier: MIT
@@ -99,6 +105,21 @@ def main():
     check("the partition report says the packed cut needs fewer cores than the plain one",
           row.get("packed_stages", 0) > 0 and 0 < row.get("cores_packed", 0) < row.get("cores_unpacked", 0), str(row))
     check("the placed packed bundle gives the same logits", logits(os.path.join(w, "packed4.stc")) == ref)
+
+    with open(os.path.join(cli_common.ROOT, "bench", "targets", "loihi3-4k.json")) as f:
+        narrow = json.load(f)
+    narrow["neurons_per_core"]["value"] = 1024
+    narrow["fan_in_axons_per_core"]["value"] = 2048
+    for routes in (1500, 700):
+        narrow["name"] = f"loihi3-4k-narrow-{routes}"
+        narrow["fan_out_axons_per_core"]["value"] = routes
+        narrow_path = os.path.join(w, f"narrow-{routes}.json")
+        with open(narrow_path, "w") as f:
+            json.dump(narrow, f)
+        p = stc(["compile", os.path.join(cli_common.ROOT, "models", "fmnist_spikformer.pth"), "--target",
+                 narrow_path, "-o", os.path.join(w, "narrow.stc")])
+        check(f"the bundled model compiles on cores of 1,024 neurons, 2,048 axons and {routes} routes",
+              p.returncode == 0, p.stderr)
 
     p = stc(["compile", pth, "--topology", "mesh:1x2", "-o", os.path.join(w, "no.stc")] + base, 1)
     check("a topology too small says how many chips are needed",
