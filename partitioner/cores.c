@@ -53,8 +53,8 @@
 #define CORE_SLACK 1.10        /* cores allowed over the lower bound when balancing */
 #define RESERVE_STEP 0.04      /* the reserves tried: 0, 4%, .. of a host's neurons (half that of memory, fan-in) */
 #define RESERVE_STEPS 6
-#define HOST_ROUTES 2.0         /* a stage with at most this many routes per neuron hosts light stages */
-#define LIGHT_REACH 64         /* cores either side of its neighbours' a light stage may go into */
+#define HOST_ROUTES 2.0        /* a stage with at most this many routes per neuron hosts light stages */
+#define LIGHT_REACH 64         /* a light stage may go this many cores beyond its neighbours' on either side */
 #define WINDOW 8               /* cores a run may go into: the last ones made */
 
 typedef struct {
@@ -66,7 +66,7 @@ typedef struct {
     use_t used;
     int n, cap;
     stc_slice_t *sl;
-    double key;  /* where it goes in the pipeline order (build_stc), ties by */
+    double key;  /* where it goes in the pipeline order (build_stc); on equal keys, */
     int seq;     /* the order it was made in */
 } fill_t;
 
@@ -391,11 +391,10 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap, const int *c
         int64_t u = 0;
         while (u < per_group) {
             if (!X->n_core && !new_core(X)) return X->err->status;
-            /* the oldest of the last WINDOW cores that takes at least one unit: stages
-             * that bind on different limits share cores, and cores stay near in the pipeline */
+            /* a light stage's candidates first, those holding the run's first row (its
+             * tokens' other neurons) before the others */
             fill_t *f = NULL;
             int64_t lo = u;
-            /* candidates holding the run's first row first (its tokens' other neurons), then the others */
             int row = (int)(u / (gs / q));
             for (int pass = 0; pass < 2 && lo == u; pass++)
                 for (int k = 0; k < n_cand && lo == u; k++) {
@@ -405,7 +404,9 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap, const int *c
                         has = X->b->stages[g->sl[i].stage].h == s->h && g->sl[i].y0 <= row && row < g->sl[i].y1;
                     if (has == !pass) lo = longest_run(X, f = &X->core[cand[k]], si, cg, gs, q, u, per_group, wcap);
                 }
-            /* a light stage the candidates cannot take opens cores of its own, one at a time */
+            /* then the oldest of the last WINDOW cores that takes at least one unit: stages
+             * that bind on different limits share cores, and cores stay near in the pipeline;
+             * a light stage the candidates cannot take opens cores of its own, one at a time */
             int c0 = n_cand ? X->n_core - 1 : X->n_core > WINDOW ? X->n_core - WINDOW : 0;
             for (int c = c0; c < X->n_core && lo == u; c++)
                 lo = longest_run(X, f = &X->core[c], si, cg, gs, q, u, per_group, wcap);
