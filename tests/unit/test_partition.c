@@ -209,6 +209,27 @@ static int cores_within(const stc_bundle_t *b, const stc_target_t *t) {
     return bad;
 }
 
+/* Two cuts of one model run every input to the same logits and the same
+ * spike count in every stage. */
+static void same_results(const stc_bundle_t *a, const stc_bundle_t *b, const stc_input_t *in) {
+    stc_err_t err = {0};
+    float la[16], lb[16];
+    int64_t sa[256], sb[256];
+    CU_ASSERT_FATAL(a->n_stages == b->n_stages && a->n_stages <= 256 && a->n_out <= 16);
+    stc_chipsim_t *ca = stc_chipsim_create(a, &err), *cb = stc_chipsim_create(b, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ca);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cb);
+    int64_t per = (int64_t)in->c * in->h * in->w;
+    for (int64_t i = 0; i < in->n; i++) {
+        CU_ASSERT_EQUAL(stc_chipsim_run(ca, in->data + i * per, la, sa, NULL, NULL, &err), STC_OK);
+        CU_ASSERT_EQUAL(stc_chipsim_run(cb, in->data + i * per, lb, sb, NULL, NULL, &err), STC_OK);
+        CU_ASSERT(!memcmp(la, lb, (size_t)a->n_out * sizeof *la));
+        CU_ASSERT(!memcmp(sa, sb, (size_t)a->n_stages * sizeof *sa));
+    }
+    stc_chipsim_destroy(&ca);
+    stc_chipsim_destroy(&cb);
+}
+
 /* stc's core builder against first-fit on small cores: both within every
  * limit, stc within 1.1x the lower bound with a lighter busiest core, and the
  * two cuts compute the same logits and the same spikes per stage. */
@@ -287,27 +308,8 @@ static void test_cores(void) {
         if (rs.cores > (int)(1.1 * rs.lower_bound) || getenv("STC_TEST_VERBOSE"))
             fprintf(stderr, "%s: stc %d cores (busiest %.0f ns), first-fit %d (%.0f ns), lower bound %d\n",
                     models[m], rs.cores, rs.max_work_ns, rf.cores, rf.max_work_ns, rs.lower_bound);
-        float ls[16], lf[16];
-        int64_t ss[256], sf[256];
-        CU_ASSERT_FATAL(bs->n_stages <= 256 && bs->n_out <= 16);
-        stc_chipsim_t *s1 = stc_chipsim_create(bs, &err), *s2 = stc_chipsim_create(bf, &err);
-        stc_chipsim_t *s3 = stc_chipsim_create(b8, &err);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(s1);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(s2);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(s3);
-        for (int64_t i = 0; i < in->n; i++) {
-            int64_t per = (int64_t)in->c * in->h * in->w;
-            CU_ASSERT_EQUAL(stc_chipsim_run(s1, in->data + i * per, ls, ss, NULL, NULL, &err), STC_OK);
-            CU_ASSERT_EQUAL(stc_chipsim_run(s2, in->data + i * per, lf, sf, NULL, NULL, &err), STC_OK);
-            CU_ASSERT(!memcmp(ls, lf, (size_t)bs->n_out * sizeof *ls));
-            CU_ASSERT(!memcmp(ss, sf, (size_t)bs->n_stages * sizeof *ss));
-            CU_ASSERT_EQUAL(stc_chipsim_run(s3, in->data + i * per, lf, sf, NULL, NULL, &err), STC_OK);
-            CU_ASSERT(!memcmp(ls, lf, (size_t)bs->n_out * sizeof *ls)); /* rows of 8 tokens compute the same */
-            CU_ASSERT(!memcmp(ss, sf, (size_t)bs->n_stages * sizeof *ss));
-        }
-        stc_chipsim_destroy(&s1);
-        stc_chipsim_destroy(&s2);
-        stc_chipsim_destroy(&s3);
+        same_results(bs, bf, in);
+        same_results(bs, b8, in); /* rows of 8 tokens compute the same */
         stc_bundle_destroy(&bs);
         stc_bundle_destroy(&bf);
         stc_bundle_destroy(&b8);
@@ -367,21 +369,7 @@ static void test_packed(void) {
             shared += add && other;
         }
         CU_ASSERT(shared > 0);
-        float l0[16], l1[16];
-        int64_t s0[256], s1[256];
-        CU_ASSERT_FATAL(b->n_stages == b0->n_stages && b->n_stages <= 256 && b->n_out <= 16);
-        stc_chipsim_t *c0 = stc_chipsim_create(b0, &err), *c1 = stc_chipsim_create(b, &err);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(c0);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(c1);
-        for (int64_t i = 0; i < in->n; i++) {
-            int64_t per = (int64_t)in->c * in->h * in->w;
-            CU_ASSERT_EQUAL(stc_chipsim_run(c0, in->data + i * per, l0, s0, NULL, NULL, &err), STC_OK);
-            CU_ASSERT_EQUAL(stc_chipsim_run(c1, in->data + i * per, l1, s1, NULL, NULL, &err), STC_OK);
-            CU_ASSERT(!memcmp(l0, l1, (size_t)b->n_out * sizeof *l0));
-            CU_ASSERT(!memcmp(s0, s1, (size_t)b->n_stages * sizeof *s0));
-        }
-        stc_chipsim_destroy(&c0);
-        stc_chipsim_destroy(&c1);
+        same_results(b0, b, in);
         stc_bundle_destroy(&b);
     }
     CU_ASSERT(reserved >= 1);
