@@ -230,7 +230,10 @@ int cmd_compile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "split_layers", split);
         cJSON_AddNumberToObject(r, "slice_stages", sliced);
         cJSON_AddNumberToObject(r, "cores_used", cores);
-        if (!o->topology) cJSON_AddNumberToObject(r, "packed_stages", cut.packed_stages);
+        if (!o->topology) {
+            cJSON_AddNumberToObject(r, "packed_stages", cut.packed_stages);
+            cJSON_AddNumberToObject(r, "packed_pools", cut.packed_pools);
+        }
         cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
         cJSON_AddNumberToObject(r, "neurons", (double)neurons);
         cJSON_AddNumberToObject(r, "weights_stored", (double)weights);
@@ -275,10 +278,12 @@ int cmd_compile(coord_opts_t *o) {
         printf("  cores        %d on %d chip%s (%d cores per chip; lower bounds: %d by demand, %d by the "
                "target's limits)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound,
                lb.lower_bound_limits);
-        if (cut.packed_stages)
-            printf("  packed       %d residual add%s into the slack of %s neighbours' cores (%d cores with every "
-                   "stage on cores of its own)\n", cut.packed_stages, cut.packed_stages == 1 ? "" : "s",
+        if (cut.packed_stages) {
+            char what[96];
+            printf("  packed       %s into the slack of %s neighbours' cores (%d cores with every stage on cores of "
+                   "its own)\n", stc_cores_packed_what(&cut, what, sizeof what),
                    cut.packed_stages == 1 ? "its" : "their", cut.cores_unpacked);
+        }
         if (b->topology[0]) printf("  placed on    %s\n", b->topology);
         printf("  neurons      %lld, %.1f%% of the cores' capacity\n", (long long)neurons, 100 * util_n);
         printf("  memory       %.1f KB (neuron state and synapses), %.1f%% of the cores' capacity\n",

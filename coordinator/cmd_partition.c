@@ -328,6 +328,9 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             if (!ff) {
                 cJSON_AddNumberToObject(x, "cores_unpacked", rep.cores_unpacked);
                 cJSON_AddNumberToObject(x, "packed_stages", rep.packed_stages);
+                cJSON_AddNumberToObject(x, "packed_pools", rep.packed_pools);
+                cJSON_AddNumberToObject(x, "reserve", rep.reserve);
+                cJSON_AddNumberToObject(x, "reserve_pools", rep.reserve_pools);
                 cJSON_AddNumberToObject(x, "cores_packed", rep.cores_packed);
             }
             cJSON_AddNumberToObject(x, "chips_used", ev.chips_used);
@@ -388,14 +391,25 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         cJSON_AddNumberToObject(jr, "hop_weighted_traffic", chosen.hop_weighted_traffic);
         cJSON_AddNumberToObject(jr, "max_link_load", chosen.max_link_load);
         cJSON_AddBoolToObject(jr, "measured_rates", b->stage_rate != NULL);
-        if (!chosen_cut) cJSON_AddNumberToObject(jr, "packed_stages", chosen_rep.packed_stages);
+        if (!chosen_cut) {
+            cJSON_AddNumberToObject(jr, "packed_stages", chosen_rep.packed_stages);
+            cJSON_AddNumberToObject(jr, "packed_pools", chosen_rep.packed_pools);
+        }
     } else {
-        if (!chosen_cut && chosen_rep.packed_stages)
-            printf("\npacked %d residual add%s into the slack of %s neighbours' cores (%.0f%% of their neurons left "
-                   "to them): %d cores before balancing, %d with every stage on cores of its own\n",
-                   chosen_rep.packed_stages, chosen_rep.packed_stages == 1 ? "" : "s",
-                   chosen_rep.packed_stages == 1 ? "its" : "their", 100 * chosen_rep.reserve,
-                   chosen_rep.cores_packed, chosen_rep.cores_unpacked);
+        if (!chosen_cut && chosen_rep.packed_stages) {
+            const stc_cores_report_t *q = &chosen_rep;
+            char what[96], left[96];
+            int adds = q->packed_stages - q->packed_pools;
+            if (adds && q->packed_pools)
+                snprintf(left, sizeof left, "their hosts leave %.0f%% of their neurons to the adds, %.0f%% to the "
+                         "pools", 100 * q->reserve, 100 * q->reserve_pools);
+            else
+                snprintf(left, sizeof left, "%.0f%% of their hosts' neurons left to them",
+                         100 * (adds ? q->reserve : q->reserve_pools));
+            printf("\npacked %s into the slack of %s neighbours' cores (%s): %d cores before balancing, %d with every "
+                   "stage on cores of its own\n", stc_cores_packed_what(q, what, sizeof what),
+                   q->packed_stages == 1 ? "its" : "their", left, q->cores_packed, q->cores_unpacked);
+        }
         printf("\nkept the %s cut and placement: %d cores (lower bounds %d by demand, %d by the target's limits), "
                "%d of %d chips used\n", only >= 0 ? strategies[only].name : "stc", chosen_rep.cores,
                chosen_rep.lower_bound, chosen_rep.lower_bound_limits,

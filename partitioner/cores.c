@@ -17,14 +17,16 @@
  *     middle makes its sources send to one more core), among the last 8
  *     cores made, so cores are filled up to whichever limit binds and stages
  *     that bind on different limits share cores.
- *     Residual adds (light stages: no weights, one-to-one inputs) need
- *     little but routes, which the layers around them (q, k, v, the
- *     projections, the slices: hosts, at most HOST_ROUTES routes per neuron)
- *     have to spare.  So the cut is also made with the adds last, into the
- *     cores near the layer they send the most routes to, the hosts leaving
- *     them a reserve (0 to 20% of their neurons, half that of memory and
- *     fan-in); the fewest cores wins, the plain cut on a tie, and a cut that
- *     leaves a layer no room is passed over.
+ *     Residual adds and max-pools (light stages: no weights) need little
+ *     but routes, which the layers around them (q, k, v, the projections,
+ *     the slices, the convolutions' LIFs: hosts, at most HOST_ROUTES routes
+ *     per neuron) have to spare.  So the cut is also made with them last,
+ *     into the cores near the layer they exchange the most routes with, the
+ *     hosts near them leaving a reserve (0 to 20% of their neurons, half that
+ *     of memory and fan-in; one for the hosts of adds, one for those of
+ *     pools, each kind also left on cores of its own); the fewest cores
+ *     wins, the plain cut on a tie, and a cut that leaves a layer no room is
+ *     passed over.
  *     Then a cap on the per-tick work of a core is searched for: the
  *     smallest that keeps the core count within 1.1x the lower bound (or
  *     within the uncapped count if that is already above), so the busiest
@@ -34,9 +36,10 @@
  *     slices are packed first-fit, in pipeline order.
  *
  * Resources of a run are upper bounds: the input axons of its bounding box,
- * a route per destination slice that reads a neuron (exactly one to an add
- * not cut yet, which reads each neuron once).  The tables (tables.c) then
- * give the exact figures, which never exceed them.
+ * a route per destination slice that reads a neuron (to a light stage not
+ * cut yet: one to an add, which reads each neuron once, ceil(k / stride) to
+ * a pool, whose rows reading a neuron are at most that many).  The tables
+ * (tables.c) then give the exact figures, which never exceed them.
  * SPDX-License-Identifier: MIT
  */
 #include "stc_bundle.h"
@@ -45,6 +48,7 @@
 #include "box_union.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,8 +79,9 @@ typedef struct {
     const stc_target_t *t;
     double *nwork;          /* per stage: ns per neuron per tick */
     char *light;            /* per stage: cut last, into its neighbours' cores (light_stage) */
+    double *rsv;            /* per stage: the reserve it leaves if it hosts light stages (mark_hosts), or 0 */
     int *core_lo, *core_hi; /* per stage: the cores its slices went into, [lo, hi) */
-    double reserve;         /* share of neurons, memory and fan-in the hosts leave to the light stages */
+    double reserve[2];      /* share of neurons, memory and fan-in the hosts of adds [0] and of pools [1] leave */
     char host;              /* the stage being cut is a host: few routes per neuron */
     int *group;             /* per stage: channels per group (stc's) */
     stc_slice_t *sl;        /* slices made so far, stage by stage (destinations first) */
@@ -92,6 +97,11 @@ typedef struct {
 } cx_t;
 
 static int64_t numel(const stc_stage_t *s) { return (int64_t)s->c * s->h * s->w; }
+
+/* Routes a source neuron reserves for a light stage not cut yet (light_stage). */
+static int64_t light_routes(const stc_proj_t *p) {
+    return p->kind == STC_SK_WINDOW ? (p->k + p->stride - 1) / p->stride : 1;
+}
 
 /* ------------------------------------------------------------- resources */
 
@@ -130,8 +140,9 @@ static use_t boxes_use(const cx_t *X, int si, const stc_slice_t *bx, int n) {
                 else syn += p->n_w == 1 ? 1 : nc;
             }
         }
-        if (p->src == si && !X->fo[pi] && X->light && X->light[p->dst]) { /* not cut yet: one route each */
-            for (int i = 0; i < n; i++) u.fan_out += (int64_t)(bx[i].c1 - bx[i].c0) * (bx[i].y1 - bx[i].y0) * s->w;
+        if (p->src == si && !X->fo[pi] && X->light && X->light[p->dst]) { /* not cut yet: light_routes each */
+            for (int i = 0; i < n; i++)
+                u.fan_out += light_routes(p) * (bx[i].c1 - bx[i].c0) * (bx[i].y1 - bx[i].y0) * s->w;
             continue;
         }
         if (p->src != si || !X->fo[pi]) continue;
@@ -342,20 +353,20 @@ static double routes_per_neuron(const cx_t *X, int si) {
         int pi = X->pj[k];
         if (b->projs[pi].src != si) continue;
         if (X->fo[pi]) routes += (double)X->fo[pi][(int64_t)s->c * (s->h + 1) + s->h] * s->w;
-        else if (X->light[b->projs[pi].dst]) routes += (double)numel(s);
+        else if (X->light[b->projs[pi].dst]) routes += (double)(light_routes(&b->projs[pi]) * numel(s));
     }
     return routes / (double)numel(s);
 }
 
-/* Whether a core's use leaves the light stages their reserve (X->reserve of
- * its neurons, memory and fan-in), or si is light itself. */
+/* Whether a core's use leaves the light stages their reserve (X->rsv[si] of
+ * its neurons, half that of memory and fan-in), or si is no host. */
 static int leaves_reserve(const cx_t *X, int si, use_t v) {
-    if (X->reserve <= 0 || !X->host || X->light[si]) return 1;
+    double r = X->rsv[si];
+    if (r <= 0 || !X->host || X->light[si]) return 1;
     const stc_target_t *t = X->t;
-    /* a light neuron needs its state and an axon or two, and routes */
-    return v.neurons <= (1 - X->reserve) * t->neurons_per_core &&
-           v.fan_in <= (1 - X->reserve / 2) * t->fan_in_axons_per_core &&
-           v.mem_state + v.mem_syn <= (1 - X->reserve / 2) * t->memory_per_core_bytes;
+    /* a light neuron needs its state and a few axons, and routes */
+    return v.neurons <= (1 - r) * t->neurons_per_core && v.fan_in <= (1 - r / 2) * t->fan_in_axons_per_core &&
+           v.mem_state + v.mem_syn <= (1 - r / 2) * t->memory_per_core_bytes;
 }
 
 /* The end of the longest run of units from u (at most per_group) that core f
@@ -381,7 +392,7 @@ static int64_t longest_run(cx_t *X, fill_t *f, int si, int cg, int gs, int q, in
  * stays under wcap unless it holds a single unit. */
 static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap, const int *cand, int n_cand) {
     const stc_stage_t *s = &X->b->stages[si];
-    X->host = X->light && routes_per_neuron(X, si) <= HOST_ROUTES;
+    X->host = X->light && X->rsv[si] > 0 && routes_per_neuron(X, si) <= HOST_ROUTES;
     int q = s->kind == STC_NK_SSA ? s->c / (s->heads ? s->heads : 1) : 1;
     int first = X->n_sl, gs0 = gs;
     stc_slice_t bx[3];
@@ -400,8 +411,10 @@ static stc_status_t cut_stage(cx_t *X, int si, int gs, double wcap, const int *c
                 for (int k = 0; k < n_cand && lo == u; k++) {
                     const fill_t *g = &X->core[cand[k]];
                     int has = 0;
-                    for (int i = 0; i < g->n && !has; i++)
-                        has = X->b->stages[g->sl[i].stage].h == s->h && g->sl[i].y0 <= row && row < g->sl[i].y1;
+                    for (int i = 0; i < g->n && !has; i++) { /* the same place: its row scaled to theirs */
+                        int64_t r2 = (int64_t)row * X->b->stages[g->sl[i].stage].h / s->h;
+                        has = g->sl[i].y0 <= r2 && r2 < g->sl[i].y1;
+                    }
                     if (has == !pass) lo = longest_run(X, f = &X->core[cand[k]], si, cg, gs, q, u, per_group, wcap);
                 }
             /* then the oldest of the last WINDOW cores that takes at least one unit: stages
@@ -499,26 +512,56 @@ static stc_status_t choose_groups(cx_t *X) {
     return STC_OK;
 }
 
-/* A stage with no weights that only ONE2ONE projections feed (a residual
- * add): its neurons need state, an axon per input and many routes, and no
- * core space for weights, so its pieces can fill the slack of the cores of
- * the layers around it.  Its sources' routes to it are one per neuron
- * whatever its cut, so it can be cut after them (build_stc): its rows hold
- * whole rows of each source (a source row is routed to every core that reads
- * part of it, so an add in token rows narrower than its pixel sources' is
- * not light). */
+/* A stage without weights whose neurons need state, an axon or a few per
+ * neuron and many routes, and no core space for weights (a light stage), so
+ * that its pieces can fill the slack of the cores of the layers around it:
+ *   a residual add: a relay fed only by ONE2ONE projections;
+ *   a max-pool: a MAX stage (fed by WINDOW projections only).
+ * It is cut after its sources (build_stc), which reserve light_routes()
+ * routes per neuron for it, as many as any cut of it can need: a core holds
+ * whole rows of a channel, and a source row is read by one row of an add
+ * (if the add's rows hold whole rows of each source: a source row is routed
+ * to every core that reads part of it, so an add in token rows narrower than
+ * its pixel sources' is not light) or by ceil(k / stride) rows of a pool. */
 static int light_stage(const stc_bundle_t *b, int si) {
-    if (b->stages[si].kind != STC_NK_RELAY || b->stages[si].dense) return 0;
+    const stc_stage_t *s = &b->stages[si];
+    int pool = s->kind == STC_NK_MAX;
+    if (!pool && (s->kind != STC_NK_RELAY || s->dense)) return 0;
     int any = 0;
     for (int pi = 0; pi < b->n_projs; pi++) {
         const stc_proj_t *p = &b->projs[pi];
         if (p->dst != si) continue;
-        if (p->kind != STC_SK_ONE2ONE || p->n_w > 1 || b->stages[p->src].kind == STC_NK_INPUT ||
-            b->stages[si].w % b->stages[p->src].w)
+        if (b->stages[p->src].kind == STC_NK_INPUT) return 0;
+        if (pool ? p->kind != STC_SK_WINDOW
+                 : p->kind != STC_SK_ONE2ONE || p->n_w > 1 || s->w % b->stages[p->src].w)
             return 0;
         any = 1;
     }
     return any;
+}
+
+/* The reserve each stage leaves if it is a host: that of the light stages it
+ * lies near, from the first to the last of their neighbours in pipeline
+ * order and one more either side (their candidates reach LIGHT_REACH cores
+ * beyond), the larger if two.  A host elsewhere (far from any add or pool)
+ * leaves none. */
+static void mark_hosts(cx_t *X) {
+    const stc_bundle_t *b = X->b;
+    for (int si = 0; si < b->n_stages; si++) X->rsv[si] = 0;
+    for (int si = 0; si < b->n_stages; si++) {
+        if (!X->light[si]) continue;
+        double r = X->reserve[b->stages[si].kind == STC_NK_MAX];
+        int lo = b->n_stages, hi = -1;
+        for (int pi = 0; pi < b->n_projs; pi++) {
+            const stc_proj_t *p = &b->projs[pi];
+            int other = p->dst == si ? p->src : p->src == si ? p->dst : -1;
+            if (other < 0 || other == si || X->light[other]) continue;
+            if (other < lo) lo = other;
+            if (other > hi) hi = other;
+        }
+        for (int k = lo - 1; k <= hi + 1; k++)
+            if (k >= 0 && k < b->n_stages && X->rsv[k] < r) X->rsv[k] = r;
+    }
 }
 
 /* Where a light stage may go: the cores of the stages it reads and feeds and
@@ -765,6 +808,41 @@ stc_status_t stc_cores_work(const stc_bundle_t *b, const stc_target_t *t, const 
     return STC_OK;
 }
 
+const char *stc_cores_packed_what(const stc_cores_report_t *r, char *buf, size_t n) {
+    int adds = r->packed_stages - r->packed_pools, pools = r->packed_pools;
+    char a[48] = "", q[48] = "";
+    if (adds) snprintf(a, sizeof a, "%d residual add%s", adds, adds == 1 ? "" : "s");
+    if (pools) snprintf(q, sizeof q, "%d max-pool%s", pools, pools == 1 ? "" : "s");
+    snprintf(buf, n, "%s%s%s", a, adds && pools ? " and " : "", q);
+    return buf;
+}
+
+/* One cut with the light stages packed, the hosts of adds leaving ra
+ * RESERVE_STEPs and those of pools rp (-1: that kind on cores of its own):
+ * its cores in *n, or -1 if it leaves some layer no room (its limit error
+ * dropped: not a choice). */
+static stc_status_t pack_cut(cx_t *X, int ra, int rp, int *n) {
+    const stc_bundle_t *b = X->b;
+    for (int si = 0; si < b->n_stages; si++)
+        X->light[si] = light_stage(b, si) && (b->stages[si].kind == STC_NK_MAX ? rp : ra) >= 0;
+    X->reserve[0] = RESERVE_STEP * (ra > 0 ? ra : 0), X->reserve[1] = RESERVE_STEP * (rp > 0 ? rp : 0);
+    mark_hosts(X);
+    stc_status_t st = build_stc(X, HUGE_VAL);
+    *n = st ? -1 : X->n_core;
+    char how[2][40];
+    for (int k = 0; k < 2; k++) {
+        int r = k ? rp : ra;
+        if (r < 0) snprintf(how[k], sizeof how[k], "on cores of their own");
+        else snprintf(how[k], sizeof how[k], "packed, %d%% left to them", r * (int)(100 * RESERVE_STEP + 0.5));
+    }
+    if (st == STC_E_LIMIT) {
+        stc_log(STC_LOG_INFO, "cores", "stc cut, adds %s, pools %s: %s", how[0], how[1], X->err ? X->err->msg : "");
+        return forget(X->err);
+    }
+    if (!st) stc_log(STC_LOG_INFO, "cores", "stc cut, adds %s, pools %s: %d cores", how[0], how[1], X->n_core);
+    return st;
+}
+
 stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_cores_opts_t *o,
                              stc_cores_report_t *rep, stc_err_t *err) {
     if (b->cores || b->input_stage < 0)
@@ -774,6 +852,7 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     X.b = b, X.t = t, X.err = err;
     X.nwork = calloc((size_t)b->n_stages, sizeof *X.nwork);
     X.light = calloc((size_t)b->n_stages + 1, 1);
+    X.rsv = calloc((size_t)b->n_stages + 1, sizeof *X.rsv);
     X.core_lo = calloc((size_t)b->n_stages + 1, sizeof *X.core_lo);
     X.core_hi = calloc((size_t)b->n_stages + 1, sizeof *X.core_hi);
     X.group = calloc((size_t)b->n_stages, sizeof *X.group);
@@ -802,8 +881,8 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     }
     stc_cores_report_t r;
     memset(&r, 0, sizeof r);
-    stc_status_t st = (!X.nwork || !X.light || !X.core_lo || !X.core_hi || !X.group || !X.sl_first || !X.sl_n ||
-                       !X.fo || !X.pj_first || !X.pj)
+    stc_status_t st = (!X.nwork || !X.light || !X.rsv || !X.core_lo || !X.core_hi || !X.group || !X.sl_first ||
+                       !X.sl_n || !X.fo || !X.pj_first || !X.pj)
                           ? stc_err_set(err, STC_E_NOMEM, "cores: out of memory")
                           : STC_OK;
     if (!st) {
@@ -814,36 +893,38 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
         st = build_first_fit(&X);
     } else if (!st) {
         st = choose_groups(&X);
-        /* light stages cut on their own, or into the slack their hosts leave
-         * (RESERVE_STEPS reserves): whichever needs the fewest cores, the
+        /* light stages cut on their own, or packed into the slack their hosts
+         * leave: every pair of reserves for the hosts of adds and of pools
+         * (-1: that kind not packed); whichever needs the fewest cores, the
          * plain cut on a tie */
-        int best = -1, best_n = 0, any_light = 0;
-        for (int si = 0; si < b->n_stages; si++) any_light |= light_stage(b, si);
-        for (int i = -1; !st && i < (any_light ? RESERVE_STEPS : 0); i++) {
-            for (int si = 0; si < b->n_stages; si++) X.light[si] = i >= 0 && light_stage(b, si);
-            X.reserve = i > 0 ? RESERVE_STEP * i : 0;
-            st = build_stc(&X, HUGE_VAL);
-            if (st == STC_E_LIMIT && i >= 0) { /* a packing that leaves a layer no room: not a choice */
-                stc_log(STC_LOG_INFO, "cores", "stc cut, adds packed, %.0f%% left to them: %s", 100 * X.reserve,
-                        err ? err->msg : "");
-                st = forget(err);
-                continue;
-            }
-            if (st) break;
-            if (i < 0) {
-                r.cores_unpacked = X.n_core;
-                stc_log(STC_LOG_INFO, "cores", "stc cut, every stage on cores of its own: %d cores", X.n_core);
-            } else {
-                stc_log(STC_LOG_INFO, "cores", "stc cut, adds packed into the slack of their neighbours' cores, "
-                        "%.0f%% left to them: %d cores", 100 * X.reserve, X.n_core);
-            }
-            if (!best_n || X.n_core < best_n) best_n = X.n_core, best = i;
+        int has[2] = {0, 0}, n = 0;
+        for (int si = 0; si < b->n_stages; si++)
+            if (light_stage(b, si)) has[b->stages[si].kind == STC_NK_MAX] = 1;
+        for (int si = 0; si < b->n_stages; si++) X.light[si] = 0;
+        if (!st) st = build_stc(&X, HUGE_VAL);
+        int best_a = -1, best_p = -1, best_n = X.n_core;
+        if (!st) {
+            r.cores_unpacked = X.n_core;
+            stc_log(STC_LOG_INFO, "cores", "stc cut, every stage on cores of its own: %d cores", X.n_core);
         }
-        for (int si = 0; si < b->n_stages; si++) X.light[si] = best >= 0 && light_stage(b, si);
-        X.reserve = best > 0 ? RESERVE_STEP * best : 0;
-        for (int si = 0; best >= 0 && si < b->n_stages; si++) r.packed_stages += X.light[si];
-        r.reserve = X.reserve;
-        r.cores_packed = best >= 0 ? best_n : 0;
+        for (int ra = -1; ra < (has[0] ? RESERVE_STEPS : 0) && !st; ra++)
+            for (int rp = -1; rp < (has[1] ? RESERVE_STEPS : 0) && !st; rp++) {
+                if (ra < 0 && rp < 0) continue; /* the plain cut */
+                st = pack_cut(&X, ra, rp, &n);
+                if (!st && n >= 0 && n < best_n) best_n = n, best_a = ra, best_p = rp;
+            }
+        int packed = best_a >= 0 || best_p >= 0;
+        for (int si = 0; si < b->n_stages; si++)
+            X.light[si] = light_stage(b, si) && (b->stages[si].kind == STC_NK_MAX ? best_p : best_a) >= 0;
+        X.reserve[0] = best_a > 0 ? RESERVE_STEP * best_a : 0;
+        X.reserve[1] = best_p > 0 ? RESERVE_STEP * best_p : 0;
+        mark_hosts(&X);
+        for (int si = 0; packed && si < b->n_stages; si++) {
+            r.packed_stages += X.light[si];
+            r.packed_pools += X.light[si] && b->stages[si].kind == STC_NK_MAX;
+        }
+        r.reserve = X.reserve[0], r.reserve_pools = X.reserve[1];
+        r.cores_packed = packed ? best_n : 0;
         if (!st) st = build_stc(&X, HUGE_VAL);
         int uncapped = X.n_core;
         double hi = 0, lo = 0;
@@ -885,6 +966,7 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
     free(X.sl_core);
     free(X.nwork);
     free(X.light);
+    free(X.rsv);
     free(X.core_lo);
     free(X.core_hi);
     free(X.group);

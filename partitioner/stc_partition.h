@@ -96,9 +96,12 @@ typedef struct stc_cores_report {
     double lb_lambda[4];      /* its weights on neurons, memory, fan-in, fan-out */
     double max_work_ns, mean_work_ns; /* estimated per-tick work of the busiest core, and the mean */
     int cores_unpacked;       /* stc's cut with every stage on cores of its own (before balancing) */
-    int packed_stages;        /* residual adds packed into the slack of their neighbours' cores, or 0 */
+    int packed_stages;        /* light stages (residual adds, max-pools) packed into the slack of their
+                               * neighbours' cores, or 0 */
+    int packed_pools;         /* how many of them are max-pools */
     int cores_packed;         /* the cut with them packed (before balancing), if packed_stages */
-    double reserve;           /* the share of a host's neurons left to them (half that of memory, fan-in) */
+    double reserve;           /* the share of an add's hosts' neurons left to it (half that of memory, fan-in) */
+    double reserve_pools;     /* the same for a max-pool's hosts */
 } stc_cores_report_t;
 
 /* Cut the bundle's stages into slices and pack them into cores under every
@@ -107,6 +110,9 @@ typedef struct stc_cores_report {
  * stage and the limit, or the chips needed over max_chips. */
 stc_status_t stc_cores_build(struct stc_bundle *b, const struct stc_target *t, const stc_cores_opts_t *o,
                              stc_cores_report_t *rep, stc_err_t *err);
+/* What a cut packed, for a report line: "17 residual adds and 4 max-pools"
+ * (buf of n bytes, returned). */
+const char *stc_cores_packed_what(const stc_cores_report_t *r, char *buf, size_t n);
 /* The per-tick work (ns) of every core of a cut bundle (n_cores entries, the
  * host port 0) and the synaptic events per inference, estimated from stage
  * rates as the cut itself weighs them (NULL rates: the static estimate). */

@@ -318,11 +318,13 @@ static void test_cores(void) {
     }
 }
 
-/* Residual adds packed into the slack of their neighbours' cores: on small
- * cores whose routes bind, the packed cut needs fewer cores than every stage
- * on cores of its own, an add shares cores with a layer, every core stays
- * within every limit (the tables' exact counts), and the logits and the
- * spikes per stage are those of the plain cut. */
+/* Residual adds and max-pools packed into the slack of their neighbours'
+ * cores: on small cores whose routes bind, the packed cut needs fewer cores
+ * than every stage on cores of its own, an add shares cores with a layer (and
+ * a max-pool, where they are packed: once at least), every core stays within
+ * every limit (the tables' exact counts: a pool's sources reserve a route per
+ * row that reads them), and the logits and the spikes per stage are those of
+ * the plain cut. */
 static void test_packed(void) {
     stc_err_t err = {0};
     stc_input_t *in = NULL;
@@ -339,7 +341,7 @@ static void test_packed(void) {
     CU_ASSERT_PTR_NOT_NULL_FATAL(b0);
     CU_ASSERT_EQUAL(r0.packed_stages, 0);
     /* fan-out for 2 routes a neuron: a reserve pays; with fan-in tight as well: none does */
-    int fan_out[2] = {4096, 2048}, fan_in[2] = {65536, 8192}, reserved = 0;
+    int fan_out[2] = {4096, 2048}, fan_in[2] = {65536, 8192}, reserved = 0, pooled = 0;
     for (int v = 0; v < 2; v++) {
         stc_target_t tv = t;
         tv.fan_out_axons_per_core = fan_out[v], tv.fan_in_axons_per_core = fan_in[v];
@@ -349,30 +351,37 @@ static void test_packed(void) {
         if (!b) fprintf(stderr, "%s\n", err.msg);
         CU_ASSERT_PTR_NOT_NULL_FATAL(b);
         if (getenv("STC_TEST_VERBOSE"))
-            fprintf(stderr, "fan-out %d: %d cores packed (%d adds, reserve %.2f), %d plain, %d after balancing\n",
-                    fan_out[v], r.cores_packed, r.packed_stages, r.reserve, r.cores_unpacked, r.cores);
+            fprintf(stderr, "fan-out %d: %d cores packed (%d adds, reserve %.2f; %d pools, reserve %.2f), %d plain, "
+                    "%d after balancing\n", fan_out[v], r.cores_packed, r.packed_stages - r.packed_pools, r.reserve,
+                    r.packed_pools, r.reserve_pools, r.cores_unpacked, r.cores);
         CU_ASSERT(r.packed_stages > 0);
         CU_ASSERT(r.cores_packed < r.cores_unpacked);
         CU_ASSERT(r.cores >= r.lower_bound_limits);
         reserved += r.reserve > 0;
         CU_ASSERT_EQUAL(cores_within(b, &tv), 0);
-        int shared = 0; /* a core holding an add (a relay fed by two one-to-one projections) and a layer */
+        /* cores holding an add (a relay fed by two one-to-one projections), or a
+         * max-pool, and a layer */
+        int shared = 0, pool_shared = 0;
         for (int c = 1; c < b->n_cores; c++) {
-            int add = 0, other = 0;
+            int add = 0, pool = 0, other = 0;
             for (int i = 0; i < b->cores[c].n_slices; i++) {
                 int si = b->cores[c].slices[i].stage, in1 = 0;
                 for (int pi = 0; pi < b->n_projs; pi++)
                     in1 += b->projs[pi].dst == si && b->projs[pi].kind == STC_SK_ONE2ONE;
                 if (b->stages[si].kind == STC_NK_RELAY && in1 == 2) add = 1;
+                else if (b->stages[si].kind == STC_NK_MAX) pool = 1;
                 else other = 1;
             }
-            shared += add && other;
+            shared += add && other, pool_shared += pool && other;
         }
         CU_ASSERT(shared > 0);
+        CU_ASSERT(!r.packed_pools || pool_shared > 0);
+        pooled += r.packed_pools > 0;
         same_results(b0, b, in);
         stc_bundle_destroy(&b);
     }
     CU_ASSERT(reserved >= 1);
+    CU_ASSERT(pooled >= 1); /* the max-pools too, once */
     stc_bundle_destroy(&b0);
     stc_input_destroy(&in);
     stc_ir_destroy(&ir);
@@ -440,7 +449,7 @@ void stc_suite_partition(void) {
         {"stc placement of a chain", test_chain},
         {"a bundle: graph, placement, same results", test_bundle_placement},
         {"cores: stc's cut against first-fit, same results", test_cores},
-        {"cores: residual adds packed into their neighbours' cores, same results", test_packed},
+        {"cores: residual adds and max-pools packed into their neighbours' cores, same results", test_packed},
         {"lower bounds on cores: by demand and by the target's limits", test_bounds},
         {NULL, NULL},
     };
