@@ -94,6 +94,8 @@ typedef struct stc_cores_report {
     int lower_bound_limits;   /* ceil(lb_limits), >= lower_bound (bound.c) */
     double lb_limits;         /* the limit-aware bound: demand as fan-in, fan-out and memory force it */
     double lb_lambda[4];      /* its weights on neurons, memory, fan-in, fan-out */
+    double lb_copies;         /* memory with the weight copies fan-in forces on any cut, over a core's (bound.c);
+                               * lb_limits is at least this */
     double max_work_ns, mean_work_ns; /* estimated per-tick work of the busiest core, and the mean */
     int cores_unpacked;       /* stc's cut with every stage on cores of its own (before balancing) */
     int packed_stages;        /* light stages (residual adds, max-pools) packed into the slack of their

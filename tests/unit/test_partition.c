@@ -423,7 +423,8 @@ static void test_bounds(void) {
      * = 22.6, so 23 cores.  But a core sees at most 65,536 / 3,072 = 21
      * tokens and stores at most 41 channels' weights (41 x 6,144 bytes plus
      * state), and the best rectangular cut is 10 token tiles x 19 channel
-     * groups = 190 cores: the limit-aware bound lies between. */
+     * groups = 190 cores: the limit-aware bound lies between.  Whatever the
+     * cut, 21 tokens a core put each channel's weights on 10 cores. */
     one_layer(&b, st, &p, 3072, 768, 14, 14, STC_SK_DENSE);
     stc_cores_lower_bound(&b, &t, &r);
     CU_ASSERT_EQUAL(r.lower_bound, 23);
@@ -439,9 +440,13 @@ static void test_bounds(void) {
     CU_ASSERT_EQUAL(best, 190);
     CU_ASSERT(r.lower_bound_limits <= best);
     CU_ASSERT(r.lower_bound_limits >= 150);
+    /* every channel's weights on at least ceil(196 / 21) = 10 cores:
+     * (150,528 x 8 + 10 x 2,359,296 x 2) / 256 KB = 184.6 */
+    CU_ASSERT_DOUBLE_EQUAL(r.lb_copies, (150528.0 * 8 + 10 * 2359296.0 * 2) / 262144, 1e-6);
+    CU_ASSERT_EQUAL(r.lower_bound_limits, 185);
     if (getenv("STC_TEST_VERBOSE"))
-        fprintf(stderr, "fc2: demand bound %d, limit-aware bound %d (%.2f), best rectangular cut %d\n",
-                r.lower_bound, r.lower_bound_limits, r.lb_limits, best);
+        fprintf(stderr, "fc2: demand bound %d, limit-aware bound %d (%.2f; %.2f by memory with copies), best "
+                "rectangular cut %d\n", r.lower_bound, r.lower_bound_limits, r.lb_limits, r.lb_copies, best);
 }
 
 void stc_suite_partition(void) {
