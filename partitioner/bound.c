@@ -222,7 +222,8 @@ static double memory_with_copies(const demand_t *D, const stc_bundle_t *b, const
         const demand_t *d = &D[si];
         if (b->stages[si].kind == STC_NK_INPUT) continue;
         double copies = 1, per = d->ax_p + d->ax_n, left = cap_a - d->ax_o - d->ax_c;
-        if (per > 0 && left >= per) copies = ceil(d->P / floor(left / per) - 1e-9);
+        /* per is fractional for a strided convolution: an exact quotient may land just below its integer */
+        if (per > 0 && left >= per) copies = ceil(d->P / floor(left / per + 1e-9) - 1e-9);
         mem += d->n_all * d->mem_n + d->C * d->mem_o * copies + d->mem_c;
     }
     return mem / t->memory_per_core_bytes;

@@ -447,6 +447,19 @@ static void test_bounds(void) {
     if (getenv("STC_TEST_VERBOSE"))
         fprintf(stderr, "fc2: demand bound %d, limit-aware bound %d (%.2f; %.2f by memory with copies), best "
                 "rectangular cut %d\n", r.lower_bound, r.lower_bound_limits, r.lb_limits, r.lb_copies, best);
+
+    /* a 3x3 convolution without padding reads 11 / 9 axons a position at
+     * least: a fan-in of 33 admits exactly 27 positions, all of them, so one
+     * copy of the weights (the quotient 33 / (11 / 9) must not round down) */
+    stc_target_t t33 = t;
+    t33.fan_in_axons_per_core = 33;
+    stc_stage_t cs[2] = {{.kind = STC_NK_INPUT, .c = 11, .h = 5, .w = 11},
+                         {.kind = STC_NK_LIF, .c = 4, .h = 3, .w = 9, .depth = 1}};
+    stc_proj_t cp = {.src = 0, .dst = 1, .kind = STC_SK_CONV, .k = 3, .stride = 1, .pad = 0, .delay = 1, .co = 4,
+                     .ci = 11, .n_w = 4 * 11 * 9};
+    b.stages = cs, b.projs = &cp;
+    stc_cores_lower_bound(&b, &t33, &r);
+    CU_ASSERT_DOUBLE_EQUAL(r.lb_copies, (108.0 * 8 + 4 * 99 * 2.0) / t.memory_per_core_bytes, 1e-12);
 }
 
 void stc_suite_partition(void) {
