@@ -305,6 +305,7 @@ void stc_cores_lower_bound(const stc_bundle_t *b, const stc_target_t *t, stc_cor
     if (r->lower_bound_limits < r->lower_bound) r->lower_bound_limits = r->lower_bound;
     stc_log(STC_LOG_DEBUG, "bound", "limit-aware bound %.1f cores at lambda (neurons %.3f, memory %.3f, fan-in %.3f, "
             "fan-out %.3f), %.1f by memory with the weight copies fan-in forces; demand bound %d; %.2f s", best,
-            best_lam[0], best_lam[1], best_lam[2], best_lam[3], r->lb_copies, r->lower_bound, (double)(clock() - t0) / CLOCKS_PER_SEC);
+            best_lam[0], best_lam[1], best_lam[2], best_lam[3], r->lb_copies, r->lower_bound,
+            (double)(clock() - t0) / CLOCKS_PER_SEC);
     free(D);
 }

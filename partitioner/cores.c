@@ -817,16 +817,21 @@ const char *stc_cores_packed_what(const stc_cores_report_t *r, char *buf, size_t
     return buf;
 }
 
-/* One cut with the light stages packed, the hosts of adds leaving ra
- * RESERVE_STEPs and those of pools rp (-1: that kind on cores of its own):
- * its cores in *n, or -1 if it leaves some layer no room (its limit error
- * dropped: not a choice). */
-static stc_status_t pack_cut(cx_t *X, int ra, int rp, int *n) {
+/* Which light stages the next cut packs, and the reserves their hosts
+ * leave: ra RESERVE_STEPs for the hosts of adds, rp for those of pools (-1:
+ * that kind on cores of its own). */
+static void set_packing(cx_t *X, int ra, int rp) {
     const stc_bundle_t *b = X->b;
     for (int si = 0; si < b->n_stages; si++)
         X->light[si] = light_stage(b, si) && (b->stages[si].kind == STC_NK_MAX ? rp : ra) >= 0;
     X->reserve[0] = RESERVE_STEP * (ra > 0 ? ra : 0), X->reserve[1] = RESERVE_STEP * (rp > 0 ? rp : 0);
     mark_hosts(X);
+}
+
+/* One cut packed as set_packing(ra, rp) says: its cores in *n, or -1 if it
+ * leaves some layer no room (its limit error dropped: not a choice). */
+static stc_status_t pack_cut(cx_t *X, int ra, int rp, int *n) {
+    set_packing(X, ra, rp);
     stc_status_t st = build_stc(X, HUGE_VAL);
     *n = st ? -1 : X->n_core;
     char how[2][40];
@@ -914,11 +919,7 @@ stc_status_t stc_cores_build(stc_bundle_t *b, const stc_target_t *t, const stc_c
                 if (!st && n >= 0 && n < best_n) best_n = n, best_a = ra, best_p = rp;
             }
         int packed = best_a >= 0 || best_p >= 0;
-        for (int si = 0; si < b->n_stages; si++)
-            X.light[si] = light_stage(b, si) && (b->stages[si].kind == STC_NK_MAX ? best_p : best_a) >= 0;
-        X.reserve[0] = best_a > 0 ? RESERVE_STEP * best_a : 0;
-        X.reserve[1] = best_p > 0 ? RESERVE_STEP * best_p : 0;
-        mark_hosts(&X);
+        set_packing(&X, best_a, best_p);
         for (int si = 0; packed && si < b->n_stages; si++) {
             r.packed_stages += X.light[si];
             r.packed_pools += X.light[si] && b->stages[si].kind == STC_NK_MAX;
