@@ -55,6 +55,50 @@ static void test_chain(void) {
     stc_pgraph_free(&g);
 }
 
+/* stc's placement uses the fewest chips that hold the cores: a chip's static
+ * power costs more than the spikes a spread placement saves (a random graph,
+ * whose hop-weighted traffic alone would spread it over the torus). */
+static void test_fewest_chips(void) {
+    enum { N = 40, DEG = 2, CAP = 8 };
+    stc_pgraph_t g = {0};
+    g.n = N;
+    g.work = calloc(N, sizeof *g.work);
+    g.xadj = calloc(N + 1, sizeof *g.xadj);
+    g.adj = malloc(N * 2 * DEG * sizeof *g.adj);
+    g.traffic = malloc(N * 2 * DEG * sizeof *g.traffic);
+    CU_ASSERT_FATAL(g.work && g.xadj && g.adj && g.traffic);
+    static double w[N][N];
+    memset(w, 0, sizeof w);
+    uint32_t x = 12345;
+    for (int u = 0; u < N; u++)
+        for (int k = 0; k < DEG; k++) {
+            x = x * 1103515245u + 12345u;
+            int v = (int)((x >> 8) % N);
+            if (v != u) w[u][v] = w[v][u] = 1 + (x >> 24) % 50;
+        }
+    int64_t m = 0;
+    for (int u = 0; u < N; u++) {
+        g.xadj[u] = m;
+        for (int v = 0; v < N; v++)
+            if (w[u][v] > 0) g.adj[m] = v, g.traffic[m++] = w[u][v];
+    }
+    g.xadj[N] = m;
+    CU_ASSERT_FATAL(m <= N * 2 * DEG);
+    stc_err_t err = {0};
+    stc_topology_t *t = stc_topology_parse("torus:4x4", 1e8, 100, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    int chip_of[N];
+    CU_ASSERT_EQUAL_FATAL(stc_place_stc(&g, t, CAP, chip_of, &err), STC_OK);
+    stc_place_eval_t ev;
+    CU_ASSERT_EQUAL_FATAL(stc_place_evaluate(&g, t, CAP, chip_of, &ev, NULL, &err), STC_OK);
+    CU_ASSERT_EQUAL(ev.chips_used, (N + CAP - 1) / CAP);
+    int load[16] = {0};
+    for (int i = 0; i < N; i++) load[chip_of[i]]++;
+    for (int c = 0; c < 16; c++) CU_ASSERT(load[c] <= CAP);
+    stc_topology_destroy(&t);
+    stc_pgraph_free(&g);
+}
+
 static stc_ir_t *load_model(const char *pth, const char *json) {
     stc_err_t err = {0};
     stc_model_cfg_t cfg;
@@ -465,6 +509,7 @@ static void test_bounds(void) {
 void stc_suite_partition(void) {
     static const stc_test_t tests[] = {
         {"stc placement of a chain", test_chain},
+        {"stc placement on the fewest chips", test_fewest_chips},
         {"a bundle: graph, placement, same results", test_bundle_placement},
         {"cores: stc's cut against first-fit, same results", test_cores},
         {"cores: residual adds and max-pools packed into their neighbours' cores, same results", test_packed},
