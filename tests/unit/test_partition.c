@@ -67,8 +67,7 @@ static void test_fewest_chips(void) {
     g.adj = malloc(N * 2 * DEG * sizeof *g.adj);
     g.traffic = malloc(N * 2 * DEG * sizeof *g.traffic);
     CU_ASSERT_FATAL(g.work && g.xadj && g.adj && g.traffic);
-    static double w[N][N];
-    memset(w, 0, sizeof w);
+    double w[N][N] = {{0}};
     uint32_t x = 12345;
     for (int u = 0; u < N; u++)
         for (int k = 0; k < DEG; k++) {
