@@ -174,9 +174,14 @@ static void on_loaded(dep_t *d, int r, const stc_msg_t *m, void *ud) {
 
 static stc_status_t deploy(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
     double t0 = coord_now();
-    if (!o->json)
-        fprintf(stderr, "stc-coord: deploying %s (%.1f MB, %d cores on %d chips) to %d rank%s\n", o->model,
-                (double)d->len / 1e6, d->b->n_cores - 1, d->b->n_chips, d->s.size, d->s.size == 1 ? "" : "s");
+    if (!o->json) {
+        int used = stc_bundle_chips_used(d->b);
+        char of[24] = "";
+        if (used < d->b->n_chips) snprintf(of, sizeof of, " of %d", d->b->n_chips);
+        fprintf(stderr, "stc-coord: deploying %s (%.1f MB, %d cores on %d%s chip%s) to %d rank%s\n", o->model,
+                (double)d->len / 1e6, d->b->n_cores - 1, used, of, used == 1 && !of[0] ? "" : "s", d->s.size,
+                d->s.size == 1 ? "" : "s");
+    }
     uint8_t *own = malloc((size_t)d->n_chips * 4);
     if (!own) return stc_err_set(err, STC_E_NOMEM, "out of memory");
     for (int c = 0; c < d->n_chips; c++) stc_le_put32(own + (size_t)c * 4, (uint32_t)d->owner[c]);
@@ -583,7 +588,8 @@ int cmd_run_distributed(coord_opts_t *o) {
         extra = cJSON_CreateObject();
         cJSON_AddNumberToObject(extra, "n_ranks", d.s.size);
         cJSON_AddStringToObject(extra, "topology", b->topology);
-        cJSON_AddNumberToObject(extra, "chips_used", b->n_chips);
+        cJSON_AddNumberToObject(extra, "chips_used", stc_bundle_chips_used(b));
+        cJSON_AddNumberToObject(extra, "chips", b->n_chips);
         cJSON_AddNumberToObject(extra, "tick_ms", 1e3 * r.tick_s);
         cJSON_AddNumberToObject(extra, "tick_exchange_sync_ms", 1e3 * r.sync_s);
         cJSON_AddNumberToObject(extra, "wall_latency_ms", 1e3 * res.wall_latency_s);

@@ -244,6 +244,15 @@ int cmd_run_bundle(coord_opts_t *o) {
  * accuracy beside PyTorch's.  --json: one object; --digest adds every input's
  * spike digest and every core's and stage's counters (what the determinism
  * tests compare).  extra: more JSON fields (the deployment's), or NULL. */
+/* "4 chips", "1 chip", or "4 of 16 chips" when the system has chips that
+ * hold no core (they draw no static power, node/profile.c). */
+static const char *chips_phrase(const stc_bundle_t *b, char *buf, size_t n) {
+    int used = stc_bundle_chips_used(b);
+    if (used < b->n_chips) snprintf(buf, n, "%d of %d chips", used, b->n_chips);
+    else snprintf(buf, n, "%d chip%s", used, used == 1 ? "" : "s");
+    return buf;
+}
+
 int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, const coord_runres_t *j,
                      cJSON *extra) {
     stc_target_t t;
@@ -253,6 +262,7 @@ int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_inp
     }
     stc_energy_t e;
     stc_energy_model(b, &t, j->cores, j->n, input_macs(b), input_synops(b, j->stages), &e);
+    char cp[48];
     int64_t correct = j->correct;
     double secs = j->secs;
     if (o->json) {
@@ -325,14 +335,13 @@ int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_inp
         }
         if (j->ranks)
             printf("%lld images in %.1f s (%.1f img/s) on %d rank%s of stc-node, chip simulator, %s, %d cores on "
-                   "%d chip%s, T=%d\n\n",
+                   "%s, T=%d\n\n",
                    (long long)j->n, secs, j->n / secs, j->ranks, j->ranks == 1 ? "" : "s", b->target, b->n_cores - 1,
-                   b->n_chips, b->n_chips == 1 ? "" : "s", b->T);
+                   chips_phrase(b, cp, sizeof cp), b->T);
         else
-            printf("%lld images in %.1f s (%.1f img/s, %d threads), chip simulator, %s, %d cores on %d chip%s, "
-                   "T=%d\n\n",
-                   (long long)j->n, secs, j->n / secs, j->threads, b->target, b->n_cores - 1, b->n_chips,
-                   b->n_chips == 1 ? "" : "s", b->T);
+            printf("%lld images in %.1f s (%.1f img/s, %d threads), chip simulator, %s, %d cores on %s, T=%d\n\n",
+                   (long long)j->n, secs, j->n / secs, j->threads, b->target, b->n_cores - 1,
+                   chips_phrase(b, cp, sizeof cp), b->T);
         printf("%-34s %9s %14s %8s\n", "LIF layer", "neurons", "spikes/image", "rate");
         double all = 0;
         for (int s = 0; s < b->n_stages; s++) {
@@ -352,9 +361,10 @@ int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_inp
             int64_t neurons = 0;
             for (int c = 1; c < b->n_cores; c++) neurons += b->cores[c].n_neurons;
             double util = b->n_cores > 1 ? (double)neurons / ((double)(b->n_cores - 1) * t.neurons_per_core) : 0;
-            printf("chips        %d chip%s%s%s: %d of their %d cores used, %.1f%% of those cores' neurons\n",
-                   b->n_chips, b->n_chips == 1 ? "" : "s", b->topology[0] ? " of " : "", b->topology, b->n_cores - 1,
-                   b->n_chips * t.cores_per_chip, 100 * util);
+            int used = stc_bundle_chips_used(b);
+            printf("chips        %s%s%s: %d of their %d cores used, %.1f%% of those cores' neurons\n",
+                   chips_phrase(b, cp, sizeof cp), b->topology[0] ? " of " : "", b->topology, b->n_cores - 1,
+                   used * t.cores_per_chip, 100 * util);
             printf("runtime      %d rank%s: %.3f ms per tick (%.3f ms of it exchange and sync), %.2f ms per "
                    "inference (wall clock, simulated chips)\n",
                    j->ranks, j->ranks == 1 ? "" : "s", 1e3 * j->tick_s, 1e3 * j->sync_s, 1e3 * j->wall_latency_s);
@@ -405,16 +415,17 @@ int cmd_profile(coord_opts_t *o) {
     int64_t neurons = 0;
     for (int c = 1; c < b->n_cores; c++) neurons += b->cores[c].n_neurons;
     double util = (b->n_cores - 1) ? (double)neurons / ((double)(b->n_cores - 1) * t.neurons_per_core) : 0;
-    double static_w = t.static_power_w * b->n_chips;
+    int used = stc_bundle_chips_used(b);
+    double static_w = t.static_power_w * used; /* the chips that hold cores (node/profile.c) */
+    char cp[48];
     stc_core_counters_t msg;
     memset(&msg, 0, sizeof msg);
     for (int c = 0; c < b->n_cores; c++) coord_add_counters(&msg, &j.cores[c]);
     cJSON *r = o->json ? cJSON_CreateObject() : NULL;
     cJSON *layers = r ? cJSON_AddArrayToObject(r, "layers") : NULL;
     if (!r) {
-        printf("profile of %s on %s: %lld inferences, %d cores on %d chip%s, T=%d, %d ticks per inference\n\n",
-               o->model, b->target, (long long)j.n, b->n_cores - 1, b->n_chips, b->n_chips == 1 ? "" : "s", b->T,
-               b->ticks);
+        printf("profile of %s on %s: %lld inferences, %d cores on %s, T=%d, %d ticks per inference\n\n",
+               o->model, b->target, (long long)j.n, b->n_cores - 1, chips_phrase(b, cp, sizeof cp), b->T, b->ticks);
         printf("%-32s %-7s %10s %10s %10s %9s %9s\n", "layer", "kind", "synops", "updates", "spikes", "uJ", "share");
     }
     for (int s = 0; s < b->n_stages; s++) {
@@ -457,7 +468,8 @@ int cmd_profile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "ticks_per_inference", b->ticks);
         cJSON_AddNumberToObject(r, "latency_us", e.latency_us);
         cJSON_AddNumberToObject(r, "cores_used", b->n_cores - 1);
-        cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
+        cJSON_AddNumberToObject(r, "chips_used", used);
+        cJSON_AddNumberToObject(r, "chips", b->n_chips);
         cJSON_AddNumberToObject(r, "neuron_utilization", util);
         cJSON *mj = cJSON_AddObjectToObject(r, "messages_per_inference");
         cJSON_AddNumberToObject(mj, "same_core", (double)msg.msgs_local / n);
@@ -469,6 +481,7 @@ int cmd_profile(coord_opts_t *o) {
         for (int c = 0; c < b->n_chips; c++) {
             stc_core_counters_t a;
             int nc = chip_counters(b, j.cores, c, &a);
+            if (!nc) continue; /* a chip without cores: nothing to say */
             cJSON *x = cJSON_CreateObject();
             cJSON_AddNumberToObject(x, "chip", c);
             cJSON_AddNumberToObject(x, "cores", nc);
@@ -489,7 +502,7 @@ int cmd_profile(coord_opts_t *o) {
                "  routing        %9.3f uJ\n  dynamic        %9.3f uJ\n  static         %9.3f uJ  (%.3f W x %d "
                "chip%s x %.1f us)\n  total          %9.3f uJ\n",
                e.dyn_synop_uj, e.dyn_neuron_uj, e.dyn_spike_uj, e.dyn_route_uj, e.dyn_uj, e.static_uj, t.static_power_w,
-               b->n_chips, b->n_chips == 1 ? "" : "s", e.latency_us, e.total_uj);
+               used, used == 1 ? "" : "s", e.latency_us, e.total_uj);
         printf("  paper-style    %9.3f uJ  (E_MAC 4.6 pJ x first-layer MACs + E_AC 0.9 pJ x the other synaptic\n"
                "                               and attention operations; 45 nm figures)\n",
                e.paper_uj);
@@ -502,11 +515,12 @@ int cmd_profile(coord_opts_t *o) {
                msg.msgs_core ? (double)msg.core_hops / (double)msg.msgs_core : 0.0, (double)msg.msgs_chip / n,
                msg.msgs_chip ? (double)msg.chip_hops / (double)msg.msgs_chip : 0.0, b->topology[0] ? " on " : "",
                b->topology);
-        if (b->n_chips > 1) {
+        if (used > 1) {
             printf("\n%-6s %6s %12s %12s %10s %12s\n", "chip", "cores", "synops", "updates", "spikes", "off-chip");
             for (int c = 0; c < b->n_chips; c++) {
                 stc_core_counters_t a;
                 int nc = chip_counters(b, j.cores, c, &a);
+                if (!nc) continue;
                 printf("%-6d %6d %12.0f %12.0f %10.0f %12.0f\n", c, nc, (double)(a.synops + a.kernel_ops) / n,
                        (double)a.neuron_updates / n, (double)a.spikes / n, (double)a.msgs_chip / n);
             }

@@ -17,6 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+int stc_bundle_chips_used(const stc_bundle_t *b) {
+    unsigned char *seen = b->n_chips > 0 ? calloc((size_t)b->n_chips, 1) : NULL;
+    if (!seen) return b->n_chips > 0 ? b->n_chips : 0; /* out of memory: count the whole system */
+    int n = 0;
+    for (int i = 0; i < b->n_cores; i++) {
+        int c = b->cores[i].chip;
+        if (c >= 0 && c < b->n_chips && !seen[c]) seen[c] = 1, n++;
+    }
+    free(seen);
+    return n;
+}
+
 void stc_bundle_drop_cores(stc_bundle_t *b) {
     for (int i = 0; b->cores && i < b->n_cores; i++) {
         free(b->cores[i].slices);

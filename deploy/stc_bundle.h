@@ -161,6 +161,10 @@ void stc_bundle_destroy(stc_bundle_t **bp);
 /* Free the cores and the placement (what the partitioner makes), keeping the
  * stages and projections, so that they can be cut again. */
 void stc_bundle_drop_cores(stc_bundle_t *b);
+/* The chips that hold at least one core (n_chips is the whole system's: a
+ * bundle placed on torus:4x4 has n_chips 16 even if its cores sit on 4).
+ * Static power is charged for these. */
+int stc_bundle_chips_used(const stc_bundle_t *b);
 
 /* Limits of the bundle reader and of stc_bundle_validate (docs/bundle.md,
  * "Limits").  Far above the largest published models; they bound what a

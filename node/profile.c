@@ -3,7 +3,9 @@
  * Dynamic energy per inference = synops x E_synop + neuron updates x (E_active
  * or E_idle) + spikes x E_spike_local + core hops x E_core_hop + chip-to-chip
  * link hops (along the bundle's topology) x E_chip_hop.  Static energy = static power per chip x chips used
- * x the inference time.  The tick lasts as long as the busiest core needs for
+ * (those holding a core: a chip of the system that holds none is taken to be
+ * powered down or given to another job, as the partitioner assumes when it
+ * keeps the cores on the fewest chips) x the inference time.  The tick lasts as long as the busiest core needs for
  * its synops and neuron updates plus its outgoing hops (cores work in
  * parallel), plus the barrier.  Every figure comes from the target descriptor
  * with its source or assumption (stc-coord target loihi3).
@@ -45,7 +47,7 @@ void stc_energy_model(const stc_bundle_t *b, const stc_target_t *t, const stc_co
     e->dyn_uj = e->dyn_synop_uj + e->dyn_neuron_uj + e->dyn_spike_uj + e->dyn_route_uj;
     e->tick_ns = busiest_ns + t->time_barrier_ns;
     e->latency_us = e->tick_ns * b->ticks * 1e-3;
-    e->static_uj = t->static_power_w * b->n_chips * e->latency_us; /* W x us = uJ */
+    e->static_uj = t->static_power_w * stc_bundle_chips_used(b) * e->latency_us; /* W x us = uJ */
     e->total_uj = e->dyn_uj + e->static_uj;
     /* the papers count the first layer (on the real-valued image) as MACs and
      * every other synaptic or attention operation as an AC */

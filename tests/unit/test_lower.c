@@ -809,6 +809,16 @@ static void test_energy_model(void) {
     CU_ASSERT_DOUBLE_EQUAL(e.total_uj, syn + neu + spk + rte + e.static_uj, 1e-9);
     /* paper-style: (1300 - 600 first-layer synops) / 2 x 0.9 pJ + 50 MACs x 4.6 pJ */
     CU_ASSERT_DOUBLE_EQUAL(e.paper_uj, (350 * 0.9 + 50 * 4.6) * 1e-6, 1e-15);
+    /* the same two cores placed on a system of 16 chips: only the 2 that hold
+     * cores draw static power */
+    b.n_chips = 16;
+    CU_ASSERT_EQUAL(stc_bundle_chips_used(&b), 2);
+    stc_energy_model(&b, &t, c, 2, 50.0, 600.0, &e);
+    CU_ASSERT_DOUBLE_EQUAL(e.static_uj, t.static_power_w * 2 * e.latency_us, 1e-9);
+    cores[2].chip = 0; /* both on chip 0 */
+    CU_ASSERT_EQUAL(stc_bundle_chips_used(&b), 1);
+    stc_energy_model(&b, &t, c, 2, 50.0, 600.0, &e);
+    CU_ASSERT_DOUBLE_EQUAL(e.static_uj, t.static_power_w * 1 * e.latency_us, 1e-9);
 }
 
 void stc_suite_lower(void) {
