@@ -4,9 +4,13 @@
 #include "stc_base.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- status */
 
@@ -184,38 +188,62 @@ int stc_add_ok(uint64_t a, uint64_t b, uint64_t *out) {
     return 1;
 }
 
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+           : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
+}
+
+/* Opened without blocking (a FIFO would wait for a writer) and checked with
+ * fstat before anything is read: a directory, FIFO or device is named as
+ * such, and the size comes from the file's own record, never from seeking in
+ * something that is not a file. */
 stc_status_t stc_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *n,
                            stc_err_t *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return stc_err_set(err, STC_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return stc_err_set(err, STC_E_IO, "%s: cannot seek (expected a regular file)", path);
+    *data = NULL;
+    *n = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return stc_err_set(err, STC_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st)) {
+        stc_status_t s = stc_err_set(err, STC_E_IO, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return s;
     }
-    long len = ftell(f);
-    if (len < 0) {
-        fclose(f);
-        return stc_err_set(err, STC_E_IO, "%s: cannot tell size", path);
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return stc_err_set(err, STC_E_IO, "%s: not a regular file (%s)", path, file_kind(st.st_mode));
     }
-    if ((unsigned long)len > max_bytes) {
-        fclose(f);
-        return stc_err_set(err, STC_E_LIMIT, "%s: file is %ld bytes, limit is %zu", path, len,
+    if (st.st_size < 0 || (uintmax_t)st.st_size > max_bytes) {
+        close(fd);
+        return stc_err_set(err, STC_E_LIMIT, "%s: file is %lld bytes, limit is %zu", path, (long long)st.st_size,
                            max_bytes);
     }
-    rewind(f);
-    unsigned char *buf = malloc((size_t)len + 1);
+    size_t cap = (size_t)st.st_size + 1, got = 0; /* one byte more: a file that grew is seen */
+    unsigned char *buf = malloc(cap + 1);
     if (!buf) {
-        fclose(f);
-        return stc_err_set(err, STC_E_NOMEM, "%s: cannot allocate %ld bytes", path, len);
+        close(fd);
+        return stc_err_set(err, STC_E_NOMEM, "%s: cannot allocate %zu bytes", path, cap);
     }
-    size_t got = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    if (got != (size_t)len) {
+    while (got < cap) {
+        ssize_t r = read(fd, buf + got, cap - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            stc_status_t s = stc_err_set(err, STC_E_IO, "%s: cannot read: %s", path, strerror(errno));
+            free(buf);
+            close(fd);
+            return s;
+        }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != (size_t)st.st_size) {
         free(buf);
-        return stc_err_set(err, STC_E_IO, "%s: short read (%zu of %ld bytes)", path, got, len);
+        return stc_err_set(err, STC_E_IO, "%s: the file changed while it was read (%lld bytes, read %zu%s)", path,
+                           (long long)st.st_size, got, got > (size_t)st.st_size ? " or more" : "");
     }
-    buf[len] = 0;
+    buf[got] = 0;
     *data = buf;
-    *n = (size_t)len;
+    *n = got;
     return STC_OK;
 }

@@ -81,7 +81,9 @@ size_t stc_arena_bytes(const stc_arena_t *a);            /* total requested */
 int stc_mul_ok(uint64_t a, uint64_t b, uint64_t *out);
 int stc_add_ok(uint64_t a, uint64_t b, uint64_t *out);
 
-/* Read a whole (small) file with a size limit; caller frees *data. */
+/* Read a whole file with a size limit; caller frees *data (NUL-terminated,
+ * *n excludes the NUL).  Only a regular file: a directory, FIFO or device is
+ * refused as "PATH: not a regular file (a FIFO)" without blocking on it. */
 stc_status_t stc_read_file(const char *path, size_t max_bytes, unsigned char **data,
                            size_t *n, stc_err_t *err);
 

@@ -7,7 +7,9 @@
  * papers do (no BatchNorm statistics, no unused LayerNorms).
  * A compiled bundle (M.stc) gets its manifest instead: model, target, shape,
  * cores and chips, and the placement: the topology (and whether the bundle
- * carries its file) and the busiest link the partitioner expects.
+ * carries its file) and the busiest link the partitioner expects: the one with
+ * the most link time per inference (its spikes over its bandwidth, the
+ * partition report's max_link_load), ties to the most spikes, then the lowest id.
  * SPDX-License-Identifier: MIT
  */
 #include "coord.h"
@@ -39,22 +41,29 @@ static int inspect_bundle(coord_opts_t *o) {
         coord_fail(&err);
         return 1;
     }
-    int chips_used = 0, *used = calloc((size_t)b->n_chips + 1, sizeof *used);
-    for (int c = 1; used && c < b->n_cores; c++)
-        if (b->cores[c].chip >= 0 && !used[b->cores[c].chip]++) chips_used++;
-    free(used);
-    /* the topology as a node would load it: the carried file, else the spec */
+    int chips_used = stc_bundle_chips_used(b);
+    /* the topology as the partitioner loaded it: the carried file, else the spec, with the
+     * target's link figures where it gives none (so that loads are seconds, as in its report) */
     stc_topology_t *topo = NULL;
-    stc_err_t te = {0};
+    stc_err_t te = {0}, tge = {0};
+    stc_target_t tg;
+    int have_target = !(b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, &tg, &tge)
+                                       : stc_target_load(b->target, &tg, &tge));
+    double dbw = have_target ? tg.chip_link_spikes_per_s : 1, dcost = have_target ? tg.energy_chip_hop_pj : 1;
     if (b->topology[0])
         topo = b->topology_json ? stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology,
-                                                          1, 1, &te)
-                                : stc_topology_parse(b->topology, 1, 1, &te);
-    int busiest = -1;
-    double total = 0;
+                                                          dbw, dcost, &te)
+                                : stc_topology_parse(b->topology, dbw, dcost, &te);
+    /* the busiest link: the most link time (spikes / bandwidth) when the topology loads and
+     * matches the recorded links, else the most spikes */
+    int busiest = -1, by_load = topo && stc_topology_n_links(topo) == b->n_links;
+    double total = 0, best = 0;
     for (int l = 0; l < b->n_links; l++) {
-        total += b->link_traffic[l];
-        if (b->link_traffic[l] > 0 && (busiest < 0 || b->link_traffic[l] > b->link_traffic[busiest])) busiest = l;
+        double x = b->link_traffic[l];
+        total += x;
+        if (!(x > 0)) continue;
+        double load = by_load ? x / stc_topology_link(topo, l)->bandwidth : x;
+        if (busiest < 0 || load > best || (load == best && x > b->link_traffic[busiest])) busiest = l, best = load;
     }
     const stc_link_t *bl = topo && busiest >= 0 && busiest < stc_topology_n_links(topo)
                                ? stc_topology_link(topo, busiest) : NULL;
@@ -95,6 +104,10 @@ static int inspect_bundle(coord_opts_t *o) {
                     cJSON_AddItemToObject(bj, "chips", cJSON_CreateIntArray(ab, 2));
                 }
                 cJSON_AddNumberToObject(bj, "spikes_per_inference", b->link_traffic[busiest]);
+                if (by_load) {
+                    cJSON_AddNumberToObject(bj, "bandwidth_spikes_per_s", bl->bandwidth);
+                    cJSON_AddNumberToObject(bj, "load_s_per_inference", best);
+                }
             } else {
                 cJSON_AddNullToObject(tj, "busiest_link");
             }
@@ -126,6 +139,10 @@ static int inspect_bundle(coord_opts_t *o) {
             printf("busiest link not recorded (partitioned by an stc that did not keep the link traffic)\n");
         else if (b->n_links && busiest < 0)
             printf("busiest link none: no spikes expected between chips\n");
+        else if (busiest >= 0 && by_load)
+            printf("busiest link %d, chips %d-%d: load %.6g s per inference expected (%.6g spikes at %.6g spikes/s; "
+                   "%.6g spikes on all %d links)\n", busiest, bl->a, bl->b, best, b->link_traffic[busiest],
+                   bl->bandwidth, total, b->n_links);
         else if (busiest >= 0 && bl)
             printf("busiest link %d, chips %d-%d: %.6g spikes per inference expected (%.6g on all %d links)\n",
                    busiest, bl->a, bl->b, b->link_traffic[busiest], total, b->n_links);

@@ -32,7 +32,8 @@ typedef struct {
     int a, b;             /* the two chips it joins (a < b) */
     int level;            /* hierarchy level (0: within a board); mesh/torus: the dimension */
     double bandwidth;     /* spikes per second in each direction */
-    double cost;          /* energy per spike crossing it, pJ (relative cost if the file says so) */
+    double cost;          /* energy per spike crossing it, pJ (a file's relative costs are scaled on loading:
+                           * the cheapest link costs default_cost, docs/topologies.md) */
 } stc_link_t;
 
 typedef struct stc_topology stc_topology_t;
@@ -58,7 +59,8 @@ const stc_link_t *stc_topology_link(const stc_topology_t *t, int i);
  * (chips on a board) first, and chip = c[0] + dims[0] * (c[1] + dims[1] * c[2]):
  * "hier:8x4" (8 boards of 4 chips, written top-down) has dims {4, 8}.  Link ids,
  * the hierarchy model and its default costs: docs/topologies.md.
- * The unit of stc_link_t.cost: "pJ", or "relative" when a topology file says so. */
+ * The unit a topology file gave its costs in: "pJ", or "relative" when it says so;
+ * stc_link_t.cost is pJ either way (relative costs are scaled on loading). */
 const char *stc_topology_cost_unit(const stc_topology_t *t);
 
 /* The dimension-ordered route from chip a to chip b: the link ids in order

@@ -5,8 +5,11 @@
  * measured per link; routes are computed from coordinates (no tables), one link id
  * per hop.  Specs ("torus:4x4") and files ("stc-topology 1" JSON) come from users:
  * every count and size is checked before use and every message names the spec or
- * file and the field.  The rules (syntax, file format, link numbering, routing, the
- * hierarchy model and its default costs) are written down in docs/topologies.md.
+ * file and the field; a file is one JSON value (nothing after it but whitespace) read
+ * only if it is a regular file.  Relative costs are scaled to pJ on loading (the cheapest
+ * link costs default_cost), so every cost this module returns is pJ.  The rules (syntax,
+ * file format, link numbering, routing, the hierarchy model and its default costs) are
+ * written down in docs/topologies.md.
  * SPDX-License-Identifier: MIT
  */
 #include "stc_partition.h"
@@ -373,6 +376,27 @@ static stc_status_t read_levels(const cJSON *root, const char *key, const char *
     return STC_OK;
 }
 
+/* Relative costs into pJ: the cheapest link (of the positive-cost ones, on a
+ * dimension or level that has links) costs default_cost, the target's
+ * energy_chip_hop_pj, and every other link in proportion; a cost of 0 stays 0.
+ * docs/topologies.md says why the cheapest and not the mean. */
+static stc_status_t scale_relative(int n_dims, const int *dims, double *cost, double default_cost, const char *name,
+                                   stc_err_t *err) {
+    double cmin = 0;
+    for (int l = 0; l < n_dims; l++) /* a line or group of one chip has no link, whatever the kind */
+        if (dims[l] > 1 && cost[l] > 0 && (cmin == 0 || cost[l] < cmin)) cmin = cost[l];
+    if (cmin == 0) return STC_OK; /* every link free, or no links */
+    for (int l = 0; l < n_dims; l++) {
+        double ratio = cost[l] / cmin, pj = ratio * default_cost;
+        if (dims[l] > 1 && !(isfinite(pj) && pj <= MAX_COST))
+            return stc_err_set(err, STC_E_FORMAT, "%s: field 'cost' entry %d: relative cost %g is %g times the "
+                               "cheapest link's, %g pJ at %g pJ per chip hop, expected at most %g pJ", name, l + 1,
+                               cost[l], ratio, pj, default_cost, MAX_COST);
+        cost[l] = dims[l] > 1 ? pj : 0;
+    }
+    return STC_OK;
+}
+
 static const char *const file_keys[] = {"format", "summary", "comment", "kind",     "dims",
                                         "levels", "bandwidth", "cost",  "cost_unit"};
 
@@ -388,9 +412,32 @@ stc_topology_t *stc_topology_parse_json(const char *json, size_t n, const char *
         return NULL;
     }
     if (check_defaults(name, default_bandwidth, default_cost, err)) return NULL;
-    cJSON *root = cJSON_ParseWithLength(json ? json : "", n);
+    /* the text is carried in a bundle as a C string: a NUL would cut it there */
+    const char *nul = json ? memchr(json, 0, n) : NULL;
+    if (nul) {
+        stc_err_set(err, STC_E_FORMAT, "%s: a NUL byte at byte offset %zu, expected JSON text", name,
+                    (size_t)(nul - json));
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = json && n ? cJSON_ParseWithLengthOpts(json, n, &end, 0) : NULL;
     if (!root) {
-        stc_err_set(err, STC_E_FORMAT, "%s: not valid JSON", name);
+        if (json && n && end >= json && end <= json + n)
+            stc_err_set(err, STC_E_FORMAT, "%s: not valid JSON (at byte offset %zu)", name, (size_t)(end - json));
+        else
+            stc_err_set(err, STC_E_FORMAT, "%s: not valid JSON (the file is empty)", name);
+        return NULL;
+    }
+    /* one JSON value and nothing after it but whitespace: trailing text is a
+     * damaged or concatenated file, not something to ignore */
+    size_t at = end >= json && end <= json + n ? (size_t)(end - json) : n;
+    while (at < n && (json[at] == ' ' || json[at] == '\t' || json[at] == '\n' || json[at] == '\r')) at++;
+    if (at < n) {
+        char found[48];
+        stc_escape(found, sizeof found, json + at, n - at, 16);
+        stc_err_set(err, STC_E_FORMAT, "%s: text after the JSON value at byte offset %zu ('%s'), expected only "
+                    "whitespace", name, at, found);
+        cJSON_Delete(root);
         return NULL;
     }
     stc_topology_t *t = NULL;
@@ -444,11 +491,6 @@ stc_topology_t *stc_topology_parse_json(const char *json, size_t n, const char *
     int dims[STC_TOPO_MAX_DIMS];
     int n_dims = ev ? read_extents(ev, key, name, dims, err) : -1;
     if (n_dims < 0) goto done;
-    double bw[STC_TOPO_MAX_DIMS], cost[STC_TOPO_MAX_DIMS];
-    defaults(kind, default_bandwidth, default_cost, bw, cost);
-    if (read_levels(root, "bandwidth", name, n_dims, 0, 1, MAX_BANDWIDTH, bw, err) ||
-        read_levels(root, "cost", name, n_dims, 0, 0, MAX_COST, cost, err))
-        goto done;
     const char *unit = "pJ";
     const cJSON *uj = cJSON_GetObjectItemCaseSensitive(root, "cost_unit");
     if (uj) {
@@ -459,6 +501,14 @@ stc_topology_t *stc_topology_parse_json(const char *json, size_t n, const char *
             goto done;
         }
     }
+    int relative = !strcmp(unit, "relative");
+    double bw[STC_TOPO_MAX_DIMS], cost[STC_TOPO_MAX_DIMS];
+    /* relative costs: what the file leaves out is the default's shape (1, or 4^l in a hierarchy) */
+    defaults(kind, default_bandwidth, relative ? 1.0 : default_cost, bw, cost);
+    if (read_levels(root, "bandwidth", name, n_dims, 0, 1, MAX_BANDWIDTH, bw, err) ||
+        read_levels(root, "cost", name, n_dims, 0, 0, MAX_COST, cost, err))
+        goto done;
+    if (relative && scale_relative(n_dims, dims, cost, default_cost, name, err)) goto done;
     t = build(kind, n_dims, dims, bw, cost, unit, name, name, err);
 done:
     cJSON_Delete(root);

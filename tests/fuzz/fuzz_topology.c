@@ -4,7 +4,9 @@
  * Every failure must name the file (or the spec, escaped); every success must give a
  * topology within its limits whose links join two distinct chips with sane figures, and
  * whose routes are chains of links from a to b as long as hops() says, costing the sum of
- * their links, and no longer than the rule allows (docs/topologies.md).
+ * their links, and no longer than the rule allows (docs/topologies.md).  A file that loads is
+ * one JSON object and nothing after it but whitespace, with no NUL; its costs are pJ (at most
+ * 1e9), and with "cost_unit": "relative" the cheapest link costs exactly the default (105).
  * Seeds: tests/fuzz/corpus/topology/.
  * SPDX-License-Identifier: MIT
  */
@@ -59,7 +61,7 @@ static void check_topology(const stc_topology_t *t, const uint8_t *data, size_t 
     for (int i = 0; i < n_links; i++) {
         const stc_link_t *l = stc_topology_link(t, i);
         CHECK(l && l->a >= 0 && l->a < l->b && l->b < chips && l->level >= 0 && l->level < n);
-        CHECK(isfinite(l->bandwidth) && l->bandwidth > 0 && isfinite(l->cost) && l->cost >= 0);
+        CHECK(isfinite(l->bandwidth) && l->bandwidth > 0 && isfinite(l->cost) && l->cost >= 0 && l->cost <= 1e9);
     }
     CHECK(!stc_topology_link(t, n_links) && !stc_topology_link(t, -1));
     /* a few pairs chosen by the input's bytes, and the corners */
@@ -94,6 +96,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(err.status != STC_OK && !strncmp(err.msg, "fuzz.json: ", 11)); /* every failure names the file */
     } else {
         check_topology(t, data, size);
+        /* one JSON object, then only whitespace; no NUL anywhere */
+        size_t end = size;
+        while (end > 0 && strchr(" \t\n\r", data[end - 1]) && data[end - 1]) end--;
+        CHECK(end > 0 && data[end - 1] == '}' && !memchr(data, 0, size));
+        if (!strcmp(stc_topology_cost_unit(t), "relative")) {
+            double cmin = 0;
+            for (int i = 0; i < stc_topology_n_links(t); i++) {
+                double c = stc_topology_link(t, i)->cost;
+                if (c > 0 && (cmin == 0 || c < cmin)) cmin = c;
+            }
+            CHECK(cmin == 0 || cmin == 105.0);
+        }
         stc_topology_destroy(&t);
     }
 

@@ -11,6 +11,12 @@
 # against the partition report and the bundle's bytes).  A bundle without the
 # carried file (what an older stc wrote) must be refused with a message that
 # says so, not silently counted at 1 link per crossing.
+# Then the loader's refusals as the CLI shows them (a directory, a FIFO, a
+# device, text after the JSON value: exit 1, the file and what it is or the
+# byte offset), relative costs (the cheapest link costs the target's
+# energy_chip_hop_pj: the report's cost and energy figures equal those of the
+# pJ file with the scaled numbers) and inspect's busiest link on links of
+# different bandwidths (the most link time, as the report's max_link_load).
 # SPDX-License-Identifier: MIT
 import json
 import os
@@ -143,6 +149,103 @@ def main():
     p = stc(["inspect", old_path])
     check("inspect: an old bundle says the topology does not load and the traffic was not recorded",
           p.returncode == 0 and "does not load" in p.stdout and "busiest link not recorded" in p.stdout, p.stdout)
+
+    loader_refusals(small)
+    relative_costs(small, json.load(open(tiny_path))["energy_chip_hop_pj"]["value"])
+    busiest_by_load(small)
+
+
+def torus_file(name, **fields):
+    """A 4x4 torus topology file in the work directory with the given figures: its path."""
+    d = {"format": "stc-topology 1", "kind": "torus", "dims": {"value": [4, 4], "assumption": "a test"}}
+    for k, v in fields.items():
+        d[k] = v if k == "cost_unit" else {"value": v, "assumption": "a test"}
+    path = os.path.join(A.work, name)
+    with open(path, "w") as f:
+        json.dump(d, f)
+    return path
+
+
+def loader_refusals(small):
+    out = os.path.join(A.work, "refused.stc")
+    dirp = os.path.join(A.work, "a_dir.json")
+    os.makedirs(dirp)
+    fifo = os.path.join(A.work, "a_fifo.json")
+    os.mkfifo(fifo)
+    for path, what in ((dirp, "a directory"), (A.work, "a directory"), (fifo, "a FIFO"),
+                       ("/dev/null", "a character device")):
+        p = stc(["partition", small, "--topology", path, "-o", out], 1)
+        check(f"--topology {what}: refused as not a regular file",
+              p.returncode == 1 and f"error: {path}: not a regular file ({what})"
+              in p.stderr and "bytes, limit" not in p.stderr, p.stderr)
+    good = torus_file("good.json")
+    text = open(good).read()
+    trail = os.path.join(A.work, "trail.json")
+    open(trail, "w").write(text + " trailing\n")
+    p = stc(["partition", small, "--topology", trail, "-o", out], 1)
+    check("text after the JSON value: refused at its byte offset",
+          p.returncode == 1 and f"error: {trail}: text after the JSON value at byte offset {len(text) + 1} "
+          "('trailing\\x0a'), expected only whitespace" in p.stderr, p.stderr)
+    open(trail, "w").write(text + " \n\t\n")
+    p = stc(["partition", small, "--topology", trail, "--strategy", "greedy", "-o", out])
+    check("whitespace after the JSON value is fine", p.returncode == 0, p.stderr)
+
+
+def relative_costs(small, hop_pj):
+    out = os.path.join(A.work, "rel.stc")
+
+    def figures(path):
+        p = stc(["partition", small, "--topology", path, "--strategy", "greedy", "-o", out, "--json"])
+        if p.returncode:
+            return None
+        s = json.loads(p.stdout)["strategies"][0]
+        return s["cost_weighted_traffic_pj"], s["est_energy_uj"], s["hop_weighted_traffic"]
+
+    rel = figures(torus_file("rel12.json", cost=[1, 2], cost_unit="relative"))
+    pj = figures(torus_file("pj12.json", cost=[hop_pj, 2 * hop_pj], cost_unit="pJ"))
+    raw = figures(torus_file("raw12.json", cost=[1, 2], cost_unit="pJ"))
+    check("relative [1, 2]: the report's cost and energy equal the pJ file's [E, 2E], E = energy_chip_hop_pj",
+          rel is not None and rel == pj, f"{rel} vs {pj}")
+    check("relative costs are not taken as pJ", rel is not None and raw is not None and rel[0] > 50 * raw[0] and
+          close(rel[0], hop_pj * raw[0], 1e-12) and rel[1] > raw[1], f"{rel} vs {raw}")
+    rel36 = figures(torus_file("rel36.json", cost=[3, 6], cost_unit="relative"))
+    check("only the ratios of relative costs count", rel36 == rel, f"{rel36} vs {rel}")
+
+
+def busiest_by_load(small):
+    """Y links 1e6 times slower than X: the busiest link is the one with the most link time."""
+    skew = torus_file("skew.json", bandwidth=[1e9, 1e3])
+    out = os.path.join(A.work, "skew.stc")
+    p = stc(["partition", small, "--topology", skew, "--strategy", "greedy", "-o", out, "--json"])
+    check("partition on links of skewed bandwidth", p.returncode == 0, p.stderr)
+    if p.returncode:
+        return
+    rep = json.loads(p.stdout)["strategies"][0]
+    link = sections(open(out, "rb").read())["link"]
+    n = struct.unpack_from("<I", link)[0]
+    traffic = struct.unpack_from(f"<{n}d", link, 4)
+    bw = [1e9] * 16 + [1e3] * 16  # X links are ids 0-15, Y links 16-31
+    i_load = max(range(n), key=lambda i: (traffic[i] / bw[i], traffic[i], -i))
+    i_spk = max(range(n), key=lambda i: (traffic[i], -i))
+    check("the skew matters: the most spikes are on an X link, the most link time on a Y link",
+          i_spk < 16 <= i_load, f"spikes: link {i_spk}, load: link {i_load}")
+    bl = (json.loads(stc(["inspect", out, "--json"]).stdout).get("topology") or {}).get("busiest_link") or {}
+    check("inspect --json: the busiest link is the report's (most link time)",
+          bl.get("id") == rep["busiest_link"] == i_load, f"{bl} vs report {rep['busiest_link']}, {i_load}")
+    check("inspect --json: its spikes, bandwidth and load (the report's max_link_load)",
+          close(bl.get("spikes_per_inference", 0), traffic[i_load], 1e-14) and
+          bl.get("bandwidth_spikes_per_s") == 1e3 and
+          close(bl.get("load_s_per_inference", 0), rep["max_link_load"], 1e-12), f"{bl} vs {rep['max_link_load']}")
+    p = stc(["inspect", out])
+    lk = stc_link_chips(bl)
+    check("inspect (text): the busiest link's load and spikes",
+          f"busiest link {i_load}, chips {lk}: load {rep['max_link_load']:.6g} s per inference expected "
+          f"({traffic[i_load]:.6g} spikes at 1000 spikes/s;" in p.stdout, p.stdout)
+
+
+def stc_link_chips(bl):
+    c = bl.get("chips", [0, 0])
+    return f"{c[0]}-{c[1]}"
 
 
 if __name__ == "__main__":

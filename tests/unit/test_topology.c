@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "stc_partition.h"
 #include "test_util.h"
@@ -450,6 +452,162 @@ static void test_bad_files(void) {
     STC_ASSERT_CONTAINS(err.msg, "my.json: default cost is -2");
 }
 
+/* `json` (n bytes) loads; the caller destroys it */
+static stc_topology_t *json_ok(const char *json, size_t n, double default_cost) {
+    stc_err_t err = {0};
+    stc_topology_t *t = stc_topology_parse_json(json, n, "my.json", BW, default_cost, &err);
+    if (!t) fprintf(stderr, "\n%s: %s\n", json, err.msg);
+    CU_ASSERT_PTR_NOT_NULL(t);
+    return t;
+}
+
+#define TORUS_COST(v, unit)                                                                         \
+    HEAD "\"kind\": \"torus\", " DIMS44 ", \"cost\": {\"value\": " v ", \"assumption\": \"t\"}, \"cost_unit\": \"" unit \
+         "\"}"
+
+/* Relative costs: the cheapest link costs the default (the target's energy_chip_hop_pj), the
+ * others in proportion; every cost figure (links, routes, the placement's cost-weighted
+ * traffic) is then pJ, as with a pJ file of the scaled numbers. */
+static void test_relative(void) {
+    const char *rel = TORUS_COST("[1, 2]", "relative"), *pj = TORUS_COST("[105, 210]", "pJ");
+    stc_topology_t *r = json_ok(rel, strlen(rel), COST), *p = json_ok(pj, strlen(pj), COST);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_STRING_EQUAL(stc_topology_cost_unit(r), "relative");
+    CU_ASSERT_EQUAL(stc_topology_link(r, 0)->cost, 105.0);  /* X: the cheapest, one chip hop */
+    CU_ASSERT_EQUAL(stc_topology_link(r, 31)->cost, 210.0); /* Y: twice that */
+    CU_ASSERT_EQUAL(stc_topology_cost(r, 0, 5), 315.0);
+    for (int a = 0; a < 16; a++)
+        for (int b = 0; b < 16; b++) CU_ASSERT_EQUAL(stc_topology_cost(r, a, b), stc_topology_cost(p, a, b));
+    /* the partition report's cost-weighted traffic: 10 spikes chip 0 -> 5 (X then Y), 4 spikes 0 -> 1 (X) */
+    int64_t xadj[] = {0, 2, 3, 4};
+    int32_t adj[] = {1, 2, 0, 0};
+    double traffic[] = {10, 4, 10, 4};
+    stc_pgraph_t g = {3, NULL, xadj, adj, traffic};
+    int chip_of[] = {0, 5, 1};
+    stc_place_eval_t er, ep;
+    stc_err_t err = {0};
+    CU_ASSERT_EQUAL(stc_place_evaluate(&g, r, 1, chip_of, &er, NULL, &err), STC_OK);
+    CU_ASSERT_EQUAL(stc_place_evaluate(&g, p, 1, chip_of, &ep, NULL, &err), STC_OK);
+    CU_ASSERT_EQUAL(er.cost_weighted_traffic, 10 * 315.0 + 4 * 105.0);
+    CU_ASSERT_EQUAL(ep.cost_weighted_traffic, er.cost_weighted_traffic);
+    stc_topology_destroy(&r);
+    stc_topology_destroy(&p);
+
+    /* only the ratios count: [3, 6] is [1, 2]; a loader given another chip hop scales with it */
+    rel = TORUS_COST("[3, 6]", "relative");
+    r = json_ok(rel, strlen(rel), 2.0);
+    CU_ASSERT(r && stc_topology_link(r, 0)->cost == 2.0 && stc_topology_link(r, 16)->cost == 4.0);
+    stc_topology_destroy(&r);
+    /* the same file in pJ is taken as it is */
+    pj = TORUS_COST("[3, 6]", "pJ");
+    p = json_ok(pj, strlen(pj), 2.0);
+    CU_ASSERT(p && stc_topology_link(p, 0)->cost == 3.0 && stc_topology_link(p, 16)->cost == 6.0);
+    stc_topology_destroy(&p);
+    /* a free link stays free and the cheapest of the others sets the scale; all free: all 0 */
+    rel = TORUS_COST("[0, 4]", "relative");
+    r = json_ok(rel, strlen(rel), COST);
+    CU_ASSERT(r && stc_topology_link(r, 0)->cost == 0.0 && stc_topology_link(r, 16)->cost == COST);
+    stc_topology_destroy(&r);
+    rel = TORUS_COST("0", "relative");
+    r = json_ok(rel, strlen(rel), COST);
+    CU_ASSERT(r && stc_topology_link(r, 0)->cost == 0.0 && stc_topology_link(r, 31)->cost == 0.0);
+    stc_topology_destroy(&r);
+    /* a dimension without links does not set the scale: a 1x4 line's Y links are the cheapest */
+    rel = HEAD "\"kind\": \"mesh\", \"dims\": {\"value\": [1, 4], \"assumption\": \"t\"}, "
+          "\"cost\": {\"value\": [1, 5], \"assumption\": \"t\"}, \"cost_unit\": \"relative\"}";
+    r = json_ok(rel, strlen(rel), COST);
+    CU_ASSERT(r && stc_topology_n_links(r) == 3 && stc_topology_link(r, 0)->cost == COST);
+    stc_topology_destroy(&r);
+    /* a hierarchy's default shape (x4 per level) when the file gives no cost: level 0 is a chip hop */
+    rel = HEAD "\"kind\": \"hier\", \"levels\": {\"value\": [2, 2, 2], \"assumption\": \"t\"}, "
+          "\"cost_unit\": \"relative\"}";
+    r = json_ok(rel, strlen(rel), COST);
+    CU_ASSERT(r && stc_topology_link(r, 0)->cost == COST && stc_topology_link(r, 4)->cost == 4 * COST &&
+              stc_topology_link(r, 6)->cost == 16 * COST);
+    stc_topology_destroy(&r);
+    /* a ratio that puts a link over 1e9 pJ is refused, naming the entry */
+    file_err(TORUS_COST("[1e-6, 1e9]", "relative"), STC_E_FORMAT,
+             "my.json: field 'cost' entry 2: relative cost 1e+09 is 1e+15 times the cheapest link's, 1.05e+17 pJ at "
+             "105 pJ per chip hop, expected at most 1e+09 pJ");
+}
+
+/* One JSON value, then only whitespace: trailing text (or a NUL) is refused at its byte offset. */
+static void test_trailing(void) {
+    const char *ok = HEAD "\"kind\": \"torus\", " DIMS44 "} \n\t\r\n";
+    stc_topology_t *t = json_ok(ok, strlen(ok), COST);
+    CU_ASSERT(t && stc_topology_n_links(t) == 32);
+    stc_topology_destroy(&t);
+    char want[160];
+    size_t end = strlen(HEAD "\"kind\": \"torus\", " DIMS44 "}");
+    snprintf(want, sizeof want, "my.json: text after the JSON value at byte offset %zu ('trailing'), expected only "
+             "whitespace", end + 1);
+    file_err(HEAD "\"kind\": \"torus\", " DIMS44 "} trailing", STC_E_FORMAT, want);
+    snprintf(want, sizeof want, "my.json: text after the JSON value at byte offset %zu ('{}'), expected only "
+             "whitespace", end);
+    file_err(HEAD "\"kind\": \"torus\", " DIMS44 "}{}", STC_E_FORMAT, want);
+    file_err("{\"format\": 1", STC_E_FORMAT, "my.json: not valid JSON (at byte offset 11)");
+    file_err("", STC_E_FORMAT, "my.json: not valid JSON (the file is empty)");
+    /* a NUL after the value, or inside it, with the length given */
+    const char nul[] = "{\"format\": \"stc-topology 1\"}\0x";
+    stc_err_t err = {0};
+    CU_ASSERT_PTR_NULL(stc_topology_parse_json(nul, sizeof nul - 1, "my.json", BW, COST, &err));
+    CU_ASSERT_EQUAL(err.status, STC_E_FORMAT);
+    STC_ASSERT_CONTAINS(err.msg, "my.json: a NUL byte at byte offset 28, expected JSON text");
+    /* through stc_topology_parse, from a file: the path names it */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/stc_topo_trail_%d.json", (int)getpid());
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(HEAD "\"kind\": \"torus\", " DIMS44 "}\n}\n", f);
+    fclose(f);
+    CU_ASSERT_PTR_NULL(stc_topology_parse(path, BW, COST, &err));
+    snprintf(want, sizeof want, "%s: text after the JSON value at byte offset %zu ('}\\x0a'), expected only "
+             "whitespace", path, end + 1);
+    if (!strstr(err.msg, want)) fprintf(stderr, "\ngot '%s', expected '%s'\n", err.msg, want);
+    STC_ASSERT_CONTAINS(err.msg, want);
+    remove(path);
+}
+
+/* --topology naming something that is not a regular file: said so, never a size from seeking it,
+ * never a wait on a FIFO; the size limit comes from the file's own record. */
+static void test_not_files(void) {
+    stc_err_t err = {0};
+    unsigned char *data = (unsigned char *)"x";
+    size_t n = 7;
+    CU_ASSERT_EQUAL(stc_read_file("/tmp", 100, &data, &n, &err), STC_E_IO);
+    CU_ASSERT(data == NULL && n == 0);
+    CU_ASSERT_STRING_EQUAL(err.msg, "/tmp: not a regular file (a directory)");
+    CU_ASSERT_PTR_NULL(stc_topology_parse("/tmp", BW, COST, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "/tmp: not a regular file (a directory)");
+    CU_ASSERT_PTR_NULL(stc_topology_parse("/dev/null", BW, COST, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "/dev/null: not a regular file (a character device)");
+    char path[64], want[160];
+    snprintf(path, sizeof path, "/tmp/stc_topo_fifo_%d.json", (int)getpid());
+    remove(path);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+    CU_ASSERT_PTR_NULL(stc_topology_parse(path, BW, COST, &err)); /* returns: does not wait for a writer */
+    snprintf(want, sizeof want, "%s: not a regular file (a FIFO)", path);
+    CU_ASSERT_STRING_EQUAL(err.msg, want);
+    remove(path);
+    CU_ASSERT_PTR_NULL(stc_topology_parse("/nonexistent/t.json", BW, COST, &err));
+    CU_ASSERT_EQUAL(err.status, STC_E_IO);
+    STC_ASSERT_CONTAINS(err.msg, "/nonexistent/t.json: cannot open: ");
+    /* a regular file: its size against the limit, then the bytes, NUL-terminated */
+    snprintf(path, sizeof path, "/tmp/stc_topo_size_%d.json", (int)getpid());
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("0123456789ab", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(stc_read_file(path, 11, &data, &n, &err), STC_E_LIMIT);
+    snprintf(want, sizeof want, "%s: file is 12 bytes, limit is 11", path);
+    CU_ASSERT_STRING_EQUAL(err.msg, want);
+    CU_ASSERT_EQUAL_FATAL(stc_read_file(path, 12, &data, &n, &err), STC_OK);
+    CU_ASSERT(n == 12 && !memcmp(data, "0123456789ab", 13));
+    free(data);
+    remove(path);
+}
+
 void stc_suite_topology(void) {
     static const stc_test_t tests[] = {{"mesh", test_mesh},
                                        {"mesh lines (1xN)", test_mesh_lines},
@@ -458,6 +616,9 @@ void stc_suite_topology(void) {
                                        {"topology files", test_files},
                                        {"bad specs", test_bad_specs},
                                        {"bad files", test_bad_files},
+                                       {"relative costs", test_relative},
+                                       {"trailing text", test_trailing},
+                                       {"not regular files", test_not_files},
                                        {NULL, NULL}};
     stc_add_suite("topology", tests);
 }
