@@ -28,7 +28,11 @@ stc_input_t *coord_calib_images(const coord_opts_t *o, const coord_model_t *m, s
         stc_input_norm_t dn;
         if (!np && !stc_input_dataset_norm(ds, &dn, err)) np = &dn;
         if (stc_input_dataset(ds, "train", np, CALIB_IMAGES, &in, err)) {
-            stc_err_prefix(err, "calibration images (the first %d of %s's training set)", CALIB_IMAGES, ds);
+            if (o->dataset) /* the option, when the user gave it */
+                stc_err_prefix(err, "--dataset %s: calibration images (the first %d of its training set)", ds,
+                               CALIB_IMAGES);
+            else
+                stc_err_prefix(err, "calibration images (the first %d of %s's training set)", CALIB_IMAGES, ds);
             in = NULL;
         }
     } else {
@@ -165,6 +169,7 @@ int cmd_compile(coord_opts_t *o) {
         fprintf(stderr, "stc-coord: error: compile needs -o FILE.stc (where to write the chip images)\n");
         return 2;
     }
+    if (o->topology && o->dot && coord_picture_check(o->dot)) return 2; /* before any work */
     const char *tname = o->target ? o->target : "loihi3";
     stc_target_t t;
     if (stc_target_load(tname, &t, &err)) {
@@ -234,7 +239,8 @@ int cmd_compile(coord_opts_t *o) {
             cJSON_AddNumberToObject(r, "packed_stages", cut.packed_stages);
             cJSON_AddNumberToObject(r, "packed_pools", cut.packed_pools);
         }
-        cJSON_AddNumberToObject(r, "chips_used", b->n_chips);
+        cJSON_AddNumberToObject(r, "chips_used", stc_bundle_chips_used(b));
+        cJSON_AddNumberToObject(r, "chips", b->n_chips);
         cJSON_AddNumberToObject(r, "neurons", (double)neurons);
         cJSON_AddNumberToObject(r, "weights_stored", (double)weights);
         cJSON_AddNumberToObject(r, "memory_bytes", (double)mem);
@@ -275,8 +281,9 @@ int cmd_compile(coord_opts_t *o) {
         if (split)
             printf("  split        %d layer%s into %d slices of %s input channels (partial sums, one more "
                    "tick each)\n", split, split == 1 ? "" : "s", sliced, split == 1 ? "its" : "their");
-        printf("  cores        %d on %d chip%s (%d cores per chip; lower bounds: %d by demand, %d by the "
-               "target's limits)\n", cores, b->n_chips, b->n_chips == 1 ? "" : "s", t.cores_per_chip, lb.lower_bound,
+        char cp[48];
+        printf("  cores        %d on %s (%d cores per chip; lower bounds: %d by demand, %d by the target's "
+               "limits)\n", cores, coord_chips_phrase(b, cp, sizeof cp), t.cores_per_chip, lb.lower_bound,
                lb.lower_bound_limits);
         if (cut.packed_stages) {
             char what[96];

@@ -175,11 +175,9 @@ static void on_loaded(dep_t *d, int r, const stc_msg_t *m, void *ud) {
 static stc_status_t deploy(const coord_opts_t *o, dep_t *d, stc_err_t *err) {
     double t0 = coord_now();
     if (!o->json) {
-        int used = stc_bundle_chips_used(d->b);
-        char of[24] = "";
-        if (used < d->b->n_chips) snprintf(of, sizeof of, " of %d", d->b->n_chips);
-        fprintf(stderr, "stc-coord: deploying %s (%.1f MB, %d cores on %d%s chip%s) to %d rank%s\n", o->model,
-                (double)d->len / 1e6, d->b->n_cores - 1, used, of, used == 1 && !of[0] ? "" : "s", d->s.size,
+        char cp[48];
+        fprintf(stderr, "stc-coord: deploying %s (%.1f MB, %d cores on %s) to %d rank%s\n", o->model,
+                (double)d->len / 1e6, d->b->n_cores - 1, coord_chips_phrase(d->b, cp, sizeof cp), d->s.size,
                 d->s.size == 1 ? "" : "s");
     }
     uint8_t *own = malloc((size_t)d->n_chips * 4);

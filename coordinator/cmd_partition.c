@@ -16,12 +16,15 @@
 #include "stc_partition.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -50,13 +53,17 @@ static int measure(const coord_opts_t *o, stc_bundle_t *b) {
         if (!np && !stc_input_dataset_norm(o->dataset, &dn, &err)) np = &dn;
         if (stc_input_dataset(o->dataset, "test", np, limit, &in, &err)) in = NULL;
     }
+    /* the option the images came from, in every message about them */
+    char opt[300];
+    snprintf(opt, sizeof opt, "%s %s", o->calib ? "--calibrate" : "--dataset", o->calib ? o->calib : o->dataset);
     if (!in) {
-        stc_err_prefix(&err, "--calibrate");
+        stc_err_prefix(&err, "%s", opt);
         coord_fail(&err);
         return 1;
     }
     if (in->c != b->in_c || in->h != b->in_h || in->w != b->in_w) {
-        fprintf(stderr, "stc-coord: error: --calibrate: images are [%lld,%lld,%lld], the bundle takes [%d,%d,%d]\n",
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: %s: images are [%lld,%lld,%lld], the bundle takes [%d,%d,%d]\n", opt,
                 (long long)in->c, (long long)in->h, (long long)in->w, b->in_c, b->in_h, b->in_w);
         stc_input_destroy(&in);
         return 1;
@@ -72,8 +79,8 @@ static int measure(const coord_opts_t *o, stc_bundle_t *b) {
         for (int k = 0; k < b->n_stages && !rc; k++) tot[k] += spk[k];
     }
     if (rc) {
-        if (err.status) coord_fail(&err);
-        else fprintf(stderr, "stc-coord: error: out of memory\n");
+        if (!err.status) stc_err_set(&err, STC_E_NOMEM, "out of memory");
+        coord_fail(&err);
     }
     for (int k = 0; k < b->n_stages && !rc; k++) {
         const stc_stage_t *g = &b->stages[k];
@@ -129,7 +136,7 @@ static void apply(stc_bundle_t *b, const stc_target_t *t, const stc_topology_t *
         b->cores[c].y = k / t->core_mesh[0];
     }
     free(next);
-    b->n_chips = chips; /* every chip of the system is powered */
+    b->n_chips = chips; /* the system's chips; static power counts those that hold cores (node/profile.c) */
     snprintf(b->topology, sizeof b->topology, "%s", stc_topology_name(topo));
     free(b->topology_json); /* a bundle placed before */
     b->topology_json = *topo_json;
@@ -140,17 +147,66 @@ static void apply(stc_bundle_t *b, const stc_target_t *t, const stc_topology_t *
     if (b->n_links) *link_load = NULL;
 }
 
+/* The formats --picture writes, by the file name's extension (any case). */
+static const char *const picture_ext[] = {".png", ".svg", ".pdf", ".dot"};
+
+static int picture_format(const char *path) {
+    size_t n = strlen(path);
+    for (int i = 0; i < 4; i++)
+        if (n > 4 && !strcasecmp(path + n - 4, picture_ext[i])) return i;
+    return -1;
+}
+
+int coord_picture_check(const char *path) {
+    if (picture_format(path) >= 0) return 0;
+    fflush(stdout);
+    fprintf(stderr, "stc-coord: error: --picture %s: expected a file name ending in .png, .svg, .pdf or .dot\n", path);
+    return 2;
+}
+
+/* A private temporary file under $TMPDIR (or /tmp): its name in buf, open for writing. */
+static FILE *temp_file(char *buf, size_t n) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    snprintf(buf, n, "%s/stc-picture-XXXXXX", dir);
+    int fd = mkstemp(buf);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(buf);
+    }
+    return f;
+}
+
+/* Copy file `from` to `to` (the user's picture, written only once it is complete). */
+static int copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t k;
+    int bad = !in || !out;
+    while (!bad && (k = fread(buf, 1, sizeof buf, in)) > 0) bad = fwrite(buf, 1, k, out) != k;
+    bad |= in && ferror(in);
+    if (in) fclose(in);
+    if (out) bad |= fclose(out) != 0;
+    return bad;
+}
+
 /* The placement as a picture: chips where the topology puts them, filled by
- * how busy they are, links drawn as thick as their traffic.  Graphviz's neato
- * with fixed positions renders it; FILE.dot is written as is. */
+ * how busy they are, links drawn as thick as their traffic.  The graph goes
+ * to a private temporary file and Graphviz's neato (fixed positions) renders
+ * it into another, copied to `path` once complete; P.dot is the graph itself.
+ * No file but `path` is ever written or removed. */
 static int picture(const char *path, const stc_topology_t *topo, const stc_pgraph_t *g, const int *chip_of,
                    int cores_per_chip, const double *link_load) {
     int chips = stc_topology_chips(topo), dims[STC_TOPO_MAX_DIMS] = {1, 1, 1};
+    int fmt = picture_format(path);
     stc_topology_dims(topo, dims);
     int *cores = calloc((size_t)chips, sizeof *cores);
     double *work = calloc((size_t)chips, sizeof *work);
     if (!cores || !work) {
         free(cores), free(work);
+        fflush(stdout);
         fprintf(stderr, "stc-coord: error: out of memory\n");
         return 1;
     }
@@ -159,19 +215,23 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
     for (int c = 0; c < chips; c++) wmax = work[c] > wmax ? work[c] : wmax;
     int nl = stc_topology_n_links(topo);
     for (int l = 0; l < nl; l++) lmax = link_load[l] > lmax ? link_load[l] : lmax;
-    size_t n = strlen(path);
-    int dot_only = n > 4 && !strcmp(path + n - 4, ".dot");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s%s", path, dot_only ? "" : ".dot");
-    FILE *f = fopen(tmp, "w");
+    char gv[4200] = "", img[4200] = "";
+    FILE *f = fmt == 3 ? fopen(path, "w") : temp_file(gv, sizeof gv);
     if (!f) {
-        fprintf(stderr, "stc-coord: error: %s: cannot write the picture\n", tmp);
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: %s: cannot write the picture (%s)\n", fmt == 3 ? path : gv,
+                strerror(errno));
         free(cores), free(work);
         return 1;
     }
+    /* chip (x, y, z) at (x * 1.6, -y * 1.2) inches, a 3D system's layers side by side; a link between
+     * neighbours is a straight line, any other (a torus's wrap-around, between layers or boards) goes
+     * from its first chip down into the channel below its row, along it to the column of its second chip,
+     * and up the channel right of that column: never across a chip.  Its offset in the channels (one of
+     * five) keeps parallel links and their labels apart. */
     fprintf(f, "graph placement {\n  label=\"%s: chips by load (cores used, work per tick), links by spikes per "
-               "inference\"; labelloc=t;\n  node [shape=box style=filled fontname=Helvetica fontsize=10];\n",
-            stc_topology_name(topo));
+               "inference\"; labelloc=t;\n  node [shape=box style=filled fontname=Helvetica fontsize=10 "
+               "width=0.9 height=0.5 fixedsize=true];\n", stc_topology_name(topo));
     for (int c = 0; c < chips; c++) {
         int xyz[STC_TOPO_MAX_DIMS] = {0, 0, 0};
         stc_topology_coords(topo, c, xyz);
@@ -181,43 +241,75 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
         fprintf(f, "  c%d [pos=\"%.2f,%.2f!\" fillcolor=\"#ff%02x%02x\" label=\"chip %d\\n%d/%d cores\"];\n", c, x * 72,
                 y * 72, gb, gb, c, cores[c], cores_per_chip);
     }
+    int n_far = 0;
     for (int l = 0; l < nl; l++) {
         const stc_link_t *k = stc_topology_link(topo, l);
         double w = lmax > 0 ? link_load[l] / lmax : 0;
-        int ca[STC_TOPO_MAX_DIMS] = {0, 0, 0}, cb[STC_TOPO_MAX_DIMS] = {0, 0, 0}, wrap = 0;
+        int ca[STC_TOPO_MAX_DIMS] = {0, 0, 0}, cb[STC_TOPO_MAX_DIMS] = {0, 0, 0}, far = 0, differ = 0;
         stc_topology_coords(topo, k->a, ca);
         stc_topology_coords(topo, k->b, cb);
-        for (int d = 0; d < STC_TOPO_MAX_DIMS; d++) wrap |= abs(ca[d] - cb[d]) > 1;
-        if (link_load[l] > 0) /* a torus's wrap-around link crosses the picture: dotted, labelled at its end */
-            fprintf(f, "  c%d -- c%d [penwidth=%.2f color=\"#1f4e9a\" %s=\"%.0f\" fontsize=8%s];\n", k->a, k->b,
-                    1 + 7 * w, wrap ? "headlabel" : "label", link_load[l], wrap ? " style=dotted" : "");
-        else if (!wrap)
-            fprintf(f, "  c%d -- c%d [style=dashed color=gray70];\n", k->a, k->b);
+        for (int d = 0; d < STC_TOPO_MAX_DIMS; d++) far |= abs(ca[d] - cb[d]) > 1, differ += ca[d] != cb[d];
+        far |= differ > 1 || ca[2] != cb[2];
+        char style[160];
+        if (link_load[l] > 0)
+            snprintf(style, sizeof style, "penwidth=%.2f color=\"#1f4e9a\" fontsize=8%s", 1 + 7 * w,
+                     far ? " style=dotted" : "");
+        else
+            snprintf(style, sizeof style, "style=dashed color=gray70");
+        if (!far) {
+            if (link_load[l] > 0) fprintf(f, "  c%d -- c%d [%s label=\"%.0f\"];\n", k->a, k->b, style, link_load[l]);
+            else fprintf(f, "  c%d -- c%d [%s];\n", k->a, k->b, style);
+            continue;
+        }
+        double ax = (ca[0] * 1.6 + ca[2] * (dims[0] * 1.6 + 1.0)) * 72, ay = -ca[1] * 1.2 * 72;
+        double bx = (cb[0] * 1.6 + cb[2] * (dims[0] * 1.6 + 1.0)) * 72, by = -cb[1] * 1.2 * 72;
+        double off = (n_far++ % 5 - 2) * 0.1 * 72, cx = bx + 0.8 * 72 + off, cy = ay - 0.6 * 72 + off;
+        double px[4] = {ax, ax + off, cx, cx}, py[4] = {ay, cy, cy, by}; /* then into b, on its row */
+        fprintf(f, "  c%d -- c%d [%s pos=\"", k->a, k->b, style);
+        for (int i = 0; i < 4; i++) { /* each straight piece as a cubic Bezier */
+            double qx = i < 3 ? px[i + 1] : bx, qy = i < 3 ? py[i + 1] : by;
+            if (i == 0) fprintf(f, "%.1f,%.1f", px[0], py[0]);
+            fprintf(f, " %.1f,%.1f %.1f,%.1f %.1f,%.1f", px[i] + (qx - px[i]) / 3, py[i] + (qy - py[i]) / 3,
+                    px[i] + 2 * (qx - px[i]) / 3, py[i] + 2 * (qy - py[i]) / 3, qx, qy);
+        }
+        if (link_load[l] > 0) /* the label on the channel, beside the corner */
+            fprintf(f, "\" label=\"%.0f\" lp=\"%.1f,%.1f\"];\n", link_load[l], (ax + cx) / 2, cy + 6);
+        else
+            fprintf(f, "\"];\n");
     }
     fprintf(f, "}\n");
     int bad = ferror(f);
     bad |= fclose(f) != 0;
     free(cores), free(work);
     if (bad) {
-        fprintf(stderr, "stc-coord: error: %s: cannot write the picture\n", tmp);
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: %s: cannot write the picture\n", fmt == 3 ? path : gv);
+        if (fmt != 3) unlink(gv);
         return 1;
     }
-    if (dot_only) return 0;
-    const char *ext = strrchr(path, '.');
-    char fmt[16] = "-Tpng", out[4300];
-    if (ext && (!strcmp(ext, ".svg") || !strcmp(ext, ".pdf"))) snprintf(fmt, sizeof fmt, "-T%s", ext + 1);
-    snprintf(out, sizeof out, "-o%s", path);
-    char *argv[] = {"neato", "-n2", fmt, out, tmp, NULL};
+    if (fmt == 3) return 0;
+    FILE *o = temp_file(img, sizeof img);
+    if (o) fclose(o);
+    char tfmt[16], out[4300];
+    snprintf(tfmt, sizeof tfmt, "-T%s", picture_ext[fmt] + 1);
+    snprintf(out, sizeof out, "-o%s", img);
+    char *argv[] = {"neato", "-n2", tfmt, out, gv, NULL};
     pid_t pid;
-    int status = 0;
-    if (posix_spawnp(&pid, "neato", NULL, NULL, argv, environ) || waitpid(pid, &status, 0) < 0 ||
+    int status = 0, rc = 0;
+    if (!o || posix_spawnp(&pid, "neato", NULL, NULL, argv, environ) || waitpid(pid, &status, 0) < 0 ||
         !WIFEXITED(status) || WEXITSTATUS(status)) {
-        fprintf(stderr, "stc-coord: error: %s: Graphviz's neato failed to render %s (is graphviz installed? "
-                        "tools/bootstrap.sh installs it); the graph is in %s\n", path, tmp, tmp);
-        return 1;
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: %s: Graphviz's neato failed to render the picture (is graphviz "
+                        "installed? tools/bootstrap.sh installs it; --picture P.dot writes the graph alone)\n", path);
+        rc = 1;
+    } else if (copy_file(img, path)) {
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: %s: cannot write the picture (%s)\n", path, strerror(errno));
+        rc = 1;
     }
-    remove(tmp);
-    return 0;
+    unlink(gv);
+    if (o) unlink(img);
+    return rc;
 }
 
 static double peak_rss_mb(void) {
@@ -227,16 +319,31 @@ static double peak_rss_mb(void) {
 
 /* Cut b's stages into cores (strategy greedy: the first-fit baseline; the
  * others: stc's cut), without tables yet, and its placement graph. */
-static int recut(stc_bundle_t *b, const stc_target_t *t, int first_fit, stc_cores_report_t *rep, stc_pgraph_t *g) {
-    stc_err_t err = {0};
+static stc_status_t recut(stc_bundle_t *b, const stc_target_t *t, int first_fit, stc_cores_report_t *rep,
+                          stc_pgraph_t *g, stc_err_t *err) {
     stc_cores_opts_t co = {b->stage_rate, first_fit, 0};
     stc_bundle_drop_cores(b);
     stc_pgraph_free(g);
-    if (stc_cores_build(b, t, &co, rep, &err) || stc_pgraph_from_bundle(b, t, b->stage_rate, g, &err)) {
-        coord_fail(&err);
-        return 1;
-    }
-    return 0;
+    if (stc_cores_build(b, t, &co, rep, err) || stc_pgraph_from_bundle(b, t, b->stage_rate, g, err))
+        return err->status;
+    return STC_OK;
+}
+
+#define PICTURE_MAX_CHIPS 4096 /* Graphviz takes minutes and gigabytes beyond (256x256: 29 s, 3.5 GB) */
+
+static const char *plural(int n) { return n == 1 ? "" : "s"; }
+
+/* The text report's title and column heads: printed with its first row, so that a
+ * failure before any row leaves no empty table above the error. */
+static void report_head(int *done, const stc_bundle_t *b, const stc_topology_t *topo, const stc_target_t *t) {
+    if (*done) return;
+    *done = 1;
+    int chips = stc_topology_chips(topo);
+    printf("cutting and placing %s on %s (%d chip%s of %d core%s), rates %s\n\n", b->model, stc_topology_name(topo),
+           chips, plural(chips), t->cores_per_chip, plural(t->cores_per_chip),
+           b->stage_rate ? "measured on calibration images" : "estimated (no calibration images)");
+    printf("%-8s %6s %6s %6s %6s %12s %13s %10s %11s %11s %8s %8s\n", "strategy", "cores", "/lb", "/lim", "chips",
+           "inter-chip", "hop-weighted", "max link", "latency us", "energy uJ", "time s", "RSS MB");
 }
 
 int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, cJSON *jr) {
@@ -246,11 +353,14 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
     for (int i = 0; i < N_STRATEGIES; i++)
         if (!strcmp(want, strategies[i].name)) only = i;
     if (only < 0 && strcmp(want, "all")) {
+        fflush(stdout);
         fprintf(stderr, "stc-coord: error: --strategy %s: expected stc, metis, scotch, greedy or all\n", want);
         return 2;
     }
+    if (o->dot && coord_picture_check(o->dot)) return 2;
     stc_err_t err = {0};
-    int rc = 1, cut = -1, chosen_cut = 0, have = 0;
+    int rc = 1, cut = -1, chosen_cut = 0, chosen_cpc = 1, kept = -1, headed = 0, fail_need = 0;
+    char fail[STC_ERR_MSG_MAX + 32] = ""; /* why the strategy whose cut needs the fewest chips failed */
     char *topo_json = NULL;
     double *ll = NULL, synops = 0;
     int *chip_of = NULL, *best = NULL;
@@ -263,24 +373,46 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         coord_fail(&err);
         goto out;
     }
+    int chips = stc_topology_chips(topo);
+    /* --chips N: a cap on the chips the placement uses, within the topology */
+    int cap = o->chips > 0 && o->chips < chips ? o->chips : chips;
+    if (o->dot && chips > PICTURE_MAX_CHIPS) {
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: --picture %s: %s has %d chips; a picture shows at most %d\n", o->dot,
+                stc_topology_name(topo), chips, PICTURE_MAX_CHIPS);
+        rc = 2;
+        goto out;
+    }
     if (stc_cores_work(b, &t, b->stage_rate, NULL, &synops, &err)) {
         coord_fail(&err);
         goto out;
     }
     cJSON *arr = jr ? cJSON_AddArrayToObject(jr, "strategies") : NULL;
-    if (!jr) {
-        printf("cutting and placing %s on %s (%d chips of %d cores), rates %s\n\n", b->model,
-               stc_topology_name(topo), stc_topology_chips(topo), t.cores_per_chip,
-               b->stage_rate ? "measured on calibration images" : "estimated (no calibration images)");
-        printf("%-8s %6s %6s %6s %6s %12s %13s %10s %11s %11s %8s %8s\n", "strategy", "cores", "/lb", "/lim", "chips",
-               "inter-chip", "hop-weighted", "max link", "latency us", "energy uJ", "time s", "RSS MB");
-    }
     for (int i = 0; i < N_STRATEGIES; i++) {
         if (only >= 0 && i != only) continue;
         int ff = !strcmp(strategies[i].name, "greedy");
         double t0 = coord_now(), cut_s = 0;
+        stc_err_t e2 = {0};
+        if (cut != ff && recut(b, &t, ff, &rep, &g, &e2)) {
+            cut = -1;
+            if (only >= 0 || e2.status != STC_E_LIMIT) { /* a cut that fails for want of room is infeasible */
+                coord_fail(&e2);
+                goto out;
+            }
+            if (!fail[0]) snprintf(fail, sizeof fail, "strategy %s: %s", strategies[i].name, e2.msg);
+            if (arr) {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "strategy", strategies[i].name);
+                cJSON_AddStringToObject(x, "cut", ff ? "first-fit" : "stc");
+                cJSON_AddStringToObject(x, "error", e2.msg);
+                cJSON_AddItemToArray(arr, x);
+            } else {
+                report_head(&headed, b, topo, &t);
+                printf("%-8s infeasible: %s\n", strategies[i].name, e2.msg);
+            }
+            continue;
+        }
         if (cut != ff) {
-            if (recut(b, &t, ff, &rep, &g)) goto out;
             cut = ff;
             cut_s = coord_now() - t0;
             free(chip_of);
@@ -288,22 +420,51 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             free(ll);
             ll = calloc((size_t)stc_topology_n_links(topo) + 1, sizeof *ll);
             if (!chip_of || !ll) {
+                fflush(stdout);
                 fprintf(stderr, "stc-coord: error: out of memory\n");
                 goto out;
             }
         }
         double t1 = coord_now();
-        stc_err_t e2 = {0};
         stc_place_eval_t ev;
-        if (o->spread) { /* every chip of the topology: at most ceil(cores / chips) cores per chip */
-            int chips = stc_topology_chips(topo), per = chips > 0 ? (g.n + chips - 1) / chips : g.n;
-            if (per < t.cores_per_chip) t.cores_per_chip = per < 1 ? 1 : per;
+        int cpc = tp->cores_per_chip;
+        if (o->spread) { /* every chip it may use: at most ceil(cores / chips) cores per chip */
+            int per = (g.n + cap - 1) / cap;
+            if (per < cpc) cpc = per < 1 ? 1 : per;
         }
-        if (strategies[i].fn(&g, topo, t.cores_per_chip, chip_of, &e2) ||
-            stc_place_evaluate(&g, topo, t.cores_per_chip, chip_of, &ev, ll, &e2)) {
-            stc_err_prefix(&e2, "strategy %s", strategies[i].name);
-            coord_fail(&e2);
-            if (only >= 0 || e2.status == STC_E_LIMIT) goto out;
+        int need = (g.n + cpc - 1) / cpc;
+        if (need > chips)
+            stc_err_set(&e2, STC_E_LIMIT, "the model needs %d chip%s (%d cores, %d per chip); %s has %d", need,
+                        plural(need), g.n, cpc, stc_topology_name(topo), chips);
+        else if (need > cap)
+            stc_err_set(&e2, STC_E_LIMIT, "the model needs %d cores of target %s, that is %d chips of %d cores; "
+                        "--chips %d given", g.n, t.name, need, cpc, o->chips);
+        else if (strategies[i].fn(&g, topo, cpc, chip_of, &e2) ||
+                 stc_place_evaluate(&g, topo, cpc, chip_of, &ev, ll, &e2))
+            ;
+        else if (ev.chips_used > cap)
+            stc_err_set(&e2, STC_E_LIMIT, "its placement uses %d chips; --chips %d given", ev.chips_used, o->chips);
+        if (e2.status) { /* infeasible: a row saying why; the others still run */
+            if (!fail[0] || need < fail_need) {
+                snprintf(fail, sizeof fail, "strategy %s: %s", strategies[i].name, e2.msg);
+                fail_need = need;
+            }
+            if (only >= 0) continue;
+            if (arr) {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "strategy", strategies[i].name);
+                cJSON_AddStringToObject(x, "cut", ff ? "first-fit" : "stc");
+                cJSON_AddNumberToObject(x, "cores_used", rep.cores);
+                cJSON_AddNumberToObject(x, "lower_bound", rep.lower_bound);
+                cJSON_AddNumberToObject(x, "lower_bound_limits", rep.lower_bound_limits);
+                cJSON_AddNumberToObject(x, "chips_needed", need);
+                cJSON_AddStringToObject(x, "error", e2.msg);
+                cJSON_AddItemToArray(arr, x);
+            } else {
+                report_head(&headed, b, topo, &t);
+                printf("%-8s %6d %6.2f %6.2f  infeasible: %s\n", strategies[i].name, rep.cores,
+                       (double)rep.cores / rep.lower_bound, (double)rep.cores / rep.lower_bound_limits, e2.msg);
+            }
             continue;
         }
         double place_s = coord_now() - t1, wmax = 0;
@@ -348,25 +509,34 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cJSON_AddNumberToObject(x, "peak_rss_mb", peak_rss_mb());
             cJSON_AddItemToArray(arr, x);
         } else {
+            report_head(&headed, b, topo, &t);
             printf("%-8s %6d %6.2f %6.2f %6d %12.0f %13.0f %10.3g %11.1f %11.1f %8.3f %8.0f\n", strategies[i].name,
                    rep.cores, (double)rep.cores / rep.lower_bound, (double)rep.cores / rep.lower_bound_limits,
                    ev.chips_used, ev.inter_chip_spikes,
                    ev.hop_weighted_traffic, ev.max_link_load, lat_us, e_uj, cut_s + place_s, peak_rss_mb());
         }
-        if (i == 0 || only >= 0) { /* stc's own placement is the one kept unless another is asked for */
+        if (kept < 0) { /* the first that fits, in the order stc, metis, scotch, greedy: stc's unless it fails */
             free(best);
             best = malloc((size_t)g.n * sizeof *best);
             if (!best) {
+                fflush(stdout);
                 fprintf(stderr, "stc-coord: error: out of memory\n");
                 goto out;
             }
             memcpy(best, chip_of, (size_t)g.n * sizeof *best);
-            chosen = ev, chosen_rep = rep, chosen_cut = ff;
-            have = 1;
+            chosen = ev, chosen_rep = rep, chosen_cut = ff, chosen_cpc = cpc, kept = i;
         }
     }
-    if (!have) goto out;
-    if (cut != chosen_cut && recut(b, &t, chosen_cut, &rep, &g)) goto out;
+    if (kept < 0) {
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: %s%s\n", only >= 0 ? "" : "--strategy all: no strategy fits: ", fail);
+        goto out;
+    }
+    t.cores_per_chip = chosen_cpc;
+    if (cut != chosen_cut && recut(b, &t, chosen_cut, &rep, &g, &err)) {
+        coord_fail(&err);
+        goto out;
+    }
     { /* the chosen placement's spikes per inference on each link: for the bundle and the picture */
         stc_place_eval_t ev;
         if (stc_place_evaluate(&g, topo, t.cores_per_chip, best, &ev, ll, &err)) {
@@ -382,7 +552,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
     }
     if (jr) {
         cJSON_AddStringToObject(jr, "topology", stc_topology_name(topo));
-        cJSON_AddStringToObject(jr, "strategy", only >= 0 ? strategies[only].name : "stc");
+        cJSON_AddStringToObject(jr, "strategy", strategies[kept].name);
         cJSON_AddNumberToObject(jr, "cores_used", chosen_rep.cores);
         cJSON_AddNumberToObject(jr, "lower_bound", chosen_rep.lower_bound);
         cJSON_AddNumberToObject(jr, "lower_bound_limits", chosen_rep.lower_bound_limits);
@@ -410,10 +580,9 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
                    "stage on cores of its own\n", stc_cores_packed_what(q, what, sizeof what),
                    q->packed_stages == 1 ? "its" : "their", left, q->cores_packed, q->cores_unpacked);
         }
-        printf("\nkept the %s cut and placement: %d cores (lower bounds %d by demand, %d by the target's limits), "
-               "%d of %d chips used\n", only >= 0 ? strategies[only].name : "stc", chosen_rep.cores,
-               chosen_rep.lower_bound, chosen_rep.lower_bound_limits,
-               chosen.chips_used, stc_topology_chips(topo));
+        printf("\nkept the %s cut and placement: %d core%s (lower bounds %d by demand, %d by the target's limits), "
+               "%d of %d chip%s used\n", strategies[kept].name, chosen_rep.cores, plural(chosen_rep.cores),
+               chosen_rep.lower_bound, chosen_rep.lower_bound_limits, chosen.chips_used, chips, plural(chips));
     }
     rc = 0;
 out:
@@ -427,6 +596,7 @@ out:
 }
 
 int cmd_partition(coord_opts_t *o) {
+    if (o->dot && coord_picture_check(o->dot)) return 2;
     if (!coord_is_bundle(o->model)) {
         fprintf(stderr, "stc-coord: error: %s: partition takes a compiled bundle (stc-coord compile ... -o M.stc)\n",
                 o->model);

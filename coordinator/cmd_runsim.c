@@ -244,15 +244,6 @@ int cmd_run_bundle(coord_opts_t *o) {
  * accuracy beside PyTorch's.  --json: one object; --digest adds every input's
  * spike digest and every core's and stage's counters (what the determinism
  * tests compare).  extra: more JSON fields (the deployment's), or NULL. */
-/* "4 chips", "1 chip", or "4 of 16 chips" when the system has chips that
- * hold no core (they draw no static power, node/profile.c). */
-static const char *chips_phrase(const stc_bundle_t *b, char *buf, size_t n) {
-    int used = stc_bundle_chips_used(b);
-    if (used < b->n_chips) snprintf(buf, n, "%d of %d chips", used, b->n_chips);
-    else snprintf(buf, n, "%d chip%s", used, used == 1 ? "" : "s");
-    return buf;
-}
-
 int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, const coord_runres_t *j,
                      cJSON *extra) {
     stc_target_t t;
@@ -337,11 +328,11 @@ int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_inp
             printf("%lld images in %.1f s (%.1f img/s) on %d rank%s of stc-node, chip simulator, %s, %d cores on "
                    "%s, T=%d\n\n",
                    (long long)j->n, secs, j->n / secs, j->ranks, j->ranks == 1 ? "" : "s", b->target, b->n_cores - 1,
-                   chips_phrase(b, cp, sizeof cp), b->T);
+                   coord_chips_phrase(b, cp, sizeof cp), b->T);
         else
             printf("%lld images in %.1f s (%.1f img/s, %d threads), chip simulator, %s, %d cores on %s, T=%d\n\n",
                    (long long)j->n, secs, j->n / secs, j->threads, b->target, b->n_cores - 1,
-                   chips_phrase(b, cp, sizeof cp), b->T);
+                   coord_chips_phrase(b, cp, sizeof cp), b->T);
         printf("%-34s %9s %14s %8s\n", "LIF layer", "neurons", "spikes/image", "rate");
         double all = 0;
         for (int s = 0; s < b->n_stages; s++) {
@@ -363,7 +354,7 @@ int coord_run_report(const coord_opts_t *o, const stc_bundle_t *b, const stc_inp
             double util = b->n_cores > 1 ? (double)neurons / ((double)(b->n_cores - 1) * t.neurons_per_core) : 0;
             int used = stc_bundle_chips_used(b);
             printf("chips        %s%s%s: %d of their %d cores used, %.1f%% of those cores' neurons\n",
-                   chips_phrase(b, cp, sizeof cp), b->topology[0] ? " of " : "", b->topology, b->n_cores - 1,
+                   coord_chips_phrase(b, cp, sizeof cp), b->topology[0] ? " of " : "", b->topology, b->n_cores - 1,
                    used * t.cores_per_chip, 100 * util);
             printf("runtime      %d rank%s: %.3f ms per tick (%.3f ms of it exchange and sync), %.2f ms per "
                    "inference (wall clock, simulated chips)\n",
@@ -425,7 +416,7 @@ int cmd_profile(coord_opts_t *o) {
     cJSON *layers = r ? cJSON_AddArrayToObject(r, "layers") : NULL;
     if (!r) {
         printf("profile of %s on %s: %lld inferences, %d cores on %s, T=%d, %d ticks per inference\n\n",
-               o->model, b->target, (long long)j.n, b->n_cores - 1, chips_phrase(b, cp, sizeof cp), b->T, b->ticks);
+               o->model, b->target, (long long)j.n, b->n_cores - 1, coord_chips_phrase(b, cp, sizeof cp), b->T, b->ticks);
         printf("%-32s %-7s %10s %10s %10s %9s %9s\n", "layer", "kind", "synops", "updates", "spikes", "uJ", "share");
     }
     for (int s = 0; s < b->n_stages; s++) {

@@ -22,7 +22,7 @@ typedef struct {
     const char *flag_names[16], *flag_values[16];
     int n_flags;
     bool json;
-    const char *dot;         /* --dot FILE */
+    const char *dot;         /* --dot FILE (inspect), --picture FILE (partition, compile --topology) */
     const char *dump_ir;     /* --dump-ir FILE ("-" = stdout) */
     bool dump_weights;       /* --dump-ir-weights */
     bool float_mode;         /* run --float */
@@ -38,7 +38,7 @@ typedef struct {
     const char *calib;       /* --calib X: calibration images */
     const char *target;      /* --target NAME|FILE.json (compile) */
     const char *out;         /* -o FILE */
-    int chips;               /* --chips N (0: as many as needed) */
+    int chips;               /* --chips N (0: as many as needed; with --topology, a cap within it) */
     const char *topology;    /* --topology SPEC (partition) */
     const char *strategy;    /* --strategy stc|metis|scotch|greedy|all */
     bool spread;             /* --spread: use every chip of the topology (cores balanced over them) */
@@ -83,11 +83,14 @@ int cmd_partition(coord_opts_t *o);
 /* keygen [-o FILE]: a new cluster key pair (cmd_keygen.c) */
 int cmd_keygen(coord_opts_t *o);
 /* Cut the bundle into cores, place them on o->topology by o->strategy (all:
- * compare the four, keep stc's), build the tables and report (text, or into
- * jr).  b->stage_rate weighs traffic and work when present.  Returns 0, or
+ * compare the four, keep the first that fits in the order stc, metis, scotch,
+ * greedy; the others are reported infeasible), on at most o->chips of its
+ * chips when given, build the tables and report (text, or into jr).  b->stage_rate weighs traffic and work when present.  Returns 0, or
  * non-zero with the error printed (cmd_partition.c; compile --topology too). */
 struct cJSON;
 int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *t, struct cJSON *jr);
+/* --picture P: 0 if P ends in .png, .svg, .pdf or .dot (any case); else 2 with the error printed. */
+int coord_picture_check(const char *path);
 /* run MODEL.stc: the chip simulator (cmd_runsim.c); cmd_run dispatches to it */
 int cmd_run_bundle(coord_opts_t *o);
 int cmd_deploy(coord_opts_t *o);
@@ -125,6 +128,8 @@ double coord_now(void); /* monotonic seconds */
 stc_input_norm_t *coord_norm(int n_ch, const float *mean, const float *std, stc_input_norm_t *norm);
 /* The target a bundle was compiled for (its own copy of the descriptor); prints the error. */
 int coord_bundle_target(const stc_bundle_t *b, stc_target_t *t);
+/* "4 chips", "1 chip", or "4 of 16 chips" (chips that hold cores of the system's). */
+const char *coord_chips_phrase(const stc_bundle_t *b, char *buf, size_t n);
 const char *coord_kind_name(int kind); /* stc_nkind_t, lower case as the reports print it */
 
 /* Print "error: msg" to stderr (the programs' one place for fatal errors). */

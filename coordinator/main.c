@@ -16,104 +16,168 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The help, in sections: `stc-coord --help` prints them all, `stc-coord COMMAND --help` the command's own. */
+static const char H_COMMANDS[] =
+    "commands:\n"
+    "  inspect MODEL   architecture, config, parameter count and per-layer costs; of a\n"
+    "                  MODEL.stc bundle: manifest, topology and busiest expected link\n"
+    "  compile MODEL   quantize and lower onto a target's cores and chips: -o MODEL.stc;\n"
+    "                  with --topology T [--strategy S] also cut and place as partition does\n"
+    "  run MODEL       run images: a checkpoint with --float or --int (the interpreters), a\n"
+    "                  MODEL.stc bundle on the bit-accurate chip simulator\n"
+    "  profile M.stc   energy per inference by layer and operation class, static power,\n"
+    "                  latency and utilization, from the simulator's counters\n"
+    "  partition M.stc cut the stages into cores and place them on a topology:\n"
+    "                  --topology mesh:4x4|torus:4x4|torus:2x2x2|\n"
+    "                  hier:8x4|FILE.json [--strategy stc|metis|scotch|greedy|all]\n"
+    "                  [--calibrate X | --dataset NAME] [--limit N] [-o OUT.stc] [--json]\n"
+    "                  [--picture P.png|.svg|.pdf|.dot]  chips by load, links by traffic\n"
+    "                  [--spread]  use every chip (at most ceil(cores/chips) cores each)\n"
+    "                  [--chips N]  use at most N of the topology's chips\n"
+    "  deploy M.stc    send the chip images to a node job (mpirun -np N stc-node --coord\n"
+    "                  tcp://HOST:PORT) and check what every rank loaded: --endpoint tcp://*:PORT\n"
+    "                  [--keys FILE] [--owners R,R,..] [--json]\n"
+    "  run M.stc --endpoint tcp://*:PORT   run on the node job (deploying first if needed),\n"
+    "                  same inputs and report as the single-process run\n"
+    "  stop            end the node job: --endpoint tcp://*:PORT\n"
+    "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
+    "                  source or assumption; --json prints the descriptor to start your own\n"
+    "  keygen          a new CurveZMQ key pair for a cluster: -o FILE (stc-cluster.keys);\n"
+    "                  copy it to every host, keep it secret, pass --keys FILE to stc-coord\n"
+    "                  and stc-node\n";
+static const char H_MODEL[] =
+    "MODEL is a PyTorch checkpoint (.pth/.pt zip or legacy, .safetensors) of Spikformer\n"
+    "(CIFAR or ImageNet variant) or Spike-driven Transformer v1, or a Spike IR text file.\n"
+    "A config FILE.json next to FILE.pth is used when --config is not given.\n"
+    "\n"
+    "model options (official constructor names; the weights determine the rest):\n"
+    "  --config FILE        JSON config (img_size_h, img_size_w, num_heads, T, ...)\n"
+    "  --arch A             spikformer_cifar | spikformer_imagenet | sdt\n"
+    "  --img-size N|HxW     input size          --num-heads N    attention heads\n"
+    "  --time-steps T       timesteps (T)       --pooling-stat S SDT stem pools, e.g. 1111\n"
+    "  --in-channels N  --num-classes N  --embed-dims N  --depths N  --mlp-ratios R\n"
+    "  --tau X (2)  --v-threshold X (1)  --attn-v-threshold X (0.5)   LIF constants\n";
+static const char H_COMPILE[] =
+    "compile options:\n"
+    "  --target T           loihi3 (default), loihi2 or FILE.json\n"
+    "  --weight-bits N      1..8 (8); 1 means binary weights (+-1 with a layer exponent)\n"
+    "  --chips N            fail unless the model fits N chips (with --topology: use at most N\n"
+    "                       of its chips)\n"
+    "  --calib X            calibrate on the first 64 images of X (default: the model's data\n"
+    "                       set's first 64 training images)\n"
+    "  --topology T         also cut and place the cores on T, as partition does (the\n"
+    "                       partition options below apply; rates on at most 16 images)\n"
+    "  -o FILE.stc          where to write the bundle;  --json  the summary for scripts\n";
+static const char H_PARTITION[] =
+    "partition options (also compile --topology):\n"
+    "  --topology T         mesh:4x4, torus:4x4, torus:2x2x2, hier:8x4 or FILE.json\n"
+    "  --strategy S         stc (default), metis, scotch, greedy, or all: compare the four and\n"
+    "                       keep stc's placement (the first that fits when stc's does not)\n"
+    "  --calibrate X        measure firing rates on the first 64 images of X (npy or idx)\n"
+    "  --dataset NAME       measure them on NAME's test images (fashion-mnist)\n"
+    "  --limit N            on at most N images\n"
+    "  --chips N            use at most N of the topology's chips\n"
+    "  --spread             use every chip (at most ceil(cores/chips) cores each)\n"
+    "  --picture P          draw the placement: P.png, P.svg or P.pdf (Graphviz's neato), or\n"
+    "                       the graph itself, P.dot\n"
+    "  -o OUT.stc           where to write the placed bundle (default: in place)\n"
+    "  --json               the report for scripts\n";
+static const char H_PASSES[] =
+    "passes (inspect, run and compile; the verifier runs after each):\n"
+    "  -O0 .. -O3           optimization level (-O1: fold_bn; -O2 and up: fold_bn,const_fold,\n"
+    "                       dce,cse)\n"
+    "  --passes a,b         run these passes in order (fold_bn, const_fold, dce, cse, quantize,\n"
+    "                       delay_balance)\n"
+    "  --dump-ir-after P    print the IR after pass P to stderr\n";
+static const char H_INSPECT[] =
+    "inspect options:\n"
+    "  --json               machine-readable output\n"
+    "  --dot FILE           write the IR graph for Graphviz (dot -Tpng FILE -o g.png)\n"
+    "  --dump-ir FILE       write the Spike IR text ('-' for stdout); add --weights for a\n"
+    "                       loadable file with every parameter value\n";
+static const char H_RUN[] =
+    "run options:\n"
+    "  --float              use the float interpreter\n"
+    "  --int                quantize (after -O2 unless a level is given) and use the integer\n"
+    "                       interpreter, the golden model of the chip\n"
+    "  --weight-bits N      --int: weight bits, 1..8 (8)\n"
+    "  --calib X            --int: calibrate on the first 64 images of X (npy or idx); default:\n"
+    "                       the data set's first 64 training images, else the first 64 inputs\n"
+    "  --input X            .npy float32 [N,C,H,W] or [C,H,W], or an idx image file\n"
+    "  --labels L           idx label file (or .npy) for accuracy\n"
+    "  --dataset NAME       fashion-mnist: its test set, normalized as the config says\n"
+    "  --limit N            only the first N images\n"
+    "  --threads N          worker threads (default: all cores)\n"
+    "  --trace DIR          write every LIF's membrane charge to DIR/<name>.npy [N,T,C*H*W]\n"
+    "  --force-spikes DIR   impose DIR/<name>.npy spikes at every LIF (teacher forcing, for\n"
+    "                       layer-by-layer parity checks)\n"
+    "  --json               per input: logits, class, spike_counts by PyTorch module name\n"
+    "  --digest             --json also gets each input's spike digest and every core's counters\n";
+static const char H_DIST[] =
+    "distributed runtime (deploy, run --endpoint, stop; docs/runtime.md):\n"
+    "  --endpoint EP        where the node job connects: tcp://*:PORT (or ipc://PATH)\n"
+    "  --keys FILE          the cluster's CurveZMQ keys (stc-coord keygen -o FILE)\n"
+    "  --owners R,R,...     the rank of each chip (default: contiguous chips, cores balanced)\n"
+    "  --ranks N            fail unless the node job has N ranks\n"
+    "  --wait S             how long to wait for the node job to join (60)\n"
+    "  --node-timeout S     a rank silent this long is lost: the run stops naming it (2)\n"
+    "  --batch N            inputs per RUN message (8)\n"
+    "  --checkpoint-every K save the chips' state every K ticks to --checkpoint FILE\n"
+    "                       (default MODEL.stc.ckpt); --resume continues from it\n"
+    "  --stop-nodes         end the node job when the command is done\n";
+
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: stc-coord COMMAND MODEL [options]\n"
-            "\n"
-            "commands:\n"
-            "  inspect MODEL   architecture, config, parameter count and per-layer costs; of a\n"
-            "                  MODEL.stc bundle: manifest, topology and busiest expected link\n"
-            "  compile MODEL   quantize and lower onto a target's cores and chips: -o MODEL.stc;\n"
-            "                  with --topology T [--strategy S] also cut and place as partition does\n"
-            "  run MODEL       run images: a checkpoint with --float or --int (the interpreters), a\n"
-            "                  MODEL.stc bundle on the bit-accurate chip simulator\n"
-            "  profile M.stc   energy per inference by layer and operation class, static power,\n"
-            "                  latency and utilization, from the simulator's counters\n"
-            "  partition M.stc cut the stages into cores and place them on a topology:\n"
-            "                  --topology mesh:4x4|torus:4x4|torus:2x2x2|\n"
-            "                  hier:8x4|FILE.json [--strategy stc|metis|scotch|greedy|all]\n"
-            "                  [--calibrate X | --dataset NAME] [-o OUT.stc] [--json]\n"
-            "                  [--picture P.png|.svg|.pdf|.dot]  chips by load, links by traffic\n"
-            "                  [--spread]  use every chip (at most ceil(cores/chips) cores each)\n"
-            "  deploy M.stc    send the chip images to a node job (mpirun -np N stc-node --coord\n"
-            "                  tcp://HOST:PORT) and check what every rank loaded: --endpoint tcp://*:PORT\n"
-            "                  [--keys FILE] [--owners R,R,..] [--json]\n"
-            "  run M.stc --endpoint tcp://*:PORT   run on the node job (deploying first if needed),\n"
-            "                  same inputs and report as the single-process run\n"
-            "  stop            end the node job: --endpoint tcp://*:PORT\n"
-            "  target NAME     a target descriptor (loihi2, loihi3, or FILE.json), each figure with its\n"
-            "                  source or assumption; --json prints the descriptor to start your own\n"
-            "  keygen          a new CurveZMQ key pair for a cluster: -o FILE (stc-cluster.keys);\n"
-            "                  copy it to every host, keep it secret, pass --keys FILE to stc-coord\n"
-            "                  and stc-node\n"
-            "\n"
-            "MODEL is a PyTorch checkpoint (.pth/.pt zip or legacy, .safetensors) of Spikformer\n"
-            "(CIFAR or ImageNet variant) or Spike-driven Transformer v1, or a Spike IR text file.\n"
-            "A config FILE.json next to FILE.pth is used when --config is not given.\n"
-            "\n"
-            "model options (official constructor names; the weights determine the rest):\n"
-            "  --config FILE        JSON config (img_size_h, img_size_w, num_heads, T, ...)\n"
-            "  --arch A             spikformer_cifar | spikformer_imagenet | sdt\n"
-            "  --img-size N|HxW     input size          --num-heads N    attention heads\n"
-            "  --time-steps T       timesteps (T)       --pooling-stat S SDT stem pools, e.g. 1111\n"
-            "  --in-channels N  --num-classes N  --embed-dims N  --depths N  --mlp-ratios R\n"
-            "  --tau X (2)  --v-threshold X (1)  --attn-v-threshold X (0.5)   LIF constants\n"
-            "\n"
-            "compile options:\n"
-            "  --target T           loihi3 (default), loihi2 or FILE.json\n"
-            "  --weight-bits N      1..8 (8); 1 means binary weights (+-1 with a layer exponent)\n"
-            "  --chips N            fail unless the model fits N chips\n"
-            "  --calib X            calibrate on the first 64 images of X (default: the model's data\n"
-            "                       set's first 64 training images)\n"
-            "  -o FILE.stc          where to write the bundle;  --json  the summary for scripts\n"
-            "\n"
-            "passes (inspect, run and compile; the verifier runs after each):\n"
-            "  -O0 .. -O3           optimization level (-O1: fold_bn; -O2 and up: fold_bn,const_fold,\n"
-            "                       dce,cse)\n"
-            "  --passes a,b         run these passes in order (fold_bn, const_fold, dce, cse, quantize,\n"
-            "                       delay_balance)\n"
-            "  --dump-ir-after P    print the IR after pass P to stderr\n"
-            "\n"
-            "inspect options:\n"
-            "  --json               machine-readable output\n"
-            "  --dot FILE           write the IR graph for Graphviz (dot -Tpng FILE -o g.png)\n"
-            "  --dump-ir FILE       write the Spike IR text ('-' for stdout); add --weights for a\n"
-            "                       loadable file with every parameter value\n"
-            "\n"
-            "run options:\n"
-            "  --float              use the float interpreter\n"
-            "  --int                quantize (after -O2 unless a level is given) and use the integer\n"
-            "                       interpreter, the golden model of the chip\n"
-            "  --weight-bits N      --int: weight bits, 1..8 (8)\n"
-            "  --calib X            --int: calibrate on the first 64 images of X (npy or idx); default:\n"
-            "                       the data set's first 64 training images, else the first 64 inputs\n"
-            "  --input X            .npy float32 [N,C,H,W] or [C,H,W], or an idx image file\n"
-            "  --labels L           idx label file (or .npy) for accuracy\n"
-            "  --dataset NAME       fashion-mnist: its test set, normalized as the config says\n"
-            "  --limit N            only the first N images\n"
-            "  --threads N          worker threads (default: all cores)\n"
-            "  --trace DIR          write every LIF's membrane charge to DIR/<name>.npy [N,T,C*H*W]\n"
-            "  --force-spikes DIR   impose DIR/<name>.npy spikes at every LIF (teacher forcing, for\n"
-            "                       layer-by-layer parity checks)\n"
-            "  --json               per input: logits, class, spike_counts by PyTorch module name\n"
-            "  --digest             --json also gets each input's spike digest and every core's counters\n"
-            "\n"
-            "distributed runtime (deploy, run --endpoint, stop; docs/runtime.md):\n"
-            "  --endpoint EP        where the node job connects: tcp://*:PORT (or ipc://PATH)\n"
-            "  --keys FILE          the cluster's CurveZMQ keys (stc-coord keygen -o FILE)\n"
-            "  --owners R,R,...     the rank of each chip (default: contiguous chips, cores balanced)\n"
-            "  --ranks N            fail unless the node job has N ranks\n"
-            "  --wait S             how long to wait for the node job to join (60)\n"
-            "  --node-timeout S     a rank silent this long is lost: the run stops naming it (2)\n"
-            "  --batch N            inputs per RUN message (8)\n"
-            "  --checkpoint-every K save the chips' state every K ticks to --checkpoint FILE\n"
-            "                       (default MODEL.stc.ckpt); --resume continues from it\n"
-            "  --stop-nodes         end the node job when the command is done\n");
+    fprintf(f, "usage: stc-coord COMMAND MODEL [options]\n\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s", H_COMMANDS, H_MODEL,
+            H_COMPILE, H_PARTITION, H_PASSES, H_INSPECT, H_RUN, H_DIST);
 }
 
-void coord_fail(const stc_err_t *err) { fprintf(stderr, "stc-coord: error: %s\n", err->msg); }
+/* COMMAND --help: that command's usage line and options on stdout; 0, or 2 for an unknown command. */
+static int command_usage(const char *cmd) {
+    static const struct {
+        const char *cmd, *line, *s1, *s2, *s3, *s4;
+    } h[] = {
+        {"inspect", "inspect MODEL [options]", H_MODEL, H_PASSES, H_INSPECT, NULL},
+        {"compile", "compile MODEL -o MODEL.stc [--target T] [--topology T [--strategy S]] [options]", H_MODEL,
+         H_PASSES, H_COMPILE, H_PARTITION},
+        {"run", "run MODEL [--input X | --dataset NAME] [options]", H_MODEL, H_PASSES, H_RUN, H_DIST},
+        {"profile", "profile MODEL.stc [--input X | --dataset NAME] [options]", H_RUN, NULL, NULL, NULL},
+        {"partition", "partition MODEL.stc --topology T [options]", H_PARTITION, NULL, NULL, NULL},
+        {"deploy", "deploy MODEL.stc --endpoint tcp://*:PORT [options]", H_DIST, NULL, NULL, NULL},
+        {"stop", "stop --endpoint tcp://*:PORT [--keys FILE]", H_DIST, NULL, NULL, NULL},
+        {"target", "target loihi2|loihi3|FILE.json [--json]", NULL, NULL, NULL, NULL},
+        {"keygen", "keygen [-o FILE]", NULL, NULL, NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+        if (strcmp(cmd, h[i].cmd)) continue;
+        printf("usage: stc-coord %s\n\n", h[i].line);
+        /* the command's own entry of the command list: its first line up to the next command's */
+        char key[32];
+        snprintf(key, sizeof key, "\n  %s ", cmd);
+        const char *e = strstr(H_COMMANDS, key);
+        if (e) {
+            e++;
+            const char *stop = e + 1;
+            while ((stop = strchr(stop, '\n')) && stop[1] && stop[3] == ' ') stop++;
+            printf("%.*s\n", stop ? (int)(stop - e + 1) : (int)strlen(e), e);
+        }
+        const char *s[] = {h[i].s1, h[i].s2, h[i].s3, h[i].s4};
+        for (int k = 0; k < 4; k++)
+            if (s[k]) printf("%s%s", k ? "\n" : "", s[k]);
+        return 0;
+    }
+    fprintf(stderr, "stc-coord: unknown command '%s': expected inspect, compile, partition, deploy, run, stop, "
+                    "profile, target or keygen\n(see stc-coord --help)\n", cmd);
+    return 2;
+}
+
+/* stdout first: a report's lines come before the error that ends it, also through a pipe */
+void coord_fail(const stc_err_t *err) {
+    fflush(stdout);
+    fprintf(stderr, "stc-coord: error: %s\n", err->msg);
+}
 
 static int bad_usage(const char *fmt, const char *arg) {
+    fflush(stdout);
     fprintf(stderr, "stc-coord: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n(see stc-coord --help)\n");
@@ -166,6 +230,7 @@ int main(int argc, char **argv) {
             o.passes = a;
             continue;
         }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return command_usage(cmd);
         if (!strcmp(a, "--json")) o.json = true;
         else if (!strcmp(a, "--passes")) { NEED(); o.passes = next; }
         else if (!strcmp(a, "--dump-ir-after")) { NEED(); o.dump_after = next; }

@@ -51,6 +51,15 @@ int coord_bundle_target(const stc_bundle_t *b, stc_target_t *t) {
     return 0;
 }
 
+/* "4 chips", "1 chip", or "4 of 16 chips" when the system has chips that
+ * hold no core (they draw no static power, node/profile.c). */
+const char *coord_chips_phrase(const stc_bundle_t *b, char *buf, size_t n) {
+    int used = stc_bundle_chips_used(b);
+    if (used < b->n_chips) snprintf(buf, n, "%d of %d chips", used, b->n_chips);
+    else snprintf(buf, n, "%d chip%s", used, used == 1 ? "" : "s");
+    return buf;
+}
+
 const char *coord_kind_name(int kind) {
     static const char *const n[] = {"?", "input", "lif", "relay", "max", "and", "ssa", "readout"};
     return kind > 0 && kind < STC_NK_COUNT ? n[kind] : "?";

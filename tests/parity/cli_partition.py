@@ -20,7 +20,11 @@
 #     counted); with 700, some packings and some work caps leave a layer no
 #     room, and are passed over rather than failing the compile;
 #   - a topology too small says how many chips the model needs;
-#   - --picture writes a PNG; the rates measured by partition are in the bundle.
+#   - --picture writes a PNG; the rates measured by partition are in the bundle;
+#   - the defects users reported (cli_fixes): --strategy all when greedy does not
+#     fit, --chips with --topology, --picture's names, temporary files and
+#     links, --help after a command, --dataset's errors, "1 chip", the error
+#     after the table.
 # SPDX-License-Identifier: MIT
 import json
 import os
@@ -129,6 +133,139 @@ def main():
     p = stc(["partition", plain, "--topology", "torus:4x4", "--picture", png, "-o", os.path.join(w, "pic.stc")])
     check("--picture writes a PNG", p.returncode == 0 and os.path.exists(png) and
           open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n", p.stderr)
+
+    cli_fixes(w)
+
+
+def cli_fixes(w):
+    """The command-line defects users reported: --strategy all with a strategy that does not fit,
+    --chips with --topology, --picture's names and temporary files, the pictures' links, --help,
+    --dataset's errors, "1 chip", errors after the table."""
+    import subprocess
+    model = os.path.join(cli_common.ROOT, "models", "fmnist_spikformer.pth")
+    k4 = os.path.join(cli_common.ROOT, "bench", "targets", "loihi3-4k.json")
+    k = os.path.join(w, "k.stc")  # 30 cores of 4 per chip (stc's cut); first-fit needs more than 32
+    p = stc(["compile", model, "--target", k4, "-o", k])
+    check("the bundled model compiles for loihi3-4k", p.returncode == 0, p.stderr)
+
+    # --strategy all: greedy does not fit torus:2x2x2 (8 chips), the others do
+    y = os.path.join(w, "y.stc")
+    p = stc(["partition", k, "--topology", "torus:2x2x2", "--strategy", "all", "--json", "-o", y])
+    j = json.loads(p.stdout) if p.returncode == 0 and p.stdout else {}
+    rows = j.get("strategies", [])
+    g = rows[3] if len(rows) == 4 else {}
+    c = g.get("cores_used", 0)
+    check("--strategy all: greedy is reported infeasible with why, the others placed",
+          [r.get("strategy") for r in rows] == ["stc", "metis", "scotch", "greedy"] and
+          all("error" not in r and r["chips_used"] <= 8 for r in rows[:3]) and (c + 3) // 4 > 8 and
+          g.get("error") == f"the model needs {(c + 3) // 4} chips ({c} cores, 4 per chip); torus:2x2x2 has 8" and
+          g.get("chips_needed") == (c + 3) // 4, p.stdout + p.stderr)
+    check("--strategy all: stc's placement is kept and written",
+          j.get("strategy") == "stc" and j.get("bundle") == y and os.path.exists(y) and
+          j.get("cores_used") == rows[0]["cores_used"] and "link" in tags(y), str(j.get("strategy")))
+    p = stc(["partition", k, "--topology", "torus:2x2x2", "--strategy", "all", "-o", y])
+    lines = p.stdout.splitlines()
+    check("--strategy all (text): greedy's row says it is infeasible, stc's is kept",
+          p.returncode == 0 and any(ln.startswith("greedy ") and ln.endswith(
+              f"infeasible: the model needs {(c + 3) // 4} chips ({c} cores, 4 per chip); torus:2x2x2 has 8")
+              for ln in lines) and any(ln.startswith("kept the stc cut and placement: ") for ln in lines) and
+          lines[-1] == f"wrote {y}", p.stdout + p.stderr)
+    p = stc(["compile", model, "--target", k4, "--topology", "torus:2x2x2", "--strategy", "all", "--json", "-o",
+             os.path.join(w, "ky.stc")])
+    j = json.loads(p.stdout) if p.returncode == 0 and p.stdout else {}
+    rows = (j.get("partition") or {}).get("strategies", [])
+    check("compile --strategy all: the same",
+          len(rows) == 4 and "error" in rows[3] and "error" not in rows[0] and j["partition"]["strategy"] == "stc",
+          p.stdout + p.stderr)
+    # no strategy fits: an error saying how many chips the model needs, after the table, no bundle
+    n = os.path.join(w, "none.stc")
+    q = subprocess.run([A.stc, "partition", k, "--topology", "torus:2x2", "--strategy", "all", "-o", n],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=w)
+    out = q.stdout.splitlines()
+    check("no strategy fits: rc 1, the error names the chips needed, after the four infeasible rows",
+          q.returncode == 1 and not os.path.exists(n) and
+          sum(" infeasible: " in ln for ln in out) == 4 and out[-1] == "stc-coord: error: --strategy all: no "
+          "strategy fits: strategy stc: the model needs 8 chips (30 cores, 4 per chip); torus:2x2 has 4", q.stdout)
+
+    # --chips N with --topology: at most N of its chips
+    p = stc(["partition", k, "--topology", "torus:4x4", "--chips", "4", "-o", os.path.join(w, "c4.stc")], 1)
+    check("--chips 4 --topology torus:4x4: the model needs 8 chips",
+          p.returncode == 1 and p.stderr == "stc-coord: error: strategy stc: the model needs 30 cores of target "
+          "loihi3-4k, that is 8 chips of 4 cores; --chips 4 given\n" and not os.path.exists(os.path.join(w, "c4.stc")),
+          p.stderr)
+    p = stc(["compile", model, "--target", k4, "--topology", "torus:4x4", "--chips", "4", "-o",
+             os.path.join(w, "c4.stc")], 1)
+    check("compile --chips 4 --topology torus:4x4: the same", p.returncode == 1 and
+          "the model needs 30 cores of target loihi3-4k, that is 8 chips of 4 cores; --chips 4 given" in p.stderr,
+          p.stderr)
+    p = stc(["partition", k, "--topology", "torus:4x4", "--chips", "8", "--strategy", "all", "--json", "-o",
+             os.path.join(w, "c8.stc")])
+    j = json.loads(p.stdout) if p.returncode == 0 and p.stdout else {}
+    rows = j.get("strategies", [])
+    check("--chips 8: every placement kept within 8 chips, the others infeasible naming --chips 8",
+          len(rows) == 4 and j.get("chips_used", 99) <= 8 and
+          all(r["chips_used"] <= 8 if "error" not in r else r["error"].endswith("; --chips 8 given") for r in rows),
+          p.stdout + p.stderr)
+
+    # --picture: only .png .svg .pdf .dot, checked first; a private temporary file; no user file touched
+    for bad in ["s", "q.jpg", "q.gif", "q.txt", "q"]:
+        p = stc(["partition", "/nonexistent.stc", "--topology", "torus:4x4", "--picture", bad], 2)
+        check(f"--picture {bad}: refused before any work", p.returncode == 2 and p.stderr ==
+              f"stc-coord: error: --picture {bad}: expected a file name ending in .png, .svg, .pdf or .dot\n" and
+              not os.path.exists(os.path.join(w, bad)), p.stderr)
+    p = stc(["compile", model, "--target", k4, "--topology", "torus:4x4", "--picture", "q.jpg", "-o",
+             os.path.join(w, "cq.stc")], 2)
+    check("compile --picture q.jpg: refused", p.returncode == 2 and "expected a file name ending in .png" in p.stderr)
+    for name, text in [("s.dot", "important\n"), ("r.png.dot", "keep\n")]:
+        with open(os.path.join(w, name), "w") as f:
+            f.write(text)
+    tmp = os.path.join(w, "tmpdir")
+    os.makedirs(tmp, exist_ok=True)
+    env = dict(os.environ, TMPDIR=tmp)
+    outs = {}
+    for pic in ["r.png", "R2.PNG", "t.svg", "t.pdf", "t.dot"]:
+        q = subprocess.run([A.stc, "partition", k, "--topology", "torus:4x4", "--picture", pic, "-o",
+                            os.path.join(w, "pic.stc")], capture_output=True, text=True, cwd=w, env=env)
+        outs[pic] = open(os.path.join(w, pic), "rb").read() if q.returncode == 0 else b""
+    check("--picture P.png, .PNG, .svg, .pdf, .dot write their formats",
+          outs["r.png"][:8] == b"\x89PNG\r\n\x1a\n" and outs["R2.PNG"][:8] == b"\x89PNG\r\n\x1a\n" and
+          b"<svg" in outs["t.svg"] and outs["t.pdf"][:5] == b"%PDF-" and outs["t.dot"].startswith(b"graph placement {"))
+    check("--picture leaves the user's files alone and no temporary file behind",
+          open(os.path.join(w, "s.dot")).read() == "important\n" and
+          open(os.path.join(w, "r.png.dot")).read() == "keep\n" and os.listdir(tmp) == [], str(os.listdir(tmp)))
+    p = stc(["partition", k, "--topology", "torus:128x128", "--picture", "big.png", "-o", os.path.join(w, "b.stc")], 2)
+    check("a picture of 16,384 chips is refused", p.returncode == 2 and p.stderr == "stc-coord: error: --picture "
+          "big.png: torus:128x128 has 16384 chips; a picture shows at most 4096\n" and
+          not os.path.exists(os.path.join(w, "big.png")), p.stderr)
+    edges = [ln for ln in outs["t.dot"].decode().splitlines() if " -- " in ln]
+    check("torus:4x4: its 8 wrap-around links are routed around the chips (a path of their own), the 24 "
+          "others straight", len(edges) == 32 and sum(" pos=\"" in e for e in edges) == 8, str(len(edges)))
+    p = stc(["partition", k, "--topology", "torus:2x2x2", "--picture", "t3.dot", "-o", os.path.join(w, "t3.stc")])
+    edges = [ln for ln in open(os.path.join(w, "t3.dot")).read().splitlines() if " -- " in ln] if p.returncode == 0 else []
+    check("torus:2x2x2: the links between its layers are routed around the chips",
+          len(edges) > 0 and sum(" pos=\"" in e for e in edges) >= 4, str(edges))
+
+    # --help after a command; the main help's partition entry; --dataset's errors; "1 chip"
+    for cmd in ["partition", "compile", "inspect", "run"]:
+        for h in ["--help", "-h"]:
+            p = stc([cmd, h])
+            check(f"{cmd} {h}: its usage, rc 0", p.returncode == 0 and
+                  p.stdout.startswith(f"usage: stc-coord {cmd} ") and p.stderr == "", p.stderr)
+    p = stc(["partition", "--help"])
+    check("partition --help lists --limit, --chips and --picture's formats",
+          all(x in p.stdout for x in ["--limit N", "--chips N", "P.png, P.svg or P.pdf", "P.dot"]))
+    p = stc(["--help"])
+    check("the main help's partition entry lists --limit",
+          "[--calibrate X | --dataset NAME] [--limit N] [-o OUT.stc] [--json]" in p.stdout)
+    p = stc(["partition", k, "--topology", "torus:4x4", "--dataset", "cifar10", "-o", os.path.join(w, "d.stc")], 1)
+    check("--dataset cifar10: the error names --dataset", p.returncode == 1 and
+          p.stderr.startswith("stc-coord: error: --dataset cifar10: ") and "--calibrate" not in p.stderr, p.stderr)
+    one = os.path.join(w, "one.stc")
+    p = stc(["compile", model, "-o", one])
+    p = stc(["partition", one, "--topology", "mesh:1x1", "-o", one]) if p.returncode == 0 else p
+    lines = p.stdout.splitlines()
+    check("one chip is '1 chip'", p.returncode == 0 and " on mesh:1x1 (1 chip of 128 cores), " in lines[0] and
+          lines[-2].endswith(", 1 of 1 chip used"), p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
