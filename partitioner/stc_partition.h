@@ -186,7 +186,8 @@ stc_status_t stc_place_evaluate(const stc_pgraph_t *g, const stc_topology_t *t, 
  *           (mesh2D/torus2D/mesh3D/torus3D, tleaf for a hierarchy). */
 /* stc's strategy (place_stc.c): three starts (the pipeline dealt along a path
  * of adjacent chips, METIS clusters along it, Scotch's mapping), refined by
- * moves and swaps that lower the hop-weighted traffic; then simulated
+ * moves and swaps that lower the traffic weighted by each link's cost and
+ * bandwidth (hops on a uniform topology); then simulated
  * annealing from the best (deterministic seed, a budget per core) polished by
  * the same refinement; the best placement seen is kept. */
 stc_status_t stc_place_stc(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,

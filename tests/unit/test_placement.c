@@ -1,7 +1,10 @@
 /* test_placement.c - suite "placement": the placement figures (stc_place_evaluate) computed by
  * hand on small graphs, the greedy baseline's exact assignment, METIS and Scotch finding the
  * obvious clustering, respecting capacity and using a torus's wrap-around link, and the
- * errors (too many cores, bad graphs, bad placements) (partitioner/evaluate.c, baselines.c).
+ * errors (too many cores, bad graphs, bad placements) (partitioner/evaluate.c, baselines.c); stc's
+ * own placement weighing links by cost and bandwidth (a uniform topology as by hops, a pipeline kept
+ * on one board of a hierarchy and off a dear link) and placing as well on a wide grid as on one that
+ * holds the cores exactly (place_stc.c).
  * SPDX-License-Identifier: MIT
  */
 #include <math.h>
@@ -406,6 +409,166 @@ static void test_bad_graph(void) {
     stc_topology_destroy(&t);
 }
 
+/* ------------------------------------------------------- stc's placement */
+
+/* A pipeline of n cores as the lowering emits them: 100 spikes between
+ * consecutive cores, 40 along a residual stream (u to u + 3), 10 to u + 7;
+ * with `far` > 0, also an edge from each core to a pseudo-random core more
+ * than 7 away, of 0 .. far - 1 spikes (attention's and the head's long reach). */
+static void pipeline(stc_pgraph_t *g, int n, int far) {
+    edge_t *e = malloc((size_t)4 * n * sizeof *e);
+    int m = 0;
+    unsigned s = 12345u + (unsigned)far;
+    for (int u = 0; u < n; u++) {
+        if (u + 1 < n) e[m++] = (edge_t){u, u + 1, 100};
+        if (u + 3 < n) e[m++] = (edge_t){u, u + 3, 40};
+        if (u + 7 < n) e[m++] = (edge_t){u, u + 7, 10};
+        if (!far) continue;
+        s = s * 1103515245u + 12345u;
+        int v = (int)((s >> 8) % (unsigned)n);
+        s = s * 1103515245u + 12345u;
+        if (abs(v - u) > 7) e[m++] = (edge_t){u < v ? u : v, u < v ? v : u, (double)((s >> 8) % (unsigned)far)};
+    }
+    build(g, n, e, m, NULL);
+    free(e);
+}
+
+/* A topology file: kind, "dims" or "levels", one cost and one bandwidth per dimension. */
+static stc_topology_t *topo_file(const char *kind, const char *dims, const char *cost, const char *bw) {
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"format\": \"stc-topology 1\", \"kind\": \"%s\", \"%s\": {\"value\": %s, \"assumption\": \"test\"},"
+             " \"cost\": {\"value\": %s, \"assumption\": \"test\"}, \"bandwidth\": {\"value\": %s, \"assumption\": "
+             "\"test\"}}",
+             kind, strcmp(kind, "hier") ? "dims" : "levels", dims, cost, bw);
+    stc_err_t err = {0};
+    stc_topology_t *t = stc_topology_parse_json(json, strlen(json), "test.json", BW, COST, &err);
+    if (!t) fprintf(stderr, "\n%s: %s\n", json, err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    return t;
+}
+
+/* On a topology whose links are all alike (whatever their cost and
+ * bandwidth), or whose links all cost 0, the weighted route length is the hop
+ * count: stc places exactly as on the spec with the default figures. */
+static void test_stc_uniform(void) {
+    enum { N = 30 };
+    stc_pgraph_t g;
+    pipeline(&g, N, 50);
+    int ref[N], a[N];
+    struct {
+        const char *spec, *kind, *dims, *cost, *bw;
+    } cases[] = {
+        {"mesh:4x4", "mesh", "[4, 4]", "[7, 7]", "[3e5, 3e5]"},
+        {"mesh:4x4", "mesh", "[4, 4]", "[0, 0]", "[1e9, 1e3]"}, /* no cost: hops, whatever the bandwidths */
+        {"torus:4x4", "torus", "[4, 4]", "1e6", "1e3"},
+        {"torus:2x2x2", "torus", "[2, 2, 2]", "[0.5, 0.5, 0.5]", "[1e12, 1e12, 1e12]"},
+        {"hier:2x4", "hier", "[4, 2]", "[3, 3]", "[10, 10]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        stc_topology_t *t = topo(cases[i].spec), *f = topo_file(cases[i].kind, cases[i].dims, cases[i].cost, cases[i].bw);
+        /* the spec's default figures are uniform too, except a hierarchy's (4x the cost a level up) */
+        stc_topology_t *u = strcmp(cases[i].kind, "hier") ? t : topo_file("hier", "[4, 2]", "1", "1");
+        place_ok(stc_place_stc, &g, u, 4, ref);
+        place_ok(stc_place_stc, &g, f, 4, a);
+        CU_ASSERT_EQUAL(memcmp(ref, a, sizeof a), 0);
+        CU_ASSERT_DOUBLE_EQUAL(eval(&g, f, 4, a, NULL).hop_weighted_traffic,
+                               eval(&g, u, 4, ref, NULL).hop_weighted_traffic, 1e-9);
+        CU_ASSERT_EQUAL(eval(&g, f, 4, a, NULL).chips_used, 8);
+        if (u != t) stc_topology_destroy(&u);
+        stc_topology_destroy(&t);
+        stc_topology_destroy(&f);
+    }
+    release(&g);
+}
+
+/* On hier:8x4 (a board-to-board link costs 4 on-board ones) a pipeline that
+ * fits on one board stays on it: every route is one on-board link.  By hops
+ * alone a board's gateway is as near the next board's gateway as its own
+ * chips, and the placement spread over boards. */
+static void test_stc_hier_board(void) {
+    enum { N = 30 };
+    stc_pgraph_t g;
+    pipeline(&g, N, 50);
+    int chip_of[N];
+    const char *specs[] = {"hier:8x4", "hier:2x4", "hier:4x2x4"};
+    for (int i = 0; i < 3; i++) {
+        stc_topology_t *t = topo(specs[i]);
+        place_ok(stc_place_stc, &g, t, 8, chip_of); /* 30 cores: 4 chips of 8, one board */
+        for (int u = 0; u < N; u++) CU_ASSERT_EQUAL(chip_of[u] / 4, chip_of[0] / 4);
+        stc_place_eval_t ev = eval(&g, t, 8, chip_of, NULL);
+        CU_ASSERT_EQUAL(ev.chips_used, 4);
+        CU_ASSERT_DOUBLE_EQUAL(ev.hop_weighted_traffic, ev.inter_chip_spikes, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(ev.cost_weighted_traffic, COST * ev.inter_chip_spikes, 1e-6);
+        /* 30 cores over 2 boards: at 4 per chip they need 8 chips, exactly two boards */
+        place_ok(stc_place_stc, &g, t, 4, chip_of);
+        ev = eval(&g, t, 4, chip_of, NULL);
+        CU_ASSERT_EQUAL(ev.chips_used, 8);
+        int boards[64] = {0}, used = 0;
+        for (int u = 0; u < N; u++) used += !boards[chip_of[u] / 4]++;
+        CU_ASSERT_EQUAL(used, 2);
+        stc_topology_destroy(&t);
+    }
+    release(&g);
+}
+
+/* A dear, slow link: the torus's Y links cost 10^6 times an X link and have
+ * 10^-6 of its bandwidth (so weigh 2^15 + 2^15 X links at most).  stc
+ * crosses them less than its placement on a uniform torus does. */
+static void test_stc_skew(void) {
+    enum { N = 30 };
+    stc_pgraph_t g;
+    pipeline(&g, N, 0);
+    int a[N], b[N];
+    stc_topology_t *t = topo("torus:4x4"), *f = topo_file("torus", "[4, 4]", "[1, 1e6]", "[1e9, 1e3]");
+    place_ok(stc_place_stc, &g, t, 4, a);
+    place_ok(stc_place_stc, &g, f, 4, b);
+    stc_place_eval_t ea = eval(&g, f, 4, a, NULL), eb = eval(&g, f, 4, b, NULL);
+    CU_ASSERT_EQUAL(eb.chips_used, 8);
+    CU_ASSERT(eb.cost_weighted_traffic < ea.cost_weighted_traffic);
+    /* the two rows of 4 chips are crossed once: the lightest cut of the
+     * pipeline into 16 + 14 or 15 + 15 cores, 100 + 40 x 3 + 10 x 7 = 290 spikes */
+    double y = 0;
+    for (int u = 0; u < N; u++)
+        for (int64_t e = g.xadj[u]; e < g.xadj[u + 1]; e++)
+            if (g.adj[e] > u && b[u] / 4 != b[g.adj[e]] / 4) y += g.traffic[e];
+    CU_ASSERT_DOUBLE_EQUAL(y, 290, 1e-9);
+    /* each of those crosses one Y link, every other hop is an X link */
+    CU_ASSERT_DOUBLE_EQUAL(eb.cost_weighted_traffic, (eb.hop_weighted_traffic - y) * 1 + y * 1e6, 1e-3);
+    stc_topology_destroy(&t);
+    stc_topology_destroy(&f);
+    release(&g);
+}
+
+/* A wide grid: 8 chips' worth of cores on mesh:8x8 (and 64x64, beyond the
+ * table of lengths) are placed as well as on mesh:2x4, which holds them
+ * exactly (2,687 spike-hops): the start fills a compact box, and the search
+ * stays near it.  (Not a law: the annealing's outcome varies by a few per
+ * cent with the grid's shape; on this graph torus:8x8 gives 2,721.) */
+static void test_stc_wide(void) {
+    enum { N = 30 };
+    stc_pgraph_t g;
+    pipeline(&g, N, 50);
+    int chip_of[N];
+    stc_topology_t *t = topo("mesh:2x4");
+    place_ok(stc_place_stc, &g, t, 4, chip_of);
+    double h24 = eval(&g, t, 4, chip_of, NULL).hop_weighted_traffic;
+    CU_ASSERT_DOUBLE_EQUAL(h24, 2687, 1e-9);
+    stc_topology_destroy(&t);
+    const char *specs[] = {"mesh:8x8", "mesh:64x64", "mesh:16x4"}; /* by hops before: 3501 on each */
+    for (int i = 0; i < 3; i++) {
+        t = topo(specs[i]);
+        place_ok(stc_place_stc, &g, t, 4, chip_of);
+        stc_place_eval_t ev = eval(&g, t, 4, chip_of, NULL);
+        CU_ASSERT_EQUAL(ev.chips_used, 8);
+        if (ev.hop_weighted_traffic > h24 + 1e-9)
+            fprintf(stderr, "\n%s: hop-weighted %g, mesh:2x4 %g\n", specs[i], ev.hop_weighted_traffic, h24);
+        CU_ASSERT(ev.hop_weighted_traffic <= h24 + 1e-9);
+        stc_topology_destroy(&t);
+    }
+    release(&g);
+}
+
 void stc_suite_placement(void) {
     static const stc_test_t tests[] = {
         {"evaluate", test_evaluate},
@@ -419,6 +582,10 @@ void stc_suite_placement(void) {
         {"capacity", test_capacity},
         {"small", test_small},
         {"bad_graph", test_bad_graph},
+        {"stc_uniform", test_stc_uniform},
+        {"stc_hier_board", test_stc_hier_board},
+        {"stc_skew", test_stc_skew},
+        {"stc_wide", test_stc_wide},
         {NULL, NULL},
     };
     stc_add_suite("placement", tests);
