@@ -94,7 +94,7 @@ def main():
             rows.append(x)
     print()
     hdr = ("| topology | strategy | cores | / demand bound | / limit-aware bound | chips | inter-chip spikes | hop-weighted | "
-           "busiest link load | est. latency us | est. energy uJ | partition s | peak RSS MB |")
+           "cost-weighted pJ | busiest link load | est. latency us | est. energy uJ | partition s | peak RSS MB |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for x in rows:
@@ -102,7 +102,7 @@ def main():
         print(f"| {x['topology']} | {x['strategy']} | {x['cores_used']} | {x['cores_over_lower_bound']:.3f} | "
               f"{x['cores_over_lower_bound_limits']:.3f} | "
               f"{x['chips_used']} | {x['inter_chip_spikes']:.0f} | {x['hop_weighted_traffic']:.0f} | "
-              f"{x['max_link_load']:.3g} | {x['est_latency_us']:.1f} | {x['est_energy_uj']:.1f} | "
+              f"{x['cost_weighted_traffic_pj']:.4g} | {x['max_link_load']:.3g} | {x['est_latency_us']:.1f} | {x['est_energy_uj']:.1f} | "
               f"{secs:.3f} | {x['rss']:.0f} |")
     print()
     for topo in a.topologies.split(","):
@@ -111,7 +111,10 @@ def main():
             continue
         better = min(by["metis"]["hop_weighted_traffic"], by["scotch"]["hop_weighted_traffic"])
         ratio = by["stc"]["hop_weighted_traffic"] / better if better else float("nan")
-        print(f"{topo}: stc hop-weighted traffic {ratio:.3f}x the better of METIS and Scotch (goal <= 0.8); "
+        cbetter = min(by["metis"]["cost_weighted_traffic_pj"], by["scotch"]["cost_weighted_traffic_pj"])
+        cratio = by["stc"]["cost_weighted_traffic_pj"] / cbetter if cbetter else float("nan")
+        print(f"{topo}: stc hop-weighted traffic {ratio:.3f}x the better of METIS and Scotch (goal <= 0.8), "
+              f"cost-weighted {cratio:.3f}x; "
               f"stc cores {by['stc']['cores_over_lower_bound']:.3f}x the demand bound {by['stc']['lower_bound']} "
               f"(goal <= 1.1), {by['stc']['cores_over_lower_bound_limits']:.3f}x the limit-aware bound "
               f"{by['stc']['lower_bound_limits']}; "
