@@ -384,7 +384,7 @@ static void flat_counters(const uint8_t *p, int n, stc_core_counters_t *c) {
     for (int i = 0; i < n; i++, p += STC_COUNTERS_N * 8) {
         int64_t v[STC_COUNTERS_N];
         for (int k = 0; k < STC_COUNTERS_N; k++) v[k] = (int64_t)stc_le_get64(p + k * 8);
-        c[i] = (stc_core_counters_t){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
+        c[i] = (stc_core_counters_t){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
     }
 }
 

@@ -47,7 +47,7 @@ void coord_add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
     a->synops += c->synops, a->neuron_updates += c->neuron_updates, a->neuron_active += c->neuron_active;
     a->spikes += c->spikes, a->msgs_local += c->msgs_local, a->msgs_core += c->msgs_core;
     a->core_hops += c->core_hops, a->msgs_chip += c->msgs_chip, a->kernel_ops += c->kernel_ops;
-    a->chip_hops += c->chip_hops;
+    a->chip_hops += c->chip_hops, a->chip_link_fj += c->chip_link_fj;
     a->ticks_active += c->ticks_active;
 }
 
@@ -425,7 +425,7 @@ int cmd_profile(coord_opts_t *o) {
                      (double)g->neuron_active * t.energy_neuron_active_pj +
                      (double)(g->neuron_updates - g->neuron_active) * t.energy_neuron_idle_pj +
                      (double)g->spikes * t.energy_spike_local_pj + (double)g->core_hops * t.energy_core_hop_pj +
-                     (double)g->chip_hops * t.energy_chip_hop_pj) / n * 1e-6;
+                     (double)g->chip_link_fj * 1e-3) / n * 1e-6;
         if (r) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "name", b->stages[s].name);

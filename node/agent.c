@@ -319,7 +319,7 @@ static void counters_flat(const stc_core_counters_t *c, int n, int64_t *out) {
         int64_t *o = out + (size_t)i * STC_COUNTERS_N;
         o[0] = c[i].synops, o[1] = c[i].neuron_updates, o[2] = c[i].neuron_active, o[3] = c[i].spikes;
         o[4] = c[i].msgs_local, o[5] = c[i].msgs_core, o[6] = c[i].core_hops, o[7] = c[i].msgs_chip;
-        o[8] = c[i].chip_hops, o[9] = c[i].kernel_ops, o[10] = c[i].ticks_active;
+        o[8] = c[i].chip_hops, o[9] = c[i].kernel_ops, o[10] = c[i].ticks_active, o[11] = c[i].chip_link_fj;
     }
 }
 

@@ -58,6 +58,7 @@
  */
 #include "stc_chipsim.h"
 #include "stc_partition.h"
+#include "stc_target.h"
 
 #include "stc_fixed.h"
 
@@ -135,6 +136,7 @@ typedef struct {
     uint8_t delay;
     uint8_t cls;  /* 0 same core, 1 another core of the chip, 2 another chip */
     int32_t hops; /* X-Y hops on the chip's mesh (cls 1); chip-to-chip link hops (cls 2) */
+    float link_pj; /* cls 2: the energy of those links (the sum of their costs), pJ */
 } route_t;
 
 typedef struct {
@@ -173,6 +175,7 @@ struct stc_chipsim {
     stc_simtrace_fn trace;
     void *ud;
     stc_topology_t *topo; /* the bundle's topology, for chip hops; NULL: every crossing is 1 hop */
+    double hop_pj;        /* the target's energy_chip_hop_pj: a link's cost where the topology gives none */
     /* the part */
     uint8_t *own;       /* per core: owned */
     int32_t *owned;     /* the owned cores, ascending */
@@ -714,12 +717,22 @@ oom:
  * The link traffic the partitioner recorded must be per link of this topology. */
 static stc_status_t load_topology(stc_chipsim_t *s, stc_err_t *err) {
     const stc_bundle_t *b = s->b;
+    /* link costs in pJ, as the partitioner loads the topology: the target's chip hop where the
+     * spec or file gives none (a bundle whose target does not load: 1 pJ a hop; it cannot be
+     * profiled either) */
+    stc_target_t t;
+    stc_err_t tge = {0};
+    int have = !(b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, &t, &tge)
+                                : stc_target_load(b->target, &t, &tge));
+    s->hop_pj = have ? t.energy_chip_hop_pj : 1.0;
     if (!b->topology[0]) return STC_OK;
+    double bw = have ? t.chip_link_spikes_per_s : 1.0;
     stc_err_t te = {0};
     if (b->topology_json)
-        s->topo = stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology, 1, 1, &te);
+        s->topo = stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology, bw, s->hop_pj,
+                                          &te);
     else
-        s->topo = stc_topology_parse(b->topology, 1, 1, &te);
+        s->topo = stc_topology_parse(b->topology, bw, s->hop_pj, &te);
     if (!s->topo)
         return stc_err_set(err, te.status ? te.status : STC_E_FORMAT,
                            "chipsim: the bundle is placed on topology '%s' (manifest field 'topology'), %s: %s%s",
@@ -745,6 +758,13 @@ static int32_t chip_hops(const stc_chipsim_t *s, int a, int b) {
     if (!s->topo || a < 0 || b < 0) return 1;
     int h = stc_topology_hops(s->topo, a, b);
     return h > 0 ? h : 1;
+}
+
+/* Their energy, pJ: the sum of the route's link costs, or one chip hop of the
+ * target where chip_hops counts 1. */
+static float chip_link_pj(const stc_chipsim_t *s, int a, int b) {
+    if (!s->topo || a < 0 || b < 0 || stc_topology_hops(s->topo, a, b) <= 0) return (float)s->hop_pj;
+    return (float)stc_topology_cost(s->topo, a, b);
 }
 
 /* Routes sent in (destination core, axon) order: a run's neurons each route
@@ -836,6 +856,7 @@ static stc_status_t make_routes(stc_chipsim_t *s, int i, axon_t *const *ax, stc_
                     rt->cls = ro->core == i ? 0 : dc->chip == c->chip ? 1 : 2;
                     rt->hops = rt->cls == 1 ? abs(dc->x - c->x) + abs(dc->y - c->y)
                                : rt->cls == 2 ? chip_hops(s, c->chip, dc->chip) : 0;
+                    rt->link_pj = rt->cls == 2 ? chip_link_pj(s, c->chip, dc->chip) : 0.0f;
                 }
             }
     }
@@ -1134,6 +1155,7 @@ ALWAYS int32_t wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint
 /* Send one event of core-local neuron n through its routes. */
 typedef struct {
     int64_t local, core, hops, chip, chip_hops;
+    double link_pj;
 } msgs_t;
 
 /* An event for a core of another part: to the outbox (grown by doubling). */
@@ -1161,6 +1183,7 @@ ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl,
         m->chip += rt->cls == 2;
         m->hops += rt->cls == 1 ? rt->hops : 0;
         m->chip_hops += rt->cls == 2 ? rt->hops : 0;
+        m->link_pj += rt->link_pj; /* 0 unless cls 2 */
         if (!(rt->dl & 255)) continue; /* reaches no neuron there: nothing to deliver */
         core_t *dc = &cores[rt->dcore];
         if (__builtin_expect(dc->remote, 0)) {
@@ -1183,7 +1206,7 @@ ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl,
 #define PF_AHEAD 8
 ALWAYS void emit_list(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, stc_core_counters_t *g,
                       const int32_t *en, const int32_t *ep, int64_t cnt, int tick) {
-    msgs_t m = {0, 0, 0, 0, 0};
+    msgs_t m = {0, 0, 0, 0, 0, 0.0};
     for (int64_t i = 0; i < cnt; i++) {
         if (i + 2 * PF_AHEAD < cnt) __builtin_prefetch(&cr->rto[en[i + 2 * PF_AHEAD]]);
         if (i + PF_AHEAD < cnt) __builtin_prefetch(&cr->rt[cr->rto[en[i + PF_AHEAD]]]);
@@ -1192,6 +1215,8 @@ ALWAYS void emit_list(stc_chipsim_t *s, core_t *cr, stc_core_counters_t *k, stc_
     k->msgs_local += m.local, k->msgs_core += m.core, k->core_hops += m.hops, k->msgs_chip += m.chip;
     g->msgs_local += m.local, g->msgs_core += m.core, g->core_hops += m.hops, g->msgs_chip += m.chip;
     k->chip_hops += m.chip_hops, g->chip_hops += m.chip_hops;
+    int64_t fj = llround(m.link_pj * 1e3);
+    k->chip_link_fj += fj, g->chip_link_fj += fj;
     k->spikes += cnt, g->spikes += cnt;
 }
 
@@ -1727,12 +1752,12 @@ stc_status_t stc_chipsim_run(stc_chipsim_t *s, const float *image, float *logits
 /* The blob (docs/runtime.md, "Checkpoint blob"): little-endian integers,
  * a header, one record per owned core, the part's shares, a checksum. */
 #define CK_MAGIC "STCSTATE"
-#define CK_VERSION 1
+#define CK_VERSION 2 /* 2: the counters gained chip_link_fj */
 #define CK_HEADER 56
-#define CK_NCNT 11                      /* int64 fields of stc_core_counters_t */
+#define CK_NCNT 12                      /* int64 fields of stc_core_counters_t */
 #define CK_LIMIT ((int64_t)1 << 62)     /* counters */
 #define CK_PENDING ((int64_t)1 << 40)   /* a core's pending synops (<= 2^16 cores: their folds stay below 2^57) */
-_Static_assert(sizeof(stc_core_counters_t) == CK_NCNT * sizeof(int64_t), "counters are 11 int64");
+_Static_assert(sizeof(stc_core_counters_t) == CK_NCNT * sizeof(int64_t), "counters are 12 int64");
 
 typedef struct {
     uint8_t *p; /* NULL: only count */

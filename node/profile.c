@@ -1,8 +1,9 @@
 /* profile.c - the energy and latency model: counters times the target's figures.
  *
  * Dynamic energy per inference = synops x E_synop + neuron updates x (E_active
- * or E_idle) + spikes x E_spike_local + core hops x E_core_hop + chip-to-chip
- * link hops (along the bundle's topology) x E_chip_hop.  Static energy = static power per chip x chips used
+ * or E_idle) + spikes x E_spike_local + core hops x E_core_hop + the cost of
+ * every chip-to-chip link crossed (along the bundle's topology: each link its
+ * cost, E_chip_hop where the topology gives none, chipsim.c).  Static energy = static power per chip x chips used
  * (those holding a core: a chip of the system that holds none is taken to be
  * powered down or given to another job, as the partitioner assumes when it
  * keeps the cores on the fewest chips) x the inference time.  The tick lasts as long as the busiest core needs for
@@ -22,7 +23,7 @@ void stc_energy_model(const stc_bundle_t *b, const stc_target_t *t, const stc_co
                       int64_t n_inferences, double input_macs, double input_synops, stc_energy_t *e) {
     memset(e, 0, sizeof *e);
     double n = n_inferences > 0 ? (double)n_inferences : 1.0;
-    double synops = 0, upd = 0, act = 0, spikes = 0, hops = 0, chip = 0, kops = 0;
+    double synops = 0, upd = 0, act = 0, spikes = 0, hops = 0, link_fj = 0, kops = 0;
     double busiest_ns = 0;
     for (int i = 0; i < b->n_cores; i++) {
         const stc_core_counters_t *k = &c[i];
@@ -31,7 +32,7 @@ void stc_energy_model(const stc_bundle_t *b, const stc_target_t *t, const stc_co
         act += (double)k->neuron_active;
         spikes += (double)k->spikes;
         hops += (double)k->core_hops;
-        chip += (double)k->chip_hops;
+        link_fj += (double)k->chip_link_fj;
         kops += (double)k->kernel_ops;
         if (b->cores[i].chip < 0 || k->ticks_active == 0) continue;
         /* per active tick of this core, on average */
@@ -43,7 +44,7 @@ void stc_energy_model(const stc_bundle_t *b, const stc_target_t *t, const stc_co
     e->dyn_synop_uj = (synops + kops) * t->energy_synop_pj / n * 1e-6;
     e->dyn_neuron_uj = (act * t->energy_neuron_active_pj + (upd - act) * t->energy_neuron_idle_pj) / n * 1e-6;
     e->dyn_spike_uj = spikes * t->energy_spike_local_pj / n * 1e-6;
-    e->dyn_route_uj = (hops * t->energy_core_hop_pj + chip * t->energy_chip_hop_pj) / n * 1e-6;
+    e->dyn_route_uj = (hops * t->energy_core_hop_pj + link_fj * 1e-3) / n * 1e-6;
     e->dyn_uj = e->dyn_synop_uj + e->dyn_neuron_uj + e->dyn_spike_uj + e->dyn_route_uj;
     e->tick_ns = busiest_ns + t->time_barrier_ns;
     e->latency_us = e->tick_ns * b->ticks * 1e-3;

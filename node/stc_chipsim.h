@@ -31,6 +31,8 @@ typedef struct {
     int64_t chip_hops;      /* chip-to-chip links crossed by those (the bundle's topology; 1 each without) */
     int64_t kernel_ops;     /* SSA kernel: coincidence operations (AND + accumulate) */
     int64_t ticks_active;   /* ticks at which some slice of this core was active */
+    int64_t chip_link_fj;   /* energy of those chip-to-chip links, fJ: each link its cost in the bundle's
+                             * topology (pJ), the target's energy_chip_hop_pj per crossing without one */
 } stc_core_counters_t;
 
 /* Called for every stage at every timestep with the stage's whole output

@@ -22,8 +22,8 @@
  *            images bin = n_images*floats*4, ckpt_every 0..INT64_MAX, tick0 0..INT64_MAX, last 0|1
  *   RESULT   index int64, n_logits uint32<=max_logits, rsum bin = n_logits*8,
  *            n_stages uint32<=max_stages, spikes bin = n_stages*8, digest uint64, seconds f64
- *   STATS    n_cores uint32<=max_cores, cores bin = n_cores*11*8, n_stages uint32<=max_stages,
- *            stages bin = n_stages*11*8, ticks 0..INT64_MAX, tick_seconds f64, sync_seconds f64
+ *   STATS    n_cores uint32<=max_cores, cores bin = n_cores*12*8, n_stages uint32<=max_stages,
+ *            stages bin = n_stages*12*8, ticks 0..INT64_MAX, tick_seconds f64, sync_seconds f64
  *   CKPT, RESTORE   tick int64, index int64, blob bin<=max_blob
  *   BEAT     index int64, tick int64
  *   STOP     (no fields)
@@ -426,10 +426,10 @@ static stc_status_t decode_fields(rd_t *r, const stc_proto_limits_t *lim, stc_ms
     case STC_MSG_STATS:
         TRY(get_count(r, "n_cores", UINT32_MAX, lim->max_cores, "max_cores", &u));
         m->u.stats.n_cores = (uint32_t)u;
-        TRY(get_bin_of(r, "cores", u, COUNTER_BYTES, "n_cores*11*8", &m->u.stats.cores));
+        TRY(get_bin_of(r, "cores", u, COUNTER_BYTES, "n_cores*12*8", &m->u.stats.cores));
         TRY(get_count(r, "n_stages", UINT32_MAX, lim->max_stages, "max_stages", &u));
         m->u.stats.n_stages = (uint32_t)u;
-        TRY(get_bin_of(r, "stages", u, COUNTER_BYTES, "n_stages*11*8", &m->u.stats.stages));
+        TRY(get_bin_of(r, "stages", u, COUNTER_BYTES, "n_stages*12*8", &m->u.stats.stages));
         TRY(get_i64(r, "ticks", 0, INT64_MAX, &m->u.stats.ticks));
         TRY(get_f64(r, "tick_seconds", &m->u.stats.tick_seconds));
         TRY(get_f64(r, "sync_seconds", &m->u.stats.sync_seconds));

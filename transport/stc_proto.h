@@ -72,7 +72,7 @@ typedef struct {
     int32_t core, axon, pl, tick;
 } stc_wire_ev_t;
 
-#define STC_COUNTERS_N 11 /* int64 per core / per stage, stc_core_counters_t's fields in order */
+#define STC_COUNTERS_N 12 /* int64 per core / per stage, stc_core_counters_t's fields in order */
 
 /* A decoded message.  Byte payloads point INTO the frame that was decoded
  * (zero-copy: they live as long as that buffer; read them with memcpy, they

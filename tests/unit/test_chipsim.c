@@ -953,7 +953,8 @@ static void test_messages(void) {
 
 /* ------------------------------------- chip hops on the placement's topology */
 
-/* Run once; per core, the messages to other chips and the links they crossed. */
+/* Run once; per core, the messages to other chips, the links they crossed and their energy (fJ). */
+static int64_t FJ[3];
 static stc_status_t chip_msgs(const stc_bundle_t *b, const float *x, int64_t *msgs, int64_t *hops, stc_err_t *err) {
     stc_chipsim_t *s = stc_chipsim_create(b, err);
     if (!s) return err->status;
@@ -961,6 +962,7 @@ static stc_status_t chip_msgs(const stc_bundle_t *b, const float *x, int64_t *ms
     stc_status_t st = stc_chipsim_run(s, x, lg, NULL, NULL, NULL, err);
     for (int c = 0; c < b->n_cores; c++) msgs[c] = stc_chipsim_counters(s)[c].msgs_chip;
     for (int c = 0; c < b->n_cores; c++) hops[c] = stc_chipsim_counters(s)[c].chip_hops;
+    for (int c = 0; c < b->n_cores && c < 3; c++) FJ[c] = stc_chipsim_counters(s)[c].chip_link_fj;
     stc_chipsim_destroy(&s);
     return st;
 }
@@ -997,6 +999,12 @@ static void test_topology(void) {
     CU_ASSERT_EQUAL(h[0], m[0]);
     CU_ASSERT_EQUAL(h[1], m[1]);
     int64_t m1 = m[1];
+    /* the links' energy: the target's chip hop per crossing (loihi3: 105 pJ) */
+    stc_target_t tg;
+    CU_ASSERT_EQUAL_FATAL(stc_target_load("loihi3", &tg, &err), STC_OK);
+    int64_t hop_fj = (int64_t)(tg.energy_chip_hop_pj * 1000);
+    CU_ASSERT_EQUAL(FJ[0], m[0] * hop_fj);
+    CU_ASSERT_EQUAL(FJ[1], m1 * hop_fj);
     /* placed on a file the node does not have, but the bundle carries its text */
     snprintf(b->topology, sizeof b->topology, "/nonexistent/line3.json");
     b->topology_json = strdup("{\"format\": \"stc-topology 1\", \"kind\": \"mesh\", "
@@ -1009,6 +1017,20 @@ static void test_topology(void) {
     CU_ASSERT_EQUAL(m[1], m1);
     CU_ASSERT_EQUAL(h[0], m[0]); /* the host port's link */
     CU_ASSERT_EQUAL(h[1], 2 * m1);
+    CU_ASSERT_EQUAL(FJ[0], m[0] * hop_fj); /* a file without costs: the target's chip hop per link */
+    CU_ASSERT_EQUAL(FJ[1], 2 * m1 * hop_fj);
+    /* a file's own costs, pJ: each link what it says (the host port's link stays a chip hop) */
+    free(b->topology_json);
+    b->topology_json = strdup("{\"format\": \"stc-topology 1\", \"kind\": \"mesh\", "
+                              "\"dims\": {\"value\": [3, 1], \"assumption\": \"a line\"}, "
+                              "\"cost\": {\"value\": 7, \"assumption\": \"a cheap line\"}}");
+    CU_ASSERT_EQUAL_FATAL(chip_msgs(b, x, m, h, &err), STC_OK);
+    CU_ASSERT_EQUAL(h[1], 2 * m1);
+    CU_ASSERT_EQUAL(FJ[0], m[0] * hop_fj);
+    CU_ASSERT_EQUAL(FJ[1], 2 * m1 * 7000);
+    free(b->topology_json);
+    b->topology_json = strdup("{\"format\": \"stc-topology 1\", \"kind\": \"mesh\", "
+                              "\"dims\": {\"value\": [3, 1], \"assumption\": \"a line\"}}");
     /* the link traffic must be per link of that topology */
     b->n_links = 1;
     CU_ASSERT_PTR_NULL(stc_chipsim_create(b, &err));
@@ -1033,6 +1055,15 @@ static void test_topology(void) {
     snprintf(b->topology, sizeof b->topology, "mesh:3x1");
     CU_ASSERT_EQUAL_FATAL(chip_msgs(b, x, m, h, &err), STC_OK);
     CU_ASSERT_EQUAL(h[1], 2 * m1);
+    CU_ASSERT_EQUAL(FJ[1], 2 * m1 * hop_fj);
+    /* a hierarchy: chips 0 and 2 are the gateways of two boards, one board-to-board link at 4 chip
+     * hops (docs/topologies.md), as the partition report charges it */
+    snprintf(b->topology, sizeof b->topology, "hier:2x2");
+    b->n_links = 0;
+    CU_ASSERT_EQUAL_FATAL(chip_msgs(b, x, m, h, &err), STC_OK);
+    CU_ASSERT_EQUAL(h[1], m1);
+    CU_ASSERT_EQUAL(FJ[1], 4 * m1 * hop_fj);
+    b->n_links = 2;
     /* more chips than the topology has */
     snprintf(b->topology, sizeof b->topology, "mesh:2x1");
     b->n_links = 0;

@@ -791,6 +791,8 @@ static void test_energy_model(void) {
     c[1].core_hops = 30, c[1].msgs_chip = 5, c[1].chip_hops = 5, c[1].ticks_active = 4;
     c[2].synops = 200, c[2].kernel_ops = 100, c[2].neuron_updates = 40, c[2].neuron_active = 40;
     c[2].ticks_active = 4;
+    c[0].chip_link_fj = (int64_t)(100 * t.energy_chip_hop_pj * 1000); /* one chip hop a link */
+    c[1].chip_link_fj = (int64_t)(5 * t.energy_chip_hop_pj * 1000);
     stc_energy_t e;
     stc_energy_model(&b, &t, c, 2, 50.0, 600.0, &e); /* two inferences */
     double syn = 1300 * t.energy_synop_pj / 2 * 1e-6;

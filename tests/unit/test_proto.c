@@ -490,19 +490,19 @@ static void test_lengths_disagree(void) {
     raw_bin(&r, 32, 4);
     CU_ASSERT_EQUAL(raw_decode(&r, NULL, &m, &err), STC_E_FORMAT);
     CU_ASSERT_STRING_EQUAL(err.msg, PEER ": RESULT field 'spikes': 32 bytes, expected n_stages*8 = 24");
-    /* STATS: 2 cores need 176 bytes */
+    /* STATS: 2 cores need 192 bytes */
     raw_begin(&r, 12, STC_MSG_STATS, 0, 4);
     msgpack_pack_int(&r.pk, 2);
     raw_bin(&r, 88, 5);
     CU_ASSERT_EQUAL(raw_decode(&r, NULL, &m, &err), STC_E_FORMAT);
-    CU_ASSERT_STRING_EQUAL(err.msg, PEER ": STATS field 'cores': 88 bytes, expected n_cores*11*8 = 176");
+    CU_ASSERT_STRING_EQUAL(err.msg, PEER ": STATS field 'cores': 88 bytes, expected n_cores*12*8 = 192");
     raw_begin(&r, 12, STC_MSG_STATS, 0, 4);
     msgpack_pack_int(&r.pk, 0);
     raw_bin(&r, 0, 5);
     msgpack_pack_int(&r.pk, 1);
     raw_bin(&r, 89, 5);
     CU_ASSERT_EQUAL(raw_decode(&r, NULL, &m, &err), STC_E_FORMAT);
-    CU_ASSERT_STRING_EQUAL(err.msg, PEER ": STATS field 'stages': 89 bytes, expected n_stages*11*8 = 88");
+    CU_ASSERT_STRING_EQUAL(err.msg, PEER ": STATS field 'stages': 89 bytes, expected n_stages*12*8 = 96");
     /* DEPLOY: 3 chips, 8 bytes of owners */
     raw_begin(&r, 10, STC_MSG_DEPLOY, -1, 4);
     raw_bin(&r, 10, 6);
