@@ -335,6 +335,15 @@ static const char *plural(int n) { return n == 1 ? "" : "s"; }
 
 /* The text report's title and column heads: printed with its first row, so that a
  * failure before any row leaves no empty table above the error. */
+/* A strategy's entry in the report's "strategies" array: its name and cut, the rest added by the caller. */
+static cJSON *strategy_row(cJSON *arr, const char *name, int ff) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "strategy", name);
+    cJSON_AddStringToObject(x, "cut", ff ? "first-fit" : "stc");
+    cJSON_AddItemToArray(arr, x);
+    return x;
+}
+
 static void report_head(int *done, const stc_bundle_t *b, const stc_topology_t *topo, const stc_target_t *t) {
     if (*done) return;
     *done = 1;
@@ -401,11 +410,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             }
             if (!fail[0]) snprintf(fail, sizeof fail, "strategy %s: %s", strategies[i].name, e2.msg);
             if (arr) {
-                cJSON *x = cJSON_CreateObject();
-                cJSON_AddStringToObject(x, "strategy", strategies[i].name);
-                cJSON_AddStringToObject(x, "cut", ff ? "first-fit" : "stc");
-                cJSON_AddStringToObject(x, "error", e2.msg);
-                cJSON_AddItemToArray(arr, x);
+                cJSON_AddStringToObject(strategy_row(arr, strategies[i].name, ff), "error", e2.msg);
             } else {
                 report_head(&headed, b, topo, &t);
                 printf("%-8s infeasible: %s\n", strategies[i].name, e2.msg);
@@ -451,15 +456,12 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             }
             if (only >= 0) continue;
             if (arr) {
-                cJSON *x = cJSON_CreateObject();
-                cJSON_AddStringToObject(x, "strategy", strategies[i].name);
-                cJSON_AddStringToObject(x, "cut", ff ? "first-fit" : "stc");
+                cJSON *x = strategy_row(arr, strategies[i].name, ff);
                 cJSON_AddNumberToObject(x, "cores_used", rep.cores);
                 cJSON_AddNumberToObject(x, "lower_bound", rep.lower_bound);
                 cJSON_AddNumberToObject(x, "lower_bound_limits", rep.lower_bound_limits);
                 cJSON_AddNumberToObject(x, "chips_needed", need);
                 cJSON_AddStringToObject(x, "error", e2.msg);
-                cJSON_AddItemToArray(arr, x);
             } else {
                 report_head(&headed, b, topo, &t);
                 printf("%-8s %6d %6.2f %6.2f  infeasible: %s\n", strategies[i].name, rep.cores,
@@ -478,9 +480,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
                        ev.cost_weighted_traffic) * 1e-6 +
                       t.static_power_w * ev.chips_used * lat_us;
         if (arr) {
-            cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "strategy", strategies[i].name);
-            cJSON_AddStringToObject(x, "cut", ff ? "first-fit" : "stc");
+            cJSON *x = strategy_row(arr, strategies[i].name, ff);
             cJSON_AddNumberToObject(x, "cores_used", rep.cores);
             cJSON_AddNumberToObject(x, "lower_bound", rep.lower_bound);
             cJSON_AddNumberToObject(x, "cores_over_lower_bound", (double)rep.cores / rep.lower_bound);
@@ -507,7 +507,6 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cJSON_AddNumberToObject(x, "cut_seconds", cut_s);
             cJSON_AddNumberToObject(x, "place_seconds", place_s);
             cJSON_AddNumberToObject(x, "peak_rss_mb", peak_rss_mb());
-            cJSON_AddItemToArray(arr, x);
         } else {
             report_head(&headed, b, topo, &t);
             printf("%-8s %6d %6.2f %6.2f %6d %12.0f %13.0f %10.3g %11.1f %11.1f %8.3f %8.0f\n", strategies[i].name,
