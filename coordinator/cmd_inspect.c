@@ -297,10 +297,11 @@ int cmd_inspect(coord_opts_t *o) {
         stc_ir_cost(ir, i, &c);
         char sh[48], h1[24], h2[24], h3[24], h4[24], h5[24], h6[24];
         printf("%4d  %-9s %-34s %-14s %8s %8s %9s %9s %8s %8s\n", i, stc_op_name(n->op), n->name,
-               fmt_shape(n->shape, sh, sizeof sh), c.neurons ? human(c.neurons, h1, 16) : "-",
-               c.params ? human(c.params, h2, 16) : "-", c.connections ? human(c.connections, h3, 16) : "-",
-               c.mem_bytes ? human(c.mem_bytes, h4, 16) : "-", c.macs ? human(c.macs, h5, 16) : "-",
-               c.acs ? human(c.acs, h6, 16) : "-");
+               fmt_shape(n->shape, sh, sizeof sh), c.neurons ? human(c.neurons, h1, sizeof h1) : "-",
+               c.params ? human(c.params, h2, sizeof h2) : "-",
+               c.connections ? human(c.connections, h3, sizeof h3) : "-",
+               c.mem_bytes ? human(c.mem_bytes, h4, sizeof h4) : "-", c.macs ? human(c.macs, h5, sizeof h5) : "-",
+               c.acs ? human(c.acs, h6, sizeof h6) : "-");
     }
     coord_model_free(&m);
     return 0;

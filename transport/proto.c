@@ -222,9 +222,9 @@ static stc_status_t rd_int(rd_t *r, const char *field, const char *expect, int *
 static stc_status_t get_i64(rd_t *r, const char *field, int64_t min, int64_t max, int64_t *out) {
     char expect[80];
     snprintf(expect, sizeof expect, "an int in %" PRId64 "..%" PRId64, min, max);
-    int neg;
-    uint64_t u;
-    int64_t s;
+    int neg = 0; /* set by rd_int; initialised for gcc -O3, which cannot see through TRY */
+    uint64_t u = 0;
+    int64_t s = 0;
     TRY(rd_int(r, field, expect, &neg, &u, &s));
     if (neg) {
         if (s < min) return rfail(r, STC_E_FORMAT, field, "expected %s, found %" PRId64, expect, s);
@@ -247,9 +247,9 @@ static stc_status_t get_i32(rd_t *r, const char *field, int64_t min, int64_t max
 static stc_status_t get_u64(rd_t *r, const char *field, uint64_t max, uint64_t *out) {
     char expect[80];
     snprintf(expect, sizeof expect, "an int in 0..%" PRIu64, max);
-    int neg;
-    uint64_t u;
-    int64_t s;
+    int neg = 0; /* set by rd_int; initialised for gcc -O3, which cannot see through TRY */
+    uint64_t u = 0;
+    int64_t s = 0;
     TRY(rd_int(r, field, expect, &neg, &u, &s));
     if (neg) return rfail(r, STC_E_FORMAT, field, "expected %s, found %" PRId64, expect, s);
     if (u > max) return rfail(r, STC_E_FORMAT, field, "expected %s, found %" PRIu64, expect, u);
@@ -317,7 +317,7 @@ static stc_status_t rd_len(rd_t *r, const char *field, int want_str, uint64_t *l
 
 /* A string into dst[cap] (NUL-terminated): at most min(cap-1, max_str) bytes, no NUL inside. */
 static stc_status_t get_str(rd_t *r, const char *field, char *dst, size_t cap, uint32_t max_str) {
-    uint64_t len;
+    uint64_t len = 0;
     TRY(rd_len(r, field, 1, &len));
     uint64_t max = cap - 1 < max_str ? cap - 1 : max_str;
     if (len > max)
@@ -335,6 +335,7 @@ static stc_status_t get_str(rd_t *r, const char *field, char *dst, size_t cap, u
 /* A bin of at most `limit` bytes: a pointer into the frame. */
 static stc_status_t get_bin(rd_t *r, const char *field, uint64_t limit, const char *lim_name, const uint8_t **p,
                             uint64_t *len) {
+    *len = 0;
     TRY(rd_len(r, field, 0, len));
     if (*len > limit)
         return rfail(r, STC_E_LIMIT, field, "bin of %" PRIu64 " bytes, limit %" PRIu64 " (%s)", *len, limit,
