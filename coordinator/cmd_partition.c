@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -471,8 +472,10 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         }
         double place_s = coord_now() - t1, wmax = 0;
         for (int v = 0; v < g.n; v++) wmax = g.work[v] > wmax ? g.work[v] : wmax;
-        /* estimates from the rates: the tick is the busiest core's work plus the barrier */
-        double tick_ns = wmax + t.time_barrier_ns, lat_us = b->ticks * tick_ns / 1000.0, neurons = 0;
+        /* estimates from the rates: the tick is the busiest core's work plus the barrier, and an
+         * inference lasts at least as long as its busiest link needs to carry its spikes */
+        double tick_ns = wmax + t.time_barrier_ns, compute_us = b->ticks * tick_ns / 1000.0, neurons = 0;
+        double lat_us = fmax(compute_us, ev.max_link_load * 1e6);
         for (int s = 0; s < b->n_stages; s++)
             if (b->stages[s].kind != STC_NK_INPUT)
                 neurons += (double)b->stages[s].c * b->stages[s].h * b->stages[s].w;
@@ -502,6 +505,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cJSON_AddNumberToObject(x, "busiest_link", ev.busiest_link);
             cJSON_AddNumberToObject(x, "max_core_work_ns", wmax);
             cJSON_AddNumberToObject(x, "est_tick_ns", tick_ns);
+            cJSON_AddNumberToObject(x, "est_compute_us", compute_us);
             cJSON_AddNumberToObject(x, "est_latency_us", lat_us);
             cJSON_AddNumberToObject(x, "est_energy_uj", e_uj);
             cJSON_AddNumberToObject(x, "cut_seconds", cut_s);

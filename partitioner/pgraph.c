@@ -70,6 +70,10 @@ stc_status_t stc_pgraph_from_bundle(const stc_bundle_t *b, const stc_target_t *t
         if (!w || stc_cores_work(b, t, stage_rate, w, NULL, err)) st = w ? err->status : stc_err_set(err, STC_E_NOMEM, "placement graph: out of memory");
         else memcpy(g->work, w + 1, (size_t)n * sizeof *w);
         free(w);
+        double wmax = 0;
+        for (int v = 0; !st && v < n; v++) wmax = g->work[v] > wmax ? g->work[v] : wmax;
+        g->compute_s = b->ticks * (wmax + t->time_barrier_ns) * 1e-9;
+        g->static_w = t->static_power_w;
     }
     if (!st) {
         for (int c = 1; c <= n; c++)

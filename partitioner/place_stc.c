@@ -36,6 +36,8 @@
  *      state it passed through, and the best of it and the starts is kept.
  * On Spikformer-8-768 the annealing lowered the hop-weighted traffic by 14 to
  * 17% against the refined starts alone.
+ *   5. if the busiest link takes longer per inference than the compute,
+ *      place_links.c spreads its load (stc_place_links).
  * Every step keeps the cores on the fewest chips that hold them, ceil(n /
  * cores per chip): a start on more (Scotch's spreads over every chip) is not
  * taken, and the annealing moves a core into an empty chip only when that
@@ -747,6 +749,8 @@ stc_status_t stc_place_stc(const stc_pgraph_t *g, const stc_topology_t *t, int c
         if (v && (best < 0 || h < best)) memcpy(chip_of, other, (size_t)n * sizeof *chip_of);
         if (best < 0 || h < best) best = h;
     }
+    /* 5. the busiest link, if it sets the latency (place_links.c) */
+    if (!st && best >= 0) st = stc_place_links(g, t, cores_per_chip, chip_of, err);
 out:
     free(lw), free(c.route), free(metis), free(scotch), free(other);
     return st;

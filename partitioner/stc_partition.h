@@ -146,6 +146,8 @@ typedef struct {
     int64_t *xadj;        /* n + 1 */
     int32_t *adj;         /* xadj[n] neighbours */
     double *traffic;      /* spikes per inference on each edge (both directions summed) */
+    double compute_s;     /* an inference's compute time, s: ticks x (busiest core's work + barrier); 0: unknown */
+    double static_w;      /* static power of a chip in use, W; 0: unknown (stc_place_links then does nothing) */
 } stc_pgraph_t;
 
 /* The placement graph of a cut bundle (its cores; the tables are not needed):
@@ -155,7 +157,8 @@ typedef struct {
  * firing rate of its source neuron's stage.  stage_rate: spikes per neuron per
  * inference for every stage (measured on calibration inputs), or NULL for the
  * static estimate of 0.1 per neuron per timestep.  Vertex weights: each
- * core's per-tick work (stc_cores_work). */
+ * core's per-tick work (stc_cores_work).  compute_s and static_w from the
+ * bundle's ticks and the target. */
 stc_status_t stc_pgraph_from_bundle(const struct stc_bundle *b, const struct stc_target *t, const double *stage_rate,
                                     stc_pgraph_t *g, stc_err_t *err);
 void stc_pgraph_free(stc_pgraph_t *g);
@@ -189,9 +192,16 @@ stc_status_t stc_place_evaluate(const stc_pgraph_t *g, const stc_topology_t *t, 
  * moves and swaps that lower the traffic weighted by each link's cost and
  * bandwidth (hops on a uniform topology); then simulated
  * annealing from the best (deterministic seed, a budget per core) polished by
- * the same refinement; the best placement seen is kept. */
+ * the same refinement; the best placement seen is kept; then stc_place_links. */
 stc_status_t stc_place_stc(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
                            stc_err_t *err);
+/* The last step of stc's strategy (place_links.c): when the busiest link's
+ * time per inference exceeds g->compute_s, chips exchange places and cores
+ * that cross it move or swap while that lowers the estimated energy (link
+ * energy + static power over the latency the busiest link sets).  Nothing
+ * if g->static_w is 0.  chip_of: a valid placement, improved in place. */
+stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
+                             stc_err_t *err);
 stc_status_t stc_place_greedy(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,
                               stc_err_t *err);
 stc_status_t stc_place_metis(const stc_pgraph_t *g, const stc_topology_t *t, int cores_per_chip, int *chip_of,

@@ -540,6 +540,43 @@ static void test_stc_skew(void) {
     release(&g);
 }
 
+/* The busiest link, when it sets the latency: on the torus with slow Y links
+ * (10^3 spikes/s against 10^9), the placement by weighted traffic sends 290
+ * spikes between the two rows of chips it uses (test_stc_skew), 260 of them
+ * over one Y link: 0.26 s, against a compute time of 1 ms.  Given the static
+ * power, stc spreads them over the Y links (0.15 s on the busiest): the
+ * busiest link and the estimated energy both fall, on the same 8 chips.  When compute
+ * takes longer than any link, or the static power is unknown, the placement
+ * is the one by weighted traffic alone. */
+static double links_energy(const stc_pgraph_t *g, const stc_place_eval_t *ev) {
+    double s = ev->max_link_load > g->compute_s ? ev->max_link_load : g->compute_s;
+    return ev->cost_weighted_traffic * 1e-12 + g->static_w * ev->chips_used * s;
+}
+
+static void test_stc_links(void) {
+    enum { N = 30 };
+    stc_pgraph_t g;
+    pipeline(&g, N, 0);
+    int a[N], b[N], c[N];
+    stc_topology_t *f = topo_file("torus", "[4, 4]", "[1, 1e6]", "[1e9, 1e3]");
+    place_ok(stc_place_stc, &g, f, 4, a); /* static_w 0: by weighted traffic alone */
+    stc_place_eval_t ea = eval(&g, f, 4, a, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(ea.max_link_load, 0.26, 1e-9);
+    g.static_w = 0.232, g.compute_s = 1e-3;
+    place_ok(stc_place_stc, &g, f, 4, b);
+    stc_place_eval_t eb = eval(&g, f, 4, b, NULL);
+    CU_ASSERT_EQUAL(eb.chips_used, 8);
+    if (!(eb.max_link_load < 0.6 * ea.max_link_load))
+        fprintf(stderr, "\nbusiest link %g s, by traffic alone %g s\n", eb.max_link_load, ea.max_link_load);
+    CU_ASSERT(eb.max_link_load < 0.6 * ea.max_link_load);
+    CU_ASSERT(links_energy(&g, &eb) < links_energy(&g, &ea));
+    g.compute_s = 1; /* compute sets the latency: nothing to gain from the links' times */
+    place_ok(stc_place_stc, &g, f, 4, c);
+    CU_ASSERT_EQUAL(memcmp(a, c, sizeof a), 0);
+    stc_topology_destroy(&f);
+    release(&g);
+}
+
 /* A wide grid: 8 chips' worth of cores on mesh:8x8 (and 64x64, beyond the
  * table of lengths) are placed as well as on mesh:2x4, which holds them
  * exactly (2,687 spike-hops): the start fills a compact box, and the search
@@ -585,6 +622,7 @@ void stc_suite_placement(void) {
         {"stc_uniform", test_stc_uniform},
         {"stc_hier_board", test_stc_hier_board},
         {"stc_skew", test_stc_skew},
+        {"stc_links", test_stc_links},
         {"stc_wide", test_stc_wide},
         {NULL, NULL},
     };

@@ -483,7 +483,7 @@ static void test_relative(void) {
     int64_t xadj[] = {0, 2, 3, 4};
     int32_t adj[] = {1, 2, 0, 0};
     double traffic[] = {10, 4, 10, 4};
-    stc_pgraph_t g = {3, NULL, xadj, adj, traffic};
+    stc_pgraph_t g = {3, NULL, xadj, adj, traffic, 0, 0};
     int chip_of[] = {0, 5, 1};
     stc_place_eval_t er, ep;
     stc_err_t err = {0};
