@@ -27,8 +27,9 @@
  * power is unknown (g->static_w = 0): E then falls with the link energy
  * alone, which steps 1-4 already weigh.  Chip exchanges are tried on
  * topologies of at most LINK_MAX_CHIPS chips, and all of it stops after
- * LINK_MAX_EVALS evaluated changes (each costs the routes of a core's edges,
- * so some seconds at most on a graph of thousands of cores).
+ * LINK_MAX_ROUTES routes computed (a chip exchange routes every pair of chips
+ * that exchange spikes, a core's move its edges, a round's search for the
+ * cores on the busiest link every edge): a few seconds at most.
  * SPDX-License-Identifier: MIT
  */
 #include "stc_partition.h"
@@ -40,7 +41,7 @@
 #define LINK_CANDIDATES 16  /* cores tried per round: those with the most spikes over the busiest link */
 #define LINK_SWAPS 8        /* swap partners tried per chip */
 #define LINK_MAX_CHIPS 1024 /* chip exchanges only on topologies up to this size */
-#define LINK_MAX_EVALS 400000
+#define LINK_MAX_ROUTES 50000000
 #define LINK_MAX_ROUNDS 2000
 
 typedef struct {
@@ -68,7 +69,7 @@ typedef struct {
     int used;
     double e_link;        /* sum over links of load x cost, pJ */
     double s2;            /* sum over links of (load / bandwidth)^2 */
-    int64_t evals;
+    int64_t evals, routes; /* changes tried; routes computed (the budget) */
 } lk_t;
 
 static int by_time_cmp(const void *x, const void *y) {
@@ -242,7 +243,7 @@ stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int
     if (!(t0 > g->compute_s)) goto out;
     double s2_cur, e_cur = energy(&L, L.used, &s2_cur), e0 = e_cur;
     int rounds = 0;
-    for (; rounds < LINK_MAX_ROUNDS && L.evals < LINK_MAX_EVALS; rounds++) {
+    for (; rounds < LINK_MAX_ROUNDS && L.routes < LINK_MAX_ROUTES; rounds++) {
         int busiest = L.by_time[0].link;
         /* a. chip exchanges: perm swaps places p and q (at least one of them in use) */
         double best = e_cur, best_s2 = s2_cur, s2;
@@ -250,13 +251,13 @@ stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int
         if (swaps) {
             int np = chip_pairs(&L, chip_of, pr, cell);
             for (int i = 0; i < chips; i++) perm[i] = i;
-            for (int p = 0; p < chips && L.evals < LINK_MAX_EVALS; p++) {
+            for (int p = 0; p < chips && L.routes < LINK_MAX_ROUTES; p++) {
                 if (!L.count[p]) continue;
-                for (int q = 0; q < chips && L.evals < LINK_MAX_EVALS; q++) {
+                for (int q = 0; q < chips && L.routes < LINK_MAX_ROUTES; q++) {
                     if (q == p || (L.count[q] && q < p)) continue;
                     perm[p] = q, perm[q] = p;
                     double e = energy_swapped(&L, pr, np, perm, pl, &s2);
-                    L.evals++;
+                    L.evals++, L.routes += np;
                     if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bp = p, bq = q;
                     perm[p] = p, perm[q] = q;
                 }
@@ -264,6 +265,7 @@ stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int
         }
         /* b. the cores with the most spikes over the busiest link, to other chips in use */
         memset(cross, 0, (size_t)n * sizeof *cross);
+        L.routes += g->xadj[n] / 2;
         for (int u = 0; u < n; u++)
             for (int64_t e = g->xadj[u]; e < g->xadj[u + 1]; e++) {
                 int v = g->adj[e];
@@ -284,25 +286,25 @@ stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int
         for (int c = 0; c < chips; c++) first[c + 1] += first[c];
         memcpy(perm, first, (size_t)chips * sizeof *perm); /* cursors */
         for (int u = 0; u < n; u++) list[perm[chip_of[u]]++] = u;
-        for (int ci = 0; ci < nc && L.evals < LINK_MAX_EVALS; ci++) {
+        for (int ci = 0; ci < nc && L.routes < LINK_MAX_ROUTES; ci++) {
             int u = cand[ci], a = chip_of[u];
-            for (int b = 0; b < chips && L.evals < LINK_MAX_EVALS; b++) {
+            for (int b = 0; b < chips && L.routes < LINK_MAX_ROUTES; b++) {
                 int k = L.count[b];
                 if (b == a || !k) continue;
                 if (k < L.cap) {
                     propose_move(&L, chip_of, u, b, -1);
                     double e = energy(&L, L.used - (L.count[a] == 1), &s2);
                     clear_proposal(&L);
-                    L.evals++;
+                    L.evals++, L.routes += 2 * (g->xadj[u + 1] - g->xadj[u]);
                     if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bp = -1, bu = u, bb = b, bw = -1;
                 }
                 int step = k > LINK_SWAPS ? k / LINK_SWAPS : 1;
-                for (int j = 0; j < k && L.evals < LINK_MAX_EVALS; j += step) {
+                for (int j = 0; j < k && L.routes < LINK_MAX_ROUTES; j += step) {
                     int w = list[first[b] + j];
                     propose_move(&L, chip_of, u, b, w);
                     double e = energy(&L, L.used, &s2);
                     clear_proposal(&L);
-                    L.evals++;
+                    L.evals++, L.routes += 2 * (g->xadj[u + 1] - g->xadj[u] + g->xadj[w + 1] - g->xadj[w]);
                     if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bp = -1, bu = u, bb = b, bw = w;
                 }
             }
