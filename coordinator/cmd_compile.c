@@ -169,7 +169,12 @@ int cmd_compile(coord_opts_t *o) {
         fprintf(stderr, "stc-coord: error: compile needs -o FILE.stc (where to write the chip images)\n");
         return 2;
     }
-    if (o->topology && o->dot && coord_picture_check(o->dot)) return 2; /* before any work */
+    if (o->picture && !o->topology) {
+        fprintf(stderr, "stc-coord: error: --picture %s draws the placement on a topology: give --topology too\n",
+                o->picture);
+        return 2;
+    }
+    if (o->picture && coord_picture_check(o->picture)) return 2; /* before any work */
     const char *tname = o->target ? o->target : "loihi3";
     stc_target_t t;
     if (stc_target_load(tname, &t, &err)) {

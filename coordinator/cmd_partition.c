@@ -367,7 +367,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         fprintf(stderr, "stc-coord: error: --strategy %s: expected stc, metis, scotch, greedy or all\n", want);
         return 2;
     }
-    if (o->dot && coord_picture_check(o->dot)) return 2;
+    if (o->picture && coord_picture_check(o->picture)) return 2;
     stc_err_t err = {0};
     int rc = 1, cut = -1, chosen_cut = 0, chosen_cpc = 1, kept = -1, headed = 0, fail_need = 0;
     char fail[STC_ERR_MSG_MAX + 32] = ""; /* why the strategy whose cut needs the fewest chips failed */
@@ -386,9 +386,9 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
     int chips = stc_topology_chips(topo);
     /* --chips N: a cap on the chips the placement uses, within the topology */
     int cap = o->chips > 0 && o->chips < chips ? o->chips : chips;
-    if (o->dot && chips > PICTURE_MAX_CHIPS) {
+    if (o->picture && chips > PICTURE_MAX_CHIPS) {
         fflush(stdout);
-        fprintf(stderr, "stc-coord: error: --picture %s: %s has %d chips; a picture shows at most %d\n", o->dot,
+        fprintf(stderr, "stc-coord: error: --picture %s: %s has %d chips; a picture shows at most %d\n", o->picture,
                 stc_topology_name(topo), chips, PICTURE_MAX_CHIPS);
         rc = 2;
         goto out;
@@ -547,7 +547,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             goto out;
         }
     }
-    if (o->dot && picture(o->dot, topo, &g, best, t.cores_per_chip, ll)) goto out;
+    if (o->picture && picture(o->picture, topo, &g, best, t.cores_per_chip, ll)) goto out;
     apply(b, &t, topo, best, &topo_json, &ll);
     if (stc_tables_build(b, &t, &err)) {
         coord_fail(&err);
@@ -599,7 +599,7 @@ out:
 }
 
 int cmd_partition(coord_opts_t *o) {
-    if (o->dot && coord_picture_check(o->dot)) return 2;
+    if (o->picture && coord_picture_check(o->picture)) return 2;
     if (!coord_is_bundle(o->model)) {
         fprintf(stderr, "stc-coord: error: %s: partition takes a compiled bundle (stc-coord compile ... -o M.stc)\n",
                 o->model);

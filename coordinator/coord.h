@@ -22,7 +22,8 @@ typedef struct {
     const char *flag_names[16], *flag_values[16];
     int n_flags;
     bool json;
-    const char *dot;         /* --dot FILE (inspect), --picture FILE (partition, compile --topology) */
+    const char *dot;         /* --dot FILE (inspect: the IR as Graphviz) */
+    const char *picture;     /* --picture FILE (partition, compile --topology: the placement) */
     const char *dump_ir;     /* --dump-ir FILE ("-" = stdout) */
     bool dump_weights;       /* --dump-ir-weights */
     bool float_mode;         /* run --float */

@@ -241,7 +241,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--topology")) { NEED(); o.topology = next; }
         else if (!strcmp(a, "--strategy")) { NEED(); o.strategy = next; }
         else if (!strcmp(a, "--calibrate")) { NEED(); o.calib = next; }
-        else if (!strcmp(a, "--picture")) { NEED(); o.dot = next; }
+        else if (!strcmp(a, "--picture")) { NEED(); o.picture = next; }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { NEED(); o.out = next; }
         else if (!strcmp(a, "--weights")) o.dump_weights = true;
         else if (!strcmp(a, "--progress")) o.progress = true;

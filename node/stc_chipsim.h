@@ -132,7 +132,9 @@ typedef struct {
     double static_uj;       /* static power of the chips used x the inference time */
     double total_uj;
     double tick_ns;         /* the slowest core's tick (synops, updates, hops) + barrier */
-    double latency_us;      /* ticks per inference x tick */
+    double compute_us;      /* ticks per inference x tick */
+    double link_s;          /* the busiest link's expected time per inference (0: not placed) */
+    double latency_us;      /* the larger of compute_us and the busiest link's time */
     double paper_uj;        /* the SNN-paper estimate: E_AC x (synops and kernel ops past the first
                                layer) + E_MAC x (the first layer's MACs on the image) */
 } stc_energy_t;

@@ -134,6 +134,27 @@ def main():
     check("--picture writes a PNG", p.returncode == 0 and os.path.exists(png) and
           open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n", p.stderr)
 
+    # a system whose slow links set the latency: the last step of stc's placement runs, nothing computed changes
+    slow = os.path.join(cli_common.ROOT, "bench", "topologies", "torus-4x4-slow-y.json")
+    out = os.path.join(w, "slow.stc")
+    p = stc(["partition", plain, "--topology", slow, "--strategy", "all", "--json", "-o", out])
+    j = json.loads(p.stdout) if p.returncode == 0 else {}
+    rows = j.get("strategies", [])
+    check("on slow links every row's latency is the larger of compute and the busiest link's time",
+          len(rows) == 4 and all(abs(r["est_latency_us"] - max(r["est_compute_us"], r["max_link_load"] * 1e6)) <=
+                                 1e-9 * r["est_latency_us"] for r in rows), p.stdout + p.stderr)
+    check("the bundle placed on slow links gives the unplaced bundle's logits", logits(out) == ref)
+    p = stc(["profile", out, "--input", x, "--json"])
+    pj = json.loads(p.stdout) if p.returncode == 0 else {}
+    kept = rows[0] if rows else {}
+    check("profile counts the busiest link's time as the partition report does",
+          kept.get("max_link_load", 0) > 0 and
+          abs(pj.get("busiest_link_s", -1) - kept["max_link_load"]) <= 1e-9 * kept["max_link_load"] and
+          pj.get("latency_us") == max(pj.get("compute_us", 0), pj["busiest_link_s"] * 1e6), p.stdout + p.stderr)
+    p = stc(["compile", pth, "--picture", "x.png", "-o", os.path.join(w, "nopic.stc")] + base, 2)
+    check("compile --picture without --topology is refused", p.returncode == 2 and p.stderr ==
+          "stc-coord: error: --picture x.png draws the placement on a topology: give --topology too\n", p.stderr)
+
     cli_fixes(w)
 
 
