@@ -14,22 +14,29 @@
  *     E = sum over links of spikes x cost
  *         + static power per chip x chips used x max(compute time, busiest link's time)
  *
- * Each round takes the best of these changes, while E falls:
- *   a. two chips exchange places, all their cores with them (or a chip moves
- *      to an empty place), which moves whole crossings to other links;
- *   b. one of the LINK_CANDIDATES cores with the most spikes over the busiest
+ * Each round takes the best change of the first kind that lowers E, or, if
+ * none does, of the second (the first kind is cheap and aimed at the link;
+ * the second searches widely):
+ *   a. one of the LINK_CANDIDATES cores with the most spikes over the busiest
  *      link moves to another chip in use that has room, or swaps with one of
- *      LINK_SWAPS cores spread over such a chip.
- * Neither takes a chip into use, so the placement stays on the fewest chips.
+ *      at most LINK_SWAPS cores spread over such a chip;
+ *   b. two chips exchange places, all their cores with them (or a chip moves
+ *      to an empty place), which moves whole crossings to other links.
+ * A change that leaves E as it is (within 1e-9) but lowers the sum over links
+ * of their time squared (a load spread more evenly) is also taken: the
+ * busiest of several equal links only falls once the others have.  Neither
+ * kind takes a chip into use, so the placement stays on the fewest chips.
  * Link loads are counted as stc_place_evaluate counts them: the edge u-v
  * (u < v) takes the dimension-ordered route from u's chip to v's.  The step
  * does nothing when the busiest link does not set the latency or the static
  * power is unknown (g->static_w = 0): E then falls with the link energy
  * alone, which steps 1-4 already weigh.  Chip exchanges are tried on
- * topologies of at most LINK_MAX_CHIPS chips, and all of it stops after
- * LINK_MAX_ROUTES routes computed (a chip exchange routes every pair of chips
- * that exchange spikes, a core's move its edges, a round's search for the
- * cores on the busiest link every edge): a few seconds at most.
+ * topologies of at most LINK_MAX_CHIPS chips.  The step ends after
+ * LINK_MAX_ROUNDS changes or LINK_MAX_WORK units of work, a unit being a
+ * route computed or a link scanned (a round's search for the cores on the
+ * busiest link routes every edge, a core's change its edges, a chip
+ * exchange every pair of chips that exchange spikes and then every link):
+ * some seconds at most.
  * SPDX-License-Identifier: MIT
  */
 #include "stc_partition.h"
@@ -41,7 +48,7 @@
 #define LINK_CANDIDATES 16  /* cores tried per round: those with the most spikes over the busiest link */
 #define LINK_SWAPS 8        /* swap partners tried per chip */
 #define LINK_MAX_CHIPS 1024 /* chip exchanges only on topologies up to this size */
-#define LINK_MAX_ROUTES 50000000
+#define LINK_MAX_WORK 50000000 /* routes computed plus links scanned */
 #define LINK_MAX_ROUNDS 2000
 
 typedef struct {
@@ -69,7 +76,7 @@ typedef struct {
     int used;
     double e_link;        /* sum over links of load x cost, pJ */
     double s2;            /* sum over links of (load / bandwidth)^2 */
-    int64_t evals, routes; /* changes tried; routes computed (the budget) */
+    int64_t evals, work; /* changes tried; routes computed plus links scanned (the budget) */
 } lk_t;
 
 static int by_time_cmp(const void *x, const void *y) {
@@ -219,14 +226,14 @@ stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int
     L.by_time = malloc((size_t)nl * sizeof *L.by_time), L.route = malloc((size_t)L.route_cap * sizeof *L.route);
     L.count = calloc((size_t)chips, sizeof *L.count);
     double *cross = calloc((size_t)n, sizeof *cross), *pl = malloc((size_t)nl * sizeof *pl);
-    int swaps = chips <= LINK_MAX_CHIPS; /* chip exchanges: with the chips x chips scratch */
-    pair_t *pr = swaps ? malloc((size_t)chips * chips * sizeof *pr) : NULL;
-    int *cell = swaps ? malloc((size_t)chips * chips * sizeof *cell) : NULL;
+    int swaps = chips <= LINK_MAX_CHIPS; /* chip exchanges (their chips x chips scratch once the step runs) */
+    pair_t *pr = NULL;
+    int *cell = NULL;
     int *cand = malloc(LINK_CANDIDATES * sizeof *cand), *first = calloc((size_t)chips + 1, sizeof *first);
     int *list = malloc((size_t)n * sizeof *list), *perm = malloc((size_t)chips * sizeof *perm);
     stc_status_t st = STC_OK;
     if (!L.load || !L.inv_bw || !L.cost || !L.dl || !L.mark || !L.touched || !L.by_time || !L.route || !L.count ||
-        !cross || !pl || !cand || !first || !list || !perm || (swaps && (!pr || !cell))) {
+        !cross || !pl || !cand || !first || !list || !perm) {
         st = stc_err_set(err, STC_E_NOMEM, "stc placement on '%s': out of memory", stc_topology_name(t));
         goto out;
     }
@@ -235,37 +242,28 @@ stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int
         L.inv_bw[l] = k->bandwidth > 0 ? 1 / k->bandwidth : 0;
         L.cost[l] = k->cost;
     }
-    for (int64_t i = 0; swaps && i < (int64_t)chips * chips; i++) cell[i] = -1;
     for (int u = 0; u < n; u++) L.used += !L.count[chip_of[u]]++;
     loads_of(&L, chip_of);
     commit(&L);
     double t0 = L.by_time[0].time;
     if (!(t0 > g->compute_s)) goto out;
+    if (swaps) { /* the chips x chips scratch of the chip exchanges, now that the step runs */
+        pr = malloc((size_t)chips * chips * sizeof *pr), cell = malloc((size_t)chips * chips * sizeof *cell);
+        if (!pr || !cell) {
+            st = stc_err_set(err, STC_E_NOMEM, "stc placement on '%s': out of memory", stc_topology_name(t));
+            goto out;
+        }
+        for (int64_t i = 0; i < (int64_t)chips * chips; i++) cell[i] = -1;
+    }
     double s2_cur, e_cur = energy(&L, L.used, &s2_cur), e0 = e_cur;
     int rounds = 0;
-    for (; rounds < LINK_MAX_ROUNDS && L.routes < LINK_MAX_ROUTES; rounds++) {
+    for (; rounds < LINK_MAX_ROUNDS && L.work < LINK_MAX_WORK; rounds++) {
         int busiest = L.by_time[0].link;
-        /* a. chip exchanges: perm swaps places p and q (at least one of them in use) */
         double best = e_cur, best_s2 = s2_cur, s2;
         int bp = -1, bq = -1, bu = -1, bb = -1, bw = -1;
-        if (swaps) {
-            int np = chip_pairs(&L, chip_of, pr, cell);
-            for (int i = 0; i < chips; i++) perm[i] = i;
-            for (int p = 0; p < chips && L.routes < LINK_MAX_ROUTES; p++) {
-                if (!L.count[p]) continue;
-                for (int q = 0; q < chips && L.routes < LINK_MAX_ROUTES; q++) {
-                    if (q == p || (L.count[q] && q < p)) continue;
-                    perm[p] = q, perm[q] = p;
-                    double e = energy_swapped(&L, pr, np, perm, pl, &s2);
-                    L.evals++, L.routes += np;
-                    if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bp = p, bq = q;
-                    perm[p] = p, perm[q] = q;
-                }
-            }
-        }
-        /* b. the cores with the most spikes over the busiest link, to other chips in use */
+        /* a. the cores with the most spikes over the busiest link, to other chips in use */
         memset(cross, 0, (size_t)n * sizeof *cross);
-        L.routes += g->xadj[n] / 2;
+        L.work += g->xadj[n] / 2;
         for (int u = 0; u < n; u++)
             for (int64_t e = g->xadj[u]; e < g->xadj[u + 1]; e++) {
                 int v = g->adj[e];
@@ -286,26 +284,43 @@ stc_status_t stc_place_links(const stc_pgraph_t *g, const stc_topology_t *t, int
         for (int c = 0; c < chips; c++) first[c + 1] += first[c];
         memcpy(perm, first, (size_t)chips * sizeof *perm); /* cursors */
         for (int u = 0; u < n; u++) list[perm[chip_of[u]]++] = u;
-        for (int ci = 0; ci < nc && L.routes < LINK_MAX_ROUTES; ci++) {
+        for (int ci = 0; ci < nc && L.work < LINK_MAX_WORK; ci++) {
             int u = cand[ci], a = chip_of[u];
-            for (int b = 0; b < chips && L.routes < LINK_MAX_ROUTES; b++) {
+            for (int b = 0; b < chips && L.work < LINK_MAX_WORK; b++) {
                 int k = L.count[b];
                 if (b == a || !k) continue;
                 if (k < L.cap) {
                     propose_move(&L, chip_of, u, b, -1);
                     double e = energy(&L, L.used - (L.count[a] == 1), &s2);
                     clear_proposal(&L);
-                    L.evals++, L.routes += 2 * (g->xadj[u + 1] - g->xadj[u]);
-                    if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bp = -1, bu = u, bb = b, bw = -1;
+                    L.evals++, L.work += 2 * (g->xadj[u + 1] - g->xadj[u]);
+                    if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bu = u, bb = b, bw = -1;
                 }
-                int step = k > LINK_SWAPS ? k / LINK_SWAPS : 1;
-                for (int j = 0; j < k && L.routes < LINK_MAX_ROUTES; j += step) {
+                int step = (k + LINK_SWAPS - 1) / LINK_SWAPS; /* at most LINK_SWAPS partners, spread */
+                for (int j = 0; j < k && L.work < LINK_MAX_WORK; j += step) {
                     int w = list[first[b] + j];
                     propose_move(&L, chip_of, u, b, w);
                     double e = energy(&L, L.used, &s2);
                     clear_proposal(&L);
-                    L.evals++, L.routes += 2 * (g->xadj[u + 1] - g->xadj[u] + g->xadj[w + 1] - g->xadj[w]);
-                    if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bp = -1, bu = u, bb = b, bw = w;
+                    L.evals++, L.work += 2 * (g->xadj[u + 1] - g->xadj[u] + g->xadj[w + 1] - g->xadj[w]);
+                    if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bu = u, bb = b, bw = w;
+                }
+            }
+        }
+        /* b. when no core's change gains: chip exchanges, perm swapping places p and q (p in use) */
+        if (bu < 0 && swaps) {
+            int np = chip_pairs(&L, chip_of, pr, cell);
+            L.work += g->xadj[n] / 2;
+            for (int i = 0; i < chips; i++) perm[i] = i;
+            for (int p = 0; p < chips && L.work < LINK_MAX_WORK; p++) {
+                if (!L.count[p]) continue;
+                for (int q = 0; q < chips && L.work < LINK_MAX_WORK; q++) {
+                    if (q == p || (L.count[q] && q < p)) continue;
+                    perm[p] = q, perm[q] = p;
+                    double e = energy_swapped(&L, pr, np, perm, pl, &s2);
+                    L.evals++, L.work += np + nl;
+                    if (better(e, s2, best, best_s2)) best = e, best_s2 = s2, bp = p, bq = q;
+                    perm[p] = p, perm[q] = q;
                 }
             }
         }
