@@ -50,10 +50,7 @@ static int inspect_bundle(coord_opts_t *o) {
     int have_target = !(b->target_json ? stc_target_parse(b->target_json, strlen(b->target_json), b->target, &tg, &tge)
                                        : stc_target_load(b->target, &tg, &tge));
     double dbw = have_target ? tg.chip_link_spikes_per_s : 1, dcost = have_target ? tg.energy_chip_hop_pj : 1;
-    if (b->topology[0])
-        topo = b->topology_json ? stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology,
-                                                          dbw, dcost, &te)
-                                : stc_topology_parse(b->topology, dbw, dcost, &te);
+    if (b->topology[0]) topo = stc_topology_of_bundle(b, dbw, dcost, &te);
     /* the busiest link: the most link time (spikes / bandwidth) when the topology loads and
      * matches the recorded links, else the most spikes */
     int busiest = -1, by_load = topo && stc_topology_n_links(topo) == b->n_links;

@@ -728,11 +728,7 @@ static stc_status_t load_topology(stc_chipsim_t *s, stc_err_t *err) {
     if (!b->topology[0]) return STC_OK;
     double bw = have ? t.chip_link_spikes_per_s : 1.0;
     stc_err_t te = {0};
-    if (b->topology_json)
-        s->topo = stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology, bw, s->hop_pj,
-                                          &te);
-    else
-        s->topo = stc_topology_parse(b->topology, bw, s->hop_pj, &te);
+    s->topo = stc_topology_of_bundle(b, bw, s->hop_pj, &te);
     if (!s->topo)
         return stc_err_set(err, te.status ? te.status : STC_E_FORMAT,
                            "chipsim: the bundle is placed on topology '%s' (manifest field 'topology'), %s: %s%s",

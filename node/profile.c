@@ -30,10 +30,7 @@
 static double busiest_link_s(const stc_bundle_t *b, const stc_target_t *t) {
     if (!b->topology[0] || !b->link_traffic || b->n_links < 1) return 0;
     stc_err_t te = {0};
-    stc_topology_t *topo =
-        b->topology_json ? stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology,
-                                                   t->chip_link_spikes_per_s, t->energy_chip_hop_pj, &te)
-                         : stc_topology_parse(b->topology, t->chip_link_spikes_per_s, t->energy_chip_hop_pj, &te);
+    stc_topology_t *topo = stc_topology_of_bundle(b, t->chip_link_spikes_per_s, t->energy_chip_hop_pj, &te);
     if (!topo) return 0;
     double best = 0;
     if (stc_topology_n_links(topo) == b->n_links)

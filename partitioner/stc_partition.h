@@ -47,6 +47,12 @@ stc_topology_t *stc_topology_parse(const char *spec, double default_bandwidth, d
                                    stc_err_t *err);
 stc_topology_t *stc_topology_parse_json(const char *json, size_t n, const char *name,
                                         double default_bandwidth, double default_cost, stc_err_t *err);
+struct stc_bundle;
+
+/* The topology a placed bundle names: the file it carries (section `topo`),
+ * else its spec (b->topology must not be empty). */
+stc_topology_t *stc_topology_of_bundle(const struct stc_bundle *b, double default_bandwidth, double default_cost,
+                                       stc_err_t *err);
 void stc_topology_destroy(stc_topology_t **tp);
 
 const char *stc_topology_name(const stc_topology_t *t); /* as given: "torus:4x4" */
@@ -79,7 +85,6 @@ void stc_topology_coords(const stc_topology_t *t, int chip, int *coords);
 #define STC_AXON_BYTES 4 /* per input axon table entry (assumption, docs/backend.md 3) */
 #define STC_STATIC_SPIKE_RATE 0.1 /* spikes per neuron per timestep when no rates were measured */
 
-struct stc_bundle;
 struct stc_target;
 
 typedef struct {

@@ -12,6 +12,7 @@
  * written down in docs/topologies.md.
  * SPDX-License-Identifier: MIT
  */
+#include "stc_bundle.h"
 #include "stc_partition.h"
 
 #include <cjson/cJSON.h>
@@ -617,4 +618,12 @@ double stc_topology_cost(const stc_topology_t *t, int a, int b) {
     double s;
     walk(t, a, b, NULL, 0, &s);
     return s;
+}
+
+stc_topology_t *stc_topology_of_bundle(const stc_bundle_t *b, double default_bandwidth, double default_cost,
+                                       stc_err_t *err) {
+    if (b->topology_json)
+        return stc_topology_parse_json(b->topology_json, strlen(b->topology_json), b->topology, default_bandwidth,
+                                       default_cost, err);
+    return stc_topology_parse(b->topology, default_bandwidth, default_cost, err);
 }
