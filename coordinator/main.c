@@ -113,6 +113,14 @@ static const char H_RUN[] =
     "                       layer-by-layer parity checks)\n"
     "  --json               per input: logits, class, spike_counts by PyTorch module name\n"
     "  --digest             --json also gets each input's spike digest and every core's counters\n";
+static const char H_PROFILE[] =
+    "profile options:\n"
+    "  --input X            .npy float32 [N,C,H,W] or [C,H,W], or an idx image file\n"
+    "  --dataset NAME       fashion-mnist: its test set (default: the bundle's data set)\n"
+    "  --limit N            only the first N images (default: 100 of a data set, all of X)\n"
+    "  --threads N          worker threads (default: all cores)\n"
+    "  --progress, --no-progress   show or hide the simulator's progress\n"
+    "  --json               the profile for scripts\n";
 static const char H_DIST[] =
     "distributed runtime (deploy, run --endpoint, stop; docs/runtime.md):\n"
     "  --endpoint EP        where the node job connects: tcp://*:PORT (or ipc://PATH)\n"
@@ -122,13 +130,14 @@ static const char H_DIST[] =
     "  --wait S             how long to wait for the node job to join (60)\n"
     "  --node-timeout S     a rank silent this long is lost: the run stops naming it (2)\n"
     "  --batch N            inputs per RUN message (8)\n"
+    "  --digest             deploy: the ranks record each input's spike digest (run --digest)\n"
     "  --checkpoint-every K save the chips' state every K ticks to --checkpoint FILE\n"
     "                       (default MODEL.stc.ckpt); --resume continues from it\n"
     "  --stop-nodes         end the node job when the command is done\n";
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: stc-coord COMMAND MODEL [options]\n\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s", H_COMMANDS, H_MODEL,
-            H_COMPILE, H_PARTITION, H_PASSES, H_INSPECT, H_RUN, H_DIST);
+    fprintf(f, "usage: stc-coord COMMAND MODEL [options]\n\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s", H_COMMANDS,
+            H_MODEL, H_COMPILE, H_PARTITION, H_PASSES, H_INSPECT, H_RUN, H_PROFILE, H_DIST);
 }
 
 /* COMMAND --help: that command's usage line and options on stdout; 0, or 2 for an unknown command. */
@@ -140,7 +149,7 @@ static int command_usage(const char *cmd) {
         {"compile", "compile MODEL -o MODEL.stc [--target T] [--topology T [--strategy S]] [options]", H_MODEL,
          H_PASSES, H_COMPILE, H_PARTITION},
         {"run", "run MODEL [--input X | --dataset NAME] [options]", H_MODEL, H_PASSES, H_RUN, H_DIST},
-        {"profile", "profile MODEL.stc [--input X | --dataset NAME] [options]", H_RUN, NULL, NULL, NULL},
+        {"profile", "profile MODEL.stc [--input X | --dataset NAME] [options]", H_PROFILE, NULL, NULL, NULL},
         {"partition", "partition MODEL.stc --topology T [options]", H_PARTITION, NULL, NULL, NULL},
         {"deploy", "deploy MODEL.stc --endpoint tcp://*:PORT [options]", H_DIST, NULL, NULL, NULL},
         {"stop", "stop --endpoint tcp://*:PORT [--keys FILE]", H_DIST, NULL, NULL, NULL},
@@ -195,6 +204,63 @@ static const struct {
     {"--tau", "tau"},             {"--v-threshold", "v_threshold"}, {"--attn-v-threshold", "attn_v_threshold"},
 };
 
+/* Which commands take each option: one given to a command that does not use
+ * it is refused, not ignored (`partition --dot g.dot` would draw nothing). */
+enum {
+    C_INSPECT = 1 << 0, C_COMPILE = 1 << 1, C_RUN = 1 << 2, C_PROFILE = 1 << 3, C_PARTITION = 1 << 4,
+    C_DEPLOY = 1 << 5, C_STOP = 1 << 6, C_TARGET = 1 << 7, C_KEYGEN = 1 << 8,
+    C_LOADS = C_INSPECT | C_COMPILE | C_RUN, /* a checkpoint's options and passes */
+    C_PLACES = C_COMPILE | C_PARTITION,      /* compile --topology does what partition does */
+    C_SIMS = C_RUN | C_PROFILE,              /* the chip simulator's inputs */
+    C_NODES = C_RUN | C_DEPLOY | C_STOP,     /* the node job */
+};
+static const char *const command_names[] = {"inspect", "compile", "run",    "profile", "partition",
+                                             "deploy",  "stop",    "target", "keygen"};
+static const struct {
+    const char *opt;
+    unsigned cmds;
+} option_cmds[] = {
+    {"--json", ~(unsigned)C_KEYGEN},
+    {"--config", C_LOADS}, {"--passes", C_LOADS}, {"--dump-ir-after", C_LOADS},
+    {"-O0", C_LOADS}, {"-O1", C_LOADS}, {"-O2", C_LOADS}, {"-O3", C_LOADS},
+    {"--float", C_RUN}, {"--int", C_RUN}, {"--trace", C_RUN}, {"--force-spikes", C_RUN}, {"--labels", C_RUN},
+    {"--calib", C_COMPILE | C_RUN | C_PARTITION}, {"--calibrate", C_PLACES},
+    {"--weight-bits", C_COMPILE | C_RUN}, {"--target", C_COMPILE},
+    {"--topology", C_PLACES}, {"--strategy", C_PLACES}, {"--picture", C_PLACES}, {"--spread", C_PLACES},
+    {"--chips", C_PLACES},
+    {"-o", C_PLACES | C_KEYGEN}, {"--output", C_PLACES | C_KEYGEN},
+    {"--weights", C_INSPECT | C_RUN}, {"--dot", C_INSPECT}, {"--dump-ir", C_INSPECT},
+    {"--input", C_SIMS}, {"--threads", C_SIMS}, {"--digest", C_RUN | C_DEPLOY},
+    {"--dataset", C_COMPILE | C_SIMS | C_PARTITION}, {"--limit", C_COMPILE | C_SIMS | C_PARTITION},
+    {"--progress", C_SIMS | C_DEPLOY}, {"--no-progress", C_SIMS | C_DEPLOY},
+    {"--endpoint", C_NODES}, {"--keys", C_NODES}, {"--wait", C_NODES}, {"--node-timeout", C_NODES},
+    {"--ranks", C_NODES}, {"--owners", C_RUN | C_DEPLOY}, {"--stop-nodes", C_RUN | C_DEPLOY},
+    {"--checkpoint", C_RUN}, {"--checkpoint-every", C_RUN}, {"--resume", C_RUN}, {"--batch", C_RUN},
+};
+
+/* 0, or 2 after saying why when option a does not apply to cmd (an unknown
+ * command or option is left to the parser, which names it) */
+static int check_option(const char *cmd, const char *a) {
+    unsigned bit = 0;
+    for (size_t c = 0; c < sizeof command_names / sizeof command_names[0]; c++)
+        if (!strcmp(cmd, command_names[c])) bit = 1u << c;
+    unsigned cmds = 0;
+    for (size_t f = 0; f < sizeof model_flags / sizeof model_flags[0]; f++)
+        if (!strcmp(a, model_flags[f].flag)) cmds = C_LOADS;
+    for (size_t f = 0; f < sizeof option_cmds / sizeof option_cmds[0]; f++)
+        if (!strcmp(a, option_cmds[f].opt)) cmds = option_cmds[f].cmds;
+    if (!bit || !cmds || (cmds & bit)) return 0;
+    char list[160] = "";
+    size_t n = 0;
+    for (size_t c = 0; c < sizeof command_names / sizeof command_names[0]; c++)
+        if (cmds & (1u << c) && n < sizeof list)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", command_names[c]);
+    fflush(stdout);
+    fprintf(stderr, "stc-coord: %s does not take %s (it is an option of %s; see stc-coord %s --help)\n", cmd, a,
+            list, cmd);
+    return 2;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -211,6 +277,7 @@ int main(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (a[0] == '-' && check_option(cmd, a)) return 2;
 #define NEED() \
     do { \
         if (!next) return bad_usage("option %s needs a value", a); \

@@ -36,6 +36,7 @@ def case(stc, what, args, code, *needles):
 
 
 def main():
+    global passed, failed
     ap = argparse.ArgumentParser()
     ap.add_argument("--stc", required=True)
     ap.add_argument("--work", required=True)
@@ -104,6 +105,19 @@ def main():
     case(s, "run without an input", ["run", good, "--float"], 2, "--input")
     case(s, "unknown data set", ["run", good, "--float", "--dataset", "imagenet"], 2, "imagenet", "fashion-mnist")
     case(s, "unknown option", ["inspect", good, "--frobnicate"], 2, "--frobnicate")
+    # an option of another command is refused, not ignored
+    case(s, "partition --dot", ["partition", os.path.join(w, "x.stc"), "--topology", "torus:2x2", "--dot",
+                                os.path.join(w, "g.dot")], 2, "partition does not take --dot", "inspect")
+    case(s, "profile --trace", ["profile", os.path.join(w, "x.stc"), "--trace", w], 2, "profile does not take --trace")
+    case(s, "inspect --topology", ["inspect", good, "--topology", "torus:2x2"], 2, "inspect does not take --topology",
+         "compile, partition")
+    case(s, "model option on a bundle's command", ["partition", os.path.join(w, "x.stc"), "--depths", "2"], 2,
+         "partition does not take --depths")
+    p = subprocess.run([s, "profile", "--help"], capture_output=True, text=True)
+    ok = p.returncode == 0 and "profile options" in p.stdout and "--trace" not in p.stdout
+    print(f"  {'ok  ' if ok else 'FAIL'}  profile --help lists profile's options, not run's")
+    passed += ok
+    failed += not ok
     ir = os.path.join(w, "bad.stcir")
     with open(ir, "w") as f:
         f.write("stc-ir 1\ngraph T=4\n%0 = input [1,4,4] real\n%1 = conv9d %0 [1,4,4] real\n")
