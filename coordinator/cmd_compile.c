@@ -51,6 +51,11 @@ stc_input_t *coord_calib_images(const coord_opts_t *o, const coord_model_t *m, s
     return in;
 }
 
+static void calib_status(void *ud, int done, int n) {
+    (void)ud;
+    coord_status("quantizing: calibration image %d of %d", done < n ? done + 1 : n, n);
+}
+
 /* The model through its passes and lowering into *out.  cal_out (may be NULL):
  * receives the calibration images quantize used (NULL if none), for the
  * rates that compile --topology measures on them. */
@@ -59,6 +64,7 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
     *out = NULL;
     if (cal_out) *cal_out = NULL;
     if (!o->passes) o->passes = "-O2";
+    coord_status("loading %s", o->model);
     if (coord_load_model(o, m, err)) return 1;
     stc_input_t *cal = NULL;
     if (o->calib || o->dataset || m->cfg.dataset[0]) {
@@ -76,7 +82,9 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
     if (cal) {
         po.calib = cal->data;
         po.n_calib = (int)cal->n;
+        po.calib_progress = calib_status;
     }
+    coord_status("quantizing");
     int rc = 0;
     if (po.weight_bits > t->weight_bits) {
         stc_err_set(err, STC_E_USAGE, "--weight-bits %d: target %s stores weights of at most %d bits", po.weight_bits,
@@ -95,6 +103,7 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
     /* with --topology the cut waits for measured rates (compile_place) */
     stc_lower_opts_t lo = {t, o->chips, base ? base + 1 : o->model, opts, target_json, 0, NULL, rep,
                            o->topology != NULL};
+    coord_status("lowering onto %s and cutting the stages into cores", t->name);
     stc_bundle_t *b = stc_lower(m->ir, &lo, err);
     if (!b) {
         stc_input_destroy(&cal);
@@ -139,9 +148,13 @@ static int compile_place(coord_opts_t *o, coord_model_t *m, stc_bundle_t *b, con
         stc_qinterp_t *qi = rc.nz && logits && rate ? stc_qinterp_create(m->ir, err) : NULL;
         int bad = !qi;
         if (!qi && !err->status) stc_err_set(err, STC_E_NOMEM, "out of memory");
+        coord_status_end();
         if (!o->json && !bad) fprintf(stderr, "measuring firing rates on %lld calibration images\n", (long long)n);
-        for (int64_t i = 0; i < n && !bad; i++)
+        for (int64_t i = 0; i < n && !bad; i++) {
+            coord_status("firing rates: image %lld of %lld", (long long)i + 1, (long long)n);
             bad = stc_qinterp_run(qi, cal->data + i * per, logits, NULL, count_nonzero, &rc, err) != STC_OK;
+        }
+        coord_status_end();
         for (int s = 0; !bad && s < b->n_stages; s++) {
             const stc_stage_t *g = &b->stages[s];
             const stc_node_t *x = &m->ir->nodes[g->ir_node];
@@ -194,13 +207,17 @@ int cmd_compile(coord_opts_t *o) {
     stc_input_t *cal = NULL;
     stc_cores_report_t cut; /* the lowering's own cut (without --topology; the partition reports its own) */
     memset(&cut, 0, sizeof cut);
+    coord_status_begin(o, "compile");
     if (build_bundle(o, &m, &t, (const char *)tjson, &b, o->topology ? &cal : NULL, &cut, &err) ||
         (o->topology && compile_place(o, &m, b, &t, cal, pj, &err)) ||
         (o->topology && stc_bundle_validate(b, o->out, &err))) {
         if (err.status) coord_fail(&err);
         goto out;
     }
-    if (stc_bundle_write(b, o->out, &err)) {
+    coord_status("writing %s", o->out);
+    int bad = stc_bundle_write(b, o->out, &err);
+    coord_status_end();
+    if (bad) {
         coord_fail(&err);
         goto out;
     }
@@ -306,6 +323,7 @@ int cmd_compile(coord_opts_t *o) {
     }
     rc = 0;
 out:
+    coord_status_end();
     stc_input_destroy(&cal);
     cJSON_Delete(pj);
     free(tjson);

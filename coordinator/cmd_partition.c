@@ -403,6 +403,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
         int ff = !strcmp(strategies[i].name, "greedy");
         double t0 = coord_now(), cut_s = 0;
         stc_err_t e2 = {0};
+        coord_status("strategy %s: cutting and placing on %s", strategies[i].name, stc_topology_name(topo));
         if (cut != ff && recut(b, &t, ff, &rep, &g, &e2)) {
             cut = -1;
             if (only >= 0 || e2.status != STC_E_LIMIT) { /* a cut that fails for want of room is infeasible */
@@ -450,6 +451,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             ;
         else if (ev.chips_used > cap)
             stc_err_set(&e2, STC_E_LIMIT, "its placement uses %d chips; --chips %d given", ev.chips_used, o->chips);
+        coord_status_end(); /* before the row */
         if (e2.status) { /* infeasible: a row saying why; the others still run */
             if (!fail[0] || need < fail_need) {
                 snprintf(fail, sizeof fail, "strategy %s: %s", strategies[i].name, e2.msg);
@@ -611,6 +613,8 @@ int cmd_partition(coord_opts_t *o) {
         return 2;
     }
     stc_err_t err = {0};
+    coord_status_begin(o, "partition");
+    coord_status("reading %s", o->model);
     stc_bundle_t *b = stc_bundle_read(o->model, &err);
     if (!b) {
         coord_fail(&err);
@@ -620,12 +624,17 @@ int cmd_partition(coord_opts_t *o) {
     int rc = 1;
     cJSON *r = o->json ? cJSON_CreateObject() : NULL;
     if (coord_bundle_target(b, &t)) goto out;
+    coord_status("measuring firing rates");
     if ((o->calib || o->dataset) && measure(o, b)) goto out;
+    coord_status_end();
     const char *dst = o->out ? o->out : o->model;
     rc = coord_place(o, b, &t, r);
     if (rc) goto out;
     rc = 1;
-    if (stc_bundle_validate(b, dst, &err) || stc_bundle_write(b, dst, &err)) {
+    coord_status("writing %s", dst);
+    int bad = stc_bundle_validate(b, dst, &err) || stc_bundle_write(b, dst, &err);
+    coord_status_end();
+    if (bad) {
         coord_fail(&err);
         goto out;
     }
@@ -639,6 +648,7 @@ int cmd_partition(coord_opts_t *o) {
     }
     rc = 0;
 out:
+    coord_status_end();
     cJSON_Delete(r);
     stc_bundle_destroy(&b);
     return rc;

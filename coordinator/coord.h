@@ -123,6 +123,13 @@ int coord_is_bundle(const char *path);
 
 /* util.c: shared by the commands */
 void coord_progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels);
+/* Long work without a count of images (compile): one status line on stderr,
+ * rewritten in place, "compile: calibrating 1/2 images, 31 s".  Shown on a
+ * terminal or with --progress, never with --json (unless --progress) or
+ * --no-progress; coord_status_end clears it, and so does coord_fail. */
+void coord_status_begin(const coord_opts_t *o, const char *cmd);
+void coord_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void coord_status_end(void);
 int coord_argmax(const float *v, int n);
 double coord_now(void); /* monotonic seconds */
 /* The normalization of n_ch channels in *norm, or NULL if n_ch is 0. */

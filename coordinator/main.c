@@ -67,7 +67,9 @@ static const char H_COMPILE[] =
     "                       set's first 64 training images)\n"
     "  --topology T         also cut and place the cores on T, as partition does (the\n"
     "                       partition options below apply; rates on at most 16 images)\n"
-    "  -o FILE.stc          where to write the bundle;  --json  the summary for scripts\n";
+    "  -o FILE.stc          where to write the bundle;  --json  the summary for scripts\n"
+    "  --progress, --no-progress   show or hide the line saying what it is doing (shown on a\n"
+    "                       terminal unless --json)\n";
 static const char H_PARTITION[] =
     "partition options (also compile --topology):\n"
     "  --topology T         mesh:4x4, torus:4x4, torus:2x2x2, hier:8x4 or FILE.json\n"
@@ -81,7 +83,8 @@ static const char H_PARTITION[] =
     "  --picture P          draw the placement: P.png, P.svg or P.pdf (Graphviz's neato), or\n"
     "                       the graph itself, P.dot\n"
     "  -o OUT.stc           where to write the placed bundle (default: in place)\n"
-    "  --json               the report for scripts\n";
+    "  --json               the report for scripts\n"
+    "  --progress, --no-progress   as for compile\n";
 static const char H_PASSES[] =
     "passes (inspect, run and compile; the verifier runs after each):\n"
     "  -O0 .. -O3           optimization level (-O1: fold_bn; -O2 and up: fold_bn,const_fold,\n"
@@ -181,6 +184,7 @@ static int command_usage(const char *cmd) {
 
 /* stdout first: a report's lines come before the error that ends it, also through a pipe */
 void coord_fail(const stc_err_t *err) {
+    coord_status_end();
     fflush(stdout);
     fprintf(stderr, "stc-coord: error: %s\n", err->msg);
 }
@@ -232,7 +236,7 @@ static const struct {
     {"--weights", C_INSPECT | C_RUN}, {"--dot", C_INSPECT}, {"--dump-ir", C_INSPECT},
     {"--input", C_SIMS}, {"--threads", C_SIMS}, {"--digest", C_RUN | C_DEPLOY},
     {"--dataset", C_COMPILE | C_SIMS | C_PARTITION}, {"--limit", C_COMPILE | C_SIMS | C_PARTITION},
-    {"--progress", C_SIMS | C_DEPLOY}, {"--no-progress", C_SIMS | C_DEPLOY},
+    {"--progress", C_SIMS | C_DEPLOY | C_PLACES}, {"--no-progress", C_SIMS | C_DEPLOY | C_PLACES},
     {"--endpoint", C_NODES}, {"--keys", C_NODES}, {"--wait", C_NODES}, {"--node-timeout", C_NODES},
     {"--ranks", C_NODES}, {"--owners", C_RUN | C_DEPLOY}, {"--stop-nodes", C_RUN | C_DEPLOY},
     {"--checkpoint", C_RUN}, {"--checkpoint-every", C_RUN}, {"--resume", C_RUN}, {"--batch", C_RUN},

@@ -4,9 +4,11 @@
  */
 #include "coord.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void coord_progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels) {
     int width = 30, fill = n ? (int)(width * done / n) : width;
@@ -15,6 +17,39 @@ void coord_progress(int64_t done, int64_t n, double secs, int64_t correct, int h
     fprintf(stderr, "] %lld/%lld  %.0f img/s", (long long)done, (long long)n, secs > 0 ? done / secs : 0.0);
     if (has_labels && done) fprintf(stderr, "  acc %.2f%%", 100.0 * correct / done);
     fflush(stderr);
+}
+
+static struct {
+    int on;
+    const char *cmd;
+    double t0, drawn;  /* when the command began, when the line was last drawn */
+    const char *fmt;   /* the line's format: a new one is drawn at once, the same at most every 0.2 s */
+    int shown;         /* a line is on the terminal */
+} status;
+
+void coord_status_begin(const coord_opts_t *o, const char *cmd) {
+    status.on = (o->progress || (isatty(2) && !o->json)) && !o->no_progress;
+    status.cmd = cmd, status.t0 = coord_now(), status.shown = 0, status.fmt = NULL;
+}
+
+void coord_status(const char *fmt, ...) {
+    double now = coord_now();
+    if (!status.on || (fmt == status.fmt && now - status.drawn < 0.2)) return;
+    status.fmt = fmt, status.drawn = now;
+    char line[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\r%s: %s, %.0f s\033[K", status.cmd, line, now - status.t0);
+    fflush(stderr);
+    status.shown = 1;
+}
+
+void coord_status_end(void) {
+    if (status.shown) fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+    status.shown = 0, status.fmt = NULL;
 }
 
 int coord_argmax(const float *v, int n) {

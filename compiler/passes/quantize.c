@@ -79,7 +79,8 @@ static void observe(void *ud, const stc_node_t *n, int t, const float *out) {
     c->max[n->id] = mx;
 }
 
-static stc_status_t calibrate(const stc_ir_t *ir, const float *images, int n, double *max, stc_err_t *err) {
+static stc_status_t calibrate(const stc_ir_t *ir, const float *images, int n, double *max,
+                              const stc_pass_opts_t *o, stc_err_t *err) {
     stc_interp_t *ip = stc_interp_create(ir, err);
     if (!ip) return stc_err_prefix(err, "quantize: calibration");
     const stc_node_t *out = &ir->nodes[ir->n_nodes - 1];
@@ -92,8 +93,11 @@ static stc_status_t calibrate(const stc_ir_t *ir, const float *images, int n, do
     stc_interp_set_observer(ip, observe, &c);
     int64_t per = numel(ir->nodes[0].shape);
     stc_status_t st = STC_OK;
-    for (int i = 0; i < n && !st; i++)
+    if (o->calib_progress) o->calib_progress(o->calib_ud, 0, n);
+    for (int i = 0; i < n && !st; i++) {
         st = stc_interp_run(ip, images + (size_t)i * (size_t)per, logits, NULL, NULL, NULL, err);
+        if (!st && o->calib_progress) o->calib_progress(o->calib_ud, i + 1, n);
+    }
     free(logits);
     stc_interp_destroy(&ip);
     return st ? stc_err_prefix(err, "quantize: calibration") : STC_OK;
@@ -412,7 +416,7 @@ stc_status_t stc_pass_quantize(stc_ir_t *ir, const stc_pass_opts_t *o, stc_err_t
         goto out;
     }
     if (n_images > 0) {
-        if ((st = calibrate(ir, images, n_images, c.cal, err))) goto out;
+        if ((st = calibrate(ir, images, n_images, c.cal, o, err))) goto out;
     } else {
         stc_log(STC_LOG_WARN, "quantize", "no calibration images: shifts come from a static bound (inputs "
                 "|x| <= %g), safe but coarser; give calibration images for the best accuracy",

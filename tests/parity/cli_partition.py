@@ -26,6 +26,7 @@
 #     every row's latency is the larger of compute and link time, profile
 #     counts the same link time, and the logits are bit-identical;
 #   - compile --picture without --topology is refused;
+#   - compile and partition --progress draw a status line and clear it; --json draws none;
 #   - the defects users reported (cli_fixes): --strategy all when greedy does not
 #     fit, --chips with --topology, --picture's names, temporary files and
 #     links, --help after a command, --dataset's errors, "1 chip", the error
@@ -283,6 +284,26 @@ def cli_fixes(w):
     edges = [ln for ln in open(os.path.join(w, "t3.dot")).read().splitlines() if " -- " in ln] if p.returncode == 0 else []
     check("torus:2x2x2: the links between its layers are routed around the chips",
           len(edges) > 0 and sum(" pos=\"" in e for e in edges) >= 4, str(edges))
+
+    # the status line of long work: with --progress (here stderr is a pipe, not a terminal), never with --json.
+    # Bytes, not text: text mode would turn its carriage returns into newlines.
+    def raw(args):
+        q = subprocess.run([A.stc] + args, capture_output=True, cwd=w)
+        return q.returncode, q.stdout.decode(), q.stderr.decode()
+
+    rc, out, err = raw(["compile", model, "--target", k4, "--topology", "torus:4x4", "--progress", "-o",
+                        os.path.join(w, "pr.stc")])
+    lines = err.split("\r")
+    check("compile --progress: says what it is doing, then clears the line",
+          rc == 0 and any(s.startswith("compile: quantizing: calibration image") for s in lines) and
+          any(s.startswith("compile: strategy stc: cutting and placing on torus:4x4") for s in lines) and
+          err.endswith("\r\x1b[K") and "\r" not in out, err[-300:])
+    rc, out, err = raw(["partition", k, "--topology", "torus:4x4", "--json", "-o", os.path.join(w, "pr2.stc")])
+    check("partition --json: no status line", rc == 0 and "\r" not in err and
+          json.loads(out.splitlines()[-1]).get("bundle"), err[-300:])
+    rc, out, err = raw(["partition", k, "--topology", "torus:4x4", "--progress", "-o", os.path.join(w, "pr3.stc")])
+    check("partition --progress: reads, places and writes with a status line",
+          rc == 0 and "\rpartition: reading" in err and "\rpartition: writing" in err, err[-300:])
 
     # --help after a command; the main help's partition entry; --dataset's errors; "1 chip"
     for cmd in ["partition", "compile", "inspect", "run"]:
