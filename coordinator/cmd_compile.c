@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CALIB_IMAGES 64
 
@@ -83,6 +84,8 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
         po.calib = cal->data;
         po.n_calib = (int)cal->n;
         po.calib_progress = calib_status;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        po.threads = o->threads ? o->threads : cpus > 0 ? (int)cpus : 1;
     }
     coord_status("quantizing");
     int rc = 0;

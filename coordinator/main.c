@@ -65,6 +65,7 @@ static const char H_COMPILE[] =
     "                       of its chips)\n"
     "  --calib X            calibrate on the first 64 images of X (default: the model's data\n"
     "                       set's first 64 training images)\n"
+    "  --threads N          calibrate on N images at a time (default: all cores)\n"
     "  --topology T         also cut and place the cores on T, as partition does (the\n"
     "                       partition options below apply; rates on at most 16 images)\n"
     "  -o FILE.stc          where to write the bundle;  --json  the summary for scripts\n"
@@ -234,7 +235,7 @@ static const struct {
     {"--chips", C_PLACES},
     {"-o", C_PLACES | C_KEYGEN}, {"--output", C_PLACES | C_KEYGEN},
     {"--weights", C_INSPECT | C_RUN}, {"--dot", C_INSPECT}, {"--dump-ir", C_INSPECT},
-    {"--input", C_SIMS}, {"--threads", C_SIMS}, {"--digest", C_RUN | C_DEPLOY},
+    {"--input", C_SIMS}, {"--threads", C_SIMS | C_COMPILE}, {"--digest", C_RUN | C_DEPLOY},
     {"--dataset", C_COMPILE | C_SIMS | C_PARTITION}, {"--limit", C_COMPILE | C_SIMS | C_PARTITION},
     {"--progress", C_SIMS | C_DEPLOY | C_PLACES}, {"--no-progress", C_SIMS | C_DEPLOY | C_PLACES},
     {"--endpoint", C_NODES}, {"--keys", C_NODES}, {"--wait", C_NODES}, {"--node-timeout", C_NODES},

@@ -30,7 +30,9 @@
  *               qmul 1, qexp 3), else an 8-bit qmul
  *   mean        qstep_in / N;  maxpool, output: qstep_in;  mul, sdsa, lif: 1
  * Calibration runs the float interpreter on the images of the options and
- * records each node's largest |value| over every timestep.  Without images
+ * records each node's largest |value| over every timestep (o->threads images
+ * at a time, each worker with its own interpreter; the maxima, and so the
+ * integers, are the same for any number of workers).  Without images
  * the maxima come from a static bound (interval arithmetic from an input of
  * |x| <= QUANT_STATIC_INPUT_MAX): always safe, coarser; a warning says so.
  * SPDX-License-Identifier: MIT
@@ -39,6 +41,7 @@
 #include "stc_pass.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,28 +82,90 @@ static void observe(void *ud, const stc_node_t *n, int t, const float *out) {
     c->max[n->id] = mx;
 }
 
-static stc_status_t calibrate(const stc_ir_t *ir, const float *images, int n, double *max,
-                              const stc_pass_opts_t *o, stc_err_t *err) {
-    stc_interp_t *ip = stc_interp_create(ir, err);
-    if (!ip) return stc_err_prefix(err, "quantize: calibration");
-    const stc_node_t *out = &ir->nodes[ir->n_nodes - 1];
+/* Calibration images are independent: workers take the next one, each with
+ * its own interpreter and its own maxima, merged by max (the same for any
+ * order and any number of workers). */
+typedef struct {
+    const stc_ir_t *ir;
+    const float *images;
+    int n, next, done;
+    int64_t per;
+    const stc_pass_opts_t *o;
+    pthread_mutex_t lock;
+    stc_status_t st; /* the first failure */
+    stc_err_t err;
+} cal_job_t;
+
+typedef struct {
+    cal_job_t *j;
+    double *max;
+} cal_worker_t;
+
+static void *cal_worker(void *arg) {
+    cal_worker_t *w = arg;
+    cal_job_t *j = w->j;
+    stc_err_t err = {0};
+    stc_interp_t *ip = stc_interp_create(j->ir, &err);
+    const stc_node_t *out = &j->ir->nodes[j->ir->n_nodes - 1];
     float *logits = malloc((size_t)numel(out->shape) * sizeof *logits);
-    if (!logits) {
-        stc_interp_destroy(&ip);
-        return stc_err_set(err, STC_E_NOMEM, "quantize: out of memory for calibration");
-    }
-    calib_t c = {max};
-    stc_interp_set_observer(ip, observe, &c);
-    int64_t per = numel(ir->nodes[0].shape);
-    stc_status_t st = STC_OK;
-    if (o->calib_progress) o->calib_progress(o->calib_ud, 0, n);
-    for (int i = 0; i < n && !st; i++) {
-        st = stc_interp_run(ip, images + (size_t)i * (size_t)per, logits, NULL, NULL, NULL, err);
-        if (!st && o->calib_progress) o->calib_progress(o->calib_ud, i + 1, n);
+    stc_status_t st = !ip ? err.status : !logits ? stc_err_set(&err, STC_E_NOMEM, "out of memory") : STC_OK;
+    calib_t c = {w->max};
+    if (ip) stc_interp_set_observer(ip, observe, &c);
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        if (st && !j->st) j->st = st, j->err = err;
+        int i = j->st || j->next >= j->n ? -1 : j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (i < 0) break;
+        st = stc_interp_run(ip, j->images + (size_t)i * (size_t)j->per, logits, NULL, NULL, NULL, &err);
+        if (st) continue; /* recorded at the top */
+        pthread_mutex_lock(&j->lock);
+        j->done++;
+        if (j->o->calib_progress) j->o->calib_progress(j->o->calib_ud, j->done, j->n);
+        pthread_mutex_unlock(&j->lock);
     }
     free(logits);
     stc_interp_destroy(&ip);
-    return st ? stc_err_prefix(err, "quantize: calibration") : STC_OK;
+    return NULL;
+}
+
+static stc_status_t calibrate(const stc_ir_t *ir, const float *images, int n, double *max,
+                              const stc_pass_opts_t *o, stc_err_t *err) {
+    enum { MAX_THREADS = 64 };
+    int threads = o->threads > 0 ? o->threads : 1;
+    if (threads > n) threads = n;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    cal_job_t j = {.ir = ir, .images = images, .n = n, .per = numel(ir->nodes[0].shape), .o = o};
+    pthread_mutex_init(&j.lock, NULL);
+    cal_worker_t w[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    int started = 0;
+    size_t nn = (size_t)ir->n_nodes;
+    if (o->calib_progress) o->calib_progress(o->calib_ud, 0, n);
+    for (int k = 0; k < threads; k++) {
+        w[k].j = &j;
+        /* the first worker writes max itself; the others their own, merged below */
+        w[k].max = k ? malloc(nn * sizeof *max) : max;
+        if (!w[k].max) break;
+        if (k) memcpy(w[k].max, max, nn * sizeof *max);
+        if (pthread_create(&tid[k], NULL, cal_worker, &w[k])) {
+            if (k) free(w[k].max);
+            break;
+        }
+        started++;
+    }
+    if (!started) cal_worker(&w[0]); /* no thread could start: this one does the work */
+    for (int k = 0; k < started; k++) pthread_join(tid[k], NULL);
+    for (int k = 1; k < started; k++) {
+        for (size_t i = 0; i < nn; i++) max[i] = fmax(max[i], w[k].max[i]);
+        free(w[k].max);
+    }
+    pthread_mutex_destroy(&j.lock);
+    if (j.st) {
+        *err = j.err;
+        return stc_err_prefix(err, "quantize: calibration");
+    }
+    return STC_OK;
 }
 
 /* ------------------------------------------------------------ exponents */

@@ -22,8 +22,9 @@ typedef struct {
     const float *calib;      /* n_calib images, each C*H*W floats of the INPUT shape; NULL: a */
     int n_calib;             /*   static bound (conservative, logged as a warning) */
     /* called after each calibration image (done of n), for a progress line; may be NULL */
-    void (*calib_progress)(void *ud, int done, int n);
+    void (*calib_progress)(void *ud, int done, int n); /* under a lock: one call at a time */
     void *calib_ud;
+    int threads;             /* calibration workers, one image each at a time (1 if 0) */
 } stc_pass_opts_t;
 
 #define X(name, summary) stc_status_t stc_pass_##name(stc_ir_t *ir, const stc_pass_opts_t *o, stc_err_t *err);

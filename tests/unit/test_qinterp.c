@@ -417,6 +417,29 @@ static void amplify(stc_ir_t *ir, float gain) {
     }
 }
 
+static void count_progress(void *ud, int done, int n) {
+    int *seen = ud;
+    (void)n;
+    seen[0]++;
+    seen[1] = done;
+}
+
+/* The two graphs' text, parameters included, is the same. */
+static int same_text(const stc_ir_t *a, const stc_ir_t *b) {
+    char *ta = NULL, *tb = NULL;
+    size_t na = 0, nb = 0;
+    FILE *fa = open_memstream(&ta, &na), *fb = open_memstream(&tb, &nb);
+    stc_err_t err = {0};
+    int ok = fa && fb && !stc_ir_print(a, fa, STC_IR_PRINT_WEIGHTS, &err) &&
+             !stc_ir_print(b, fb, STC_IR_PRINT_WEIGHTS, &err);
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    ok = ok && na == nb && na > 0 && !memcmp(ta, tb, na);
+    free(ta);
+    free(tb);
+    return ok;
+}
+
 /* Quantize (8 bits, calibrated on the N_IMAGES inputs) and compare with the float interpreter on the
  * same inputs: top-1 agreement at least floor_agree, the firing rate of every LIF within 3 points, a
  * model that really fires (mean rate over all LIFs above 5%), and the same integers run after run.
@@ -436,6 +459,18 @@ static void check_model(const char *arch, int floor_agree) {
     o.calib = x;
     o.n_calib = N_IMAGES;
     CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(qir, "quantize", &o, &err), STC_OK);
+    /* calibration on 3 worker threads quantizes to the very same integers, and reports every image */
+    stc_ir_t *tir = load_model(arch, NULL, NULL);
+    amplify(tir, GAIN);
+    int seen[2] = {0, 0}; /* calls, the last count */
+    o.threads = 3;
+    o.calib_progress = count_progress;
+    o.calib_ud = seen;
+    CU_ASSERT_EQUAL_FATAL(stc_pass_pipeline(tir, "quantize", &o, &err), STC_OK);
+    CU_ASSERT_EQUAL(seen[0], N_IMAGES + 1);
+    CU_ASSERT_EQUAL(seen[1], N_IMAGES);
+    CU_ASSERT(same_text(qir, tir));
+    stc_ir_destroy(&tir);
     int K = fir->nodes[fir->n_nodes - 1].shape.c, nn = qir->n_nodes;
     float *lf = malloc((size_t)K * sizeof *lf), *lq = malloc((size_t)K * sizeof *lq),
           *lq2 = malloc((size_t)K * sizeof *lq2);
