@@ -10,11 +10,11 @@
 #include "stc_partition.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define CALIB_IMAGES 64
 
@@ -84,8 +84,7 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
         po.calib = cal->data;
         po.n_calib = (int)cal->n;
         po.calib_progress = calib_status;
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        po.threads = o->threads ? o->threads : cpus > 0 ? (int)cpus : 1;
+        po.threads = coord_workers(o, cal->n, stc_interp_bytes(m->ir));
     }
     coord_status("quantizing");
     int rc = 0;
@@ -124,8 +123,21 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
 
 #define RATE_IMAGES 16 /* calibration images the rates are measured on (--limit N for fewer) */
 
+/* The rates are counted on worker threads, one image each at a time, each
+ * with its own integer interpreter and counts; the counts are summed, so
+ * they do not depend on the number of workers. */
 typedef struct {
-    int64_t *nz; /* per IR node: non-zero outputs over all timesteps and images */
+    const stc_ir_t *ir;
+    const stc_input_t *cal;
+    int64_t n, next, done, per;
+    pthread_mutex_t lock;
+    stc_status_t st; /* the first failure */
+    stc_err_t err;
+} rate_job_t;
+
+typedef struct {
+    rate_job_t *j;
+    int64_t *nz; /* per IR node: non-zero outputs over all timesteps and this worker's images */
 } rate_ctx_t;
 
 static void count_nonzero(void *ud, const stc_node_t *node, int t, const int64_t *q) {
@@ -136,6 +148,31 @@ static void count_nonzero(void *ud, const stc_node_t *node, int t, const int64_t
     c->nz[node->id] += k;
 }
 
+static void *rate_worker(void *arg) {
+    rate_ctx_t *c = arg;
+    rate_job_t *j = c->j;
+    stc_err_t err = {0};
+    const stc_node_t *out = &j->ir->nodes[j->ir->n_nodes - 1];
+    float *logits = malloc(((size_t)out->shape.c * out->shape.h * out->shape.w + 1) * sizeof *logits);
+    stc_qinterp_t *qi = logits ? stc_qinterp_create(j->ir, &err) : NULL;
+    stc_status_t st = qi ? STC_OK : err.status ? err.status : stc_err_set(&err, STC_E_NOMEM, "out of memory");
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        if (st && !j->st) j->st = st, j->err = err;
+        int64_t i = j->st || j->next >= j->n ? -1 : j->next++;
+        if (i >= 0) coord_status("firing rates: %lld of %lld images", (long long)j->done, (long long)j->n);
+        pthread_mutex_unlock(&j->lock);
+        if (i < 0) break;
+        st = stc_qinterp_run(qi, j->cal->data + i * j->per, logits, NULL, count_nonzero, c, &err);
+        pthread_mutex_lock(&j->lock);
+        j->done += !st;
+        pthread_mutex_unlock(&j->lock);
+    }
+    stc_qinterp_destroy(&qi);
+    free(logits);
+    return NULL;
+}
+
 /* compile --topology: the stages' firing rates on the calibration images
  * quantize used (NULL: none, the static estimate), by the integer interpreter
  * (what the chip computes, bit for bit), then stc's cut and placement
@@ -143,36 +180,50 @@ static void count_nonzero(void *ud, const stc_node_t *node, int t, const int64_t
 static int compile_place(coord_opts_t *o, coord_model_t *m, stc_bundle_t *b, const stc_target_t *t,
                          const stc_input_t *cal, cJSON *pj, stc_err_t *err) {
     if (cal) {
-        int64_t n = cal->n < RATE_IMAGES ? cal->n : RATE_IMAGES, per = cal->c * cal->h * cal->w;
+        enum { MAX_THREADS = 64 };
+        int64_t n = cal->n < RATE_IMAGES ? cal->n : RATE_IMAGES;
         if (o->limit > 0 && o->limit < n) n = o->limit;
-        rate_ctx_t rc = {calloc((size_t)m->ir->n_nodes, sizeof(int64_t))};
-        float *logits = malloc((size_t)b->n_out * sizeof *logits + sizeof *logits);
+        int threads = coord_workers(o, n, stc_qinterp_bytes(m->ir));
+        if (threads > MAX_THREADS) threads = MAX_THREADS;
+        size_t nn = (size_t)m->ir->n_nodes;
+        rate_job_t j = {.ir = m->ir, .cal = cal, .n = n, .per = cal->c * cal->h * cal->w};
+        pthread_mutex_init(&j.lock, NULL);
+        rate_ctx_t w[MAX_THREADS];
+        pthread_t tid[MAX_THREADS];
+        int started = 0;
         double *rate = malloc((size_t)b->n_stages * sizeof *rate);
-        stc_qinterp_t *qi = rc.nz && logits && rate ? stc_qinterp_create(m->ir, err) : NULL;
-        int bad = !qi;
-        if (!qi && !err->status) stc_err_set(err, STC_E_NOMEM, "out of memory");
         coord_status_end();
-        if (!o->json && !bad) fprintf(stderr, "measuring firing rates on %lld calibration images\n", (long long)n);
-        for (int64_t i = 0; i < n && !bad; i++) {
-            coord_status("firing rates: image %lld of %lld", (long long)i + 1, (long long)n);
-            bad = stc_qinterp_run(qi, cal->data + i * per, logits, NULL, count_nonzero, &rc, err) != STC_OK;
+        if (!o->json) fprintf(stderr, "measuring firing rates on %lld calibration images\n", (long long)n);
+        for (int k = 0; k < threads && rate; k++) {
+            w[k].j = &j;
+            if (!(w[k].nz = calloc(nn, sizeof *w[k].nz))) break;
+            if (pthread_create(&tid[k], NULL, rate_worker, &w[k])) {
+                free(w[k].nz);
+                break;
+            }
+            started++;
         }
+        for (int k = 0; k < started; k++) pthread_join(tid[k], NULL);
         coord_status_end();
+        int bad = !started || j.st;
+        if (j.st) *err = j.err;
+        else if (bad) stc_err_set(err, STC_E_NOMEM, "out of memory measuring the firing rates");
+        for (int k = 1; k < started; k++)
+            for (size_t i = 0; i < nn; i++) w[0].nz[i] += w[k].nz[i];
         for (int s = 0; !bad && s < b->n_stages; s++) {
             const stc_stage_t *g = &b->stages[s];
             const stc_node_t *x = &m->ir->nodes[g->ir_node];
             double nx = (double)x->shape.c * x->shape.h * x->shape.w;
             /* events per neuron per inference: a dense relay sends every value */
-            rate[s] = g->dense ? b->T : (double)rc.nz[g->ir_node] / ((double)n * nx);
+            rate[s] = g->dense ? b->T : (double)w[0].nz[g->ir_node] / ((double)n * nx);
         }
         if (!bad) {
             free(b->stage_rate);
             b->stage_rate = rate;
             rate = NULL;
         }
-        stc_qinterp_destroy(&qi);
-        free(rc.nz);
-        free(logits);
+        for (int k = 0; k < started; k++) free(w[k].nz);
+        pthread_mutex_destroy(&j.lock);
         free(rate);
         if (bad) return 1;
     }

@@ -149,8 +149,7 @@ static int quantize_for_int(const coord_opts_t *o, coord_model_t *m, const stc_i
     po.weight_bits = o->weight_bits;
     po.calib = images;
     po.n_calib = n;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    po.threads = o->threads ? o->threads : cpus > 0 ? (int)cpus : 1;
+    po.threads = coord_workers(o, n, stc_interp_bytes(m->ir));
     int rc = stc_pass_pipeline(m->ir, "quantize", &po, err) ? 1 : 0;
     stc_input_destroy(&cal);
     return rc;

@@ -131,6 +131,10 @@ void coord_status_begin(const coord_opts_t *o, const char *cmd);
 void coord_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void coord_status_end(void);
 int coord_argmax(const float *v, int n);
+/* Worker threads for n independent images, each worker holding `bytes`:
+ * --threads N if given, else one per core but at most a quarter of the
+ * machine's memory in all; never more than n or 64, at least 1. */
+int coord_workers(const coord_opts_t *o, int64_t n, int64_t bytes);
 double coord_now(void); /* monotonic seconds */
 /* The normalization of n_ch channels in *norm, or NULL if n_ch is 0. */
 stc_input_norm_t *coord_norm(int n_ch, const float *mean, const float *std, stc_input_norm_t *norm);

@@ -52,6 +52,20 @@ void coord_status_end(void) {
     status.shown = 0, status.fmt = NULL;
 }
 
+int coord_workers(const coord_opts_t *o, int64_t n, int64_t bytes) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    int64_t w = o->threads ? o->threads : cpus > 0 ? cpus : 1;
+    if (!o->threads && pages > 0 && page > 0 && bytes > 0) {
+        int64_t fit = (int64_t)pages / 4 * page / bytes;
+        if (w > fit) w = fit;
+    }
+    if (w > n) w = n;
+    if (w > 64) w = 64;
+    if (w < 1) w = 1;
+    stc_log(STC_LOG_DEBUG, "workers", "%lld for %lld images, %.0f MB each", (long long)w, (long long)n, bytes / 1e6);
+    return (int)w;
+}
+
 int coord_argmax(const float *v, int n) {
     int b = 0;
     for (int i = 1; i < n; i++)

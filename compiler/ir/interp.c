@@ -66,6 +66,17 @@ void stc_interp_destroy(stc_interp_t **ip) {
     *ip = NULL;
 }
 
+int64_t stc_interp_bytes(const stc_ir_t *ir) {
+    int64_t b = 0;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_node_t *n = &ir->nodes[i];
+        b += numel(n->shape) * (int64_t)sizeof(float) * (n->op == STC_OP_LIF ? 2 : 1); /* out, v */
+        const stc_param_t *w = n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR ? stc_ir_param(n, "weight") : NULL;
+        if (w && ir->nodes[n->in[0]].vtype == STC_VT_SPIKE) b += w->numel * (int64_t)sizeof(float);
+    }
+    return b;
+}
+
 stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
     if (stc_ir_verify(ir, err)) return NULL;
     stc_interp_t *p = calloc(1, sizeof *p);

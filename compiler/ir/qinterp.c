@@ -124,6 +124,17 @@ static stc_status_t check_node(const stc_ir_t *ir, const stc_node_t *n, stc_err_
     return STC_OK;
 }
 
+int64_t stc_qinterp_bytes(const stc_ir_t *ir) {
+    int64_t b = 0;
+    for (int i = 0; i < ir->n_nodes; i++) {
+        const stc_node_t *n = &ir->nodes[i];
+        b += numel(n->shape) * (int64_t)sizeof(int64_t) * (n->op == STC_OP_LIF ? 2 : 1); /* out, v */
+        const stc_param_t *w = n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR ? stc_ir_param(n, "weight") : NULL;
+        if (w) b += w->numel * (int64_t)sizeof(int32_t);
+    }
+    return b;
+}
+
 stc_qinterp_t *stc_qinterp_create(const stc_ir_t *ir, stc_err_t *err) {
     if (!ir->quant) {
         stc_err_set(err, STC_E_USAGE, "integer interpreter: the graph is not quantized (run the quantize "

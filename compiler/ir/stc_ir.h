@@ -165,6 +165,9 @@ typedef struct stc_interp stc_interp_t;
 
 stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err);
 void stc_interp_destroy(stc_interp_t **ip);
+/* About the bytes one interpreter of ir holds (outputs, LIF state, its copy
+ * of the weights; not its small scratch): what one more worker costs. */
+int64_t stc_interp_bytes(const stc_ir_t *ir);
 /* Run one input (C*H*W floats of the INPUT node) for T timesteps.  Writes the
  * logits (OUTPUT numel values) and, if spike_counts is not NULL, the total
  * spikes of every node over all timesteps (indexed by node id; 0 for non-LIF). */
@@ -198,6 +201,7 @@ typedef void (*stc_qtrace_fn)(void *ud, const stc_node_t *node, int t, const int
 
 stc_qinterp_t *stc_qinterp_create(const stc_ir_t *ir, stc_err_t *err);
 void stc_qinterp_destroy(stc_qinterp_t **ip);
+int64_t stc_qinterp_bytes(const stc_ir_t *ir); /* as stc_interp_bytes */
 /* One input image (floats, encoded by the INPUT node's qexp/qbits); logits as
  * the OUTPUT formula gives them; spike_counts (may be NULL) per node id, LIF
  * nodes only.  Same contract as stc_interp_run. */

@@ -27,6 +27,7 @@
 #     counts the same link time, and the logits are bit-identical;
 #   - compile --picture without --topology is refused;
 #   - compile and partition --progress draw a status line and clear it; --json draws none;
+#   - compile --topology writes the same bundle with 1 and 3 worker threads;
 #   - the defects users reported (cli_fixes): --strategy all when greedy does not
 #     fit, --chips with --topology, --picture's names, temporary files and
 #     links, --help after a command, --dataset's errors, "1 chip", the error
@@ -298,6 +299,14 @@ def cli_fixes(w):
           rc == 0 and any(s.startswith("compile: quantizing: calibration image") for s in lines) and
           any(s.startswith("compile: strategy stc: cutting and placing on torus:4x4") for s in lines) and
           err.endswith("\r\x1b[K") and "\r" not in out, err[-300:])
+    # calibration and rates on worker threads: the same bundle, byte for byte, for any number of them
+    rc3, _, err3 = raw(["compile", model, "--target", k4, "--topology", "torus:4x4", "--threads", "3", "-o",
+                        os.path.join(w, "pr3t.stc")])
+    rc1, _, err1 = raw(["compile", model, "--target", k4, "--topology", "torus:4x4", "--threads", "1", "-o",
+                        os.path.join(w, "pr1t.stc")])
+    check("compile --topology --threads 1 and 3 write the same bundle", rc1 == 0 and rc3 == 0 and
+          open(os.path.join(w, "pr1t.stc"), "rb").read() == open(os.path.join(w, "pr3t.stc"), "rb").read(),
+          err1[-200:] + err3[-200:])
     rc, out, err = raw(["partition", k, "--topology", "torus:4x4", "--json", "-o", os.path.join(w, "pr2.stc")])
     check("partition --json: no status line", rc == 0 and "\r" not in err and
           json.loads(out.splitlines()[-1]).get("bundle"), err[-300:])
