@@ -72,7 +72,8 @@ int64_t stc_interp_bytes(const stc_ir_t *ir) {
         const stc_node_t *n = &ir->nodes[i];
         b += numel(n->shape) * (int64_t)sizeof(float) * (n->op == STC_OP_LIF ? 2 : 1); /* out, v */
         const stc_param_t *w = n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR ? stc_ir_param(n, "weight") : NULL;
-        if (w && ir->nodes[n->in[0]].vtype == STC_VT_SPIKE) b += w->numel * (int64_t)sizeof(float);
+        if (w && (n->op == STC_OP_LINEAR || ir->nodes[n->in[0]].vtype == STC_VT_SPIKE))
+            b += w->numel * (int64_t)sizeof(float);
     }
     return b;
 }
@@ -114,9 +115,9 @@ stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
             int64_t need = d * d > N ? d * d : N;
             if (need > maxattn) maxattn = need;
         }
-        if ((n->op == STC_OP_CONV2D || n->op == STC_OP_LINEAR) &&
-            ir->nodes[n->in[0]].vtype == STC_VT_SPIKE) {
-            /* event-driven form: one contiguous row of Co weights per (ky, kx, ci) */
+        if ((n->op == STC_OP_CONV2D && ir->nodes[n->in[0]].vtype == STC_VT_SPIKE) || n->op == STC_OP_LINEAR) {
+            /* event-driven form: one contiguous row of Co weights per (ky, kx, ci); a linear layer of
+             * graded inputs (the residual stream's small counts, mostly 0) takes it too, scaled */
             const stc_param_t *w = stc_ir_param(n, "weight");
             int Co = n->shape.c, Ci = ir->nodes[n->in[0]].shape.c, K = n->op == STC_OP_CONV2D ? n->k : 1;
             p->wt[i] = malloc((size_t)w->numel * sizeof(float));
@@ -246,22 +247,28 @@ static void ev_linear(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a
         for (int p = 0; p < N; p++) out[(size_t)o * N + p] = acc[(size_t)p * Co + o];
 }
 
-static void op_linear(const stc_node_t *n, const stc_node_t *a, const float *in, float *out) {
-    const float *W = stc_ir_param(n, "weight")->data;
+/* A linear layer of graded inputs, event-driven: per token, a row of Co
+ * weights scaled by each non-zero input.  Each output is the same sum as
+ * the dense loop's (bias, then w x in increasing c), term for term: only
+ * terms with a zero input are skipped, which add nothing. */
+static void ev_linear_graded(stc_interp_t *ip, const stc_node_t *n, const stc_node_t *a, const float *in,
+                             float *out) {
+    const float *Wt = ip->wt[n->id];
     const stc_param_t *bp = stc_ir_param(n, "bias");
     int Co = n->shape.c, Ci = a->shape.c, N = a->shape.h * a->shape.w;
-    for (int o = 0; o < Co; o++) {
-        float *y = out + (size_t)o * N;
-        float b0 = bp ? bp->data[o] : 0.0f;
-        for (int p = 0; p < N; p++) y[p] = b0;
-        const float *wr = W + (size_t)o * Ci;
+    float *acc = ip->evacc;
+    for (int p = 0; p < N; p++) {
+        float *y = acc + (size_t)p * Co;
+        for (int o = 0; o < Co; o++) y[o] = bp ? bp->data[o] : 0.0f;
         for (int c = 0; c < Ci; c++) {
-            float w = wr[c];
-            if (w == 0.0f) continue;
-            const float *x = in + (size_t)c * N;
-            for (int p = 0; p < N; p++) y[p] += w * x[p];
+            float v = in[(size_t)c * N + p];
+            if (v == 0.0f) continue;
+            const float *w = Wt + (size_t)c * Co;
+            for (int o = 0; o < Co; o++) y[o] += w[o] * v;
         }
     }
+    for (int o = 0; o < Co; o++)
+        for (int p = 0; p < N; p++) out[(size_t)o * N + p] = acc[(size_t)p * Co + o];
 }
 
 static void op_maxpool(const stc_node_t *n, const stc_node_t *a, const float *in, float *out) {
@@ -365,10 +372,10 @@ stc_status_t stc_interp_run(stc_interp_t *ip, const float *image, float *logits,
                 }
                 break;
             case STC_OP_LINEAR:
-                if (ip->wt[i]) {
+                if (a->vtype == STC_VT_SPIKE) {
                     ev_linear(ip, n, a, x0, y);
                 } else {
-                    op_linear(n, a, x0, y);
+                    ev_linear_graded(ip, n, a, x0, y);
                     ip->n_mac[i] += ip->dense[i];
                 }
                 break;

@@ -695,6 +695,36 @@ static void test_linear_add(void) {
     stc_ir_destroy(&ir);
 }
 
+/* a linear layer of graded, mostly zero inputs (the residual stream) and 11
+ * outputs, not a multiple of a vector's width: the same floats as the naive
+ * sum over c in order, every zero term included */
+static void test_linear_graded_sparse(void) {
+    enum { CI = 7, CO = 11, N = 5 };
+    rng_state = 11;
+    stc_ir_t *ir = stc_ir_create(1, NULL);
+    int x = input(ir, CI, 1, N);
+    float w[CO * CI], b[CO], img[CI * N];
+    for (int i = 0; i < CO * CI; i++) w[i] = rndf() / 3.0f; /* every mantissa bit: the order of the sum matters */
+    for (int o = 0; o < CO; o++) b[o] = rndf();
+    for (int i = 0; i < CI * N; i++) img[i] = rnd() % 3 ? 0.0f : (float)(1 + rnd() % 3); /* counts 1..3, or 0 */
+    int l = linear(ir, x, "fc", CO, w, b);
+    int pl = probe(ir, l);
+    finish(ir, pl);
+    rec_t *r = rec_new();
+    free(run(ir, img, NULL, r));
+    int zeros = 0;
+    for (int i = 0; i < CI * N; i++) zeros += img[i] == 0.0f;
+    CU_ASSERT(zeros > CI * N / 3); /* the case is sparse */
+    for (int o = 0; o < CO; o++)
+        for (int n = 0; n < N; n++) {
+            float y = b[o];
+            for (int c = 0; c < CI; c++) y += w[o * CI + c] * img[c * N + n];
+            CU_ASSERT_EQUAL(r->h[pl][0][o * N + n], y);
+        }
+    free(r);
+    stc_ir_destroy(&ir);
+}
+
 /* spike_counts: total spikes per LIF node over all timesteps, 0 elsewhere */
 static void test_spike_counts(void) {
     rng_state = 3;
@@ -818,6 +848,7 @@ void stc_suite_interp(void) {
         {"mean; output averages over T", test_mean_output},
         {"batchnorm formula", test_batchnorm},
         {"linear and add", test_linear_add},
+        {"linear of sparse graded inputs vs naive", test_linear_graded_sparse},
         {"spike_counts per node", test_spike_counts},
         {"trace: teacher forcing", test_teacher_forcing},
         {"refuses an unverified graph", test_refuses_bad_graph},
