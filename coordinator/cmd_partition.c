@@ -63,6 +63,7 @@ static int measure(const coord_opts_t *o, stc_bundle_t *b) {
         return 1;
     }
     if (in->c != b->in_c || in->h != b->in_h || in->w != b->in_w) {
+        coord_status_end();
         fflush(stdout);
         fprintf(stderr, "stc-coord: error: %s: images are [%lld,%lld,%lld], the bundle takes [%d,%d,%d]\n", opt,
                 (long long)in->c, (long long)in->h, (long long)in->w, b->in_c, b->in_h, b->in_w);
@@ -624,9 +625,11 @@ int cmd_partition(coord_opts_t *o) {
     int rc = 1;
     cJSON *r = o->json ? cJSON_CreateObject() : NULL;
     if (coord_bundle_target(b, &t)) goto out;
-    coord_status("measuring firing rates");
-    if ((o->calib || o->dataset) && measure(o, b)) goto out;
-    coord_status_end();
+    if (o->calib || o->dataset) {
+        coord_status("measuring firing rates");
+        if (measure(o, b)) goto out;
+        coord_status_end();
+    }
     const char *dst = o->out ? o->out : o->model;
     rc = coord_place(o, b, &t, r);
     if (rc) goto out;

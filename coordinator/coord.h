@@ -124,7 +124,7 @@ int coord_is_bundle(const char *path);
 /* util.c: shared by the commands */
 void coord_progress(int64_t done, int64_t n, double secs, int64_t correct, int has_labels);
 /* Long work without a count of images (compile): one status line on stderr,
- * rewritten in place, "compile: calibrating 1/2 images, 31 s".  Shown on a
+ * rewritten in place, "compile: quantizing: calibration image 2 of 2, 31 s".  Shown on a
  * terminal or with --progress, never with --json (unless --progress) or
  * --no-progress; coord_status_end clears it, and so does coord_fail. */
 void coord_status_begin(const coord_opts_t *o, const char *cmd);
