@@ -12,7 +12,6 @@
  * SPDX-License-Identifier: MIT
  */
 #include "coord.h"
-#include "stc_chipsim.h"
 #include "stc_partition.h"
 
 #include <cjson/cJSON.h>
@@ -70,20 +69,11 @@ static int measure(const coord_opts_t *o, stc_bundle_t *b) {
         stc_input_destroy(&in);
         return 1;
     }
-    stc_chipsim_t *s = stc_chipsim_create(b, &err);
-    float *logits = malloc((size_t)b->n_out * sizeof *logits);
-    int64_t *spk = calloc((size_t)b->n_stages, sizeof *spk), *tot = calloc((size_t)b->n_stages, sizeof *tot);
+    int64_t *tot = calloc((size_t)b->n_stages, sizeof *tot);
     double *rate = malloc((size_t)b->n_stages * sizeof *rate);
-    int rc = (!s || !logits || !spk || !tot || !rate) ? 1 : 0;
-    int64_t per = (int64_t)b->in_c * b->in_h * b->in_w;
-    for (int64_t i = 0; i < in->n && !rc; i++) {
-        if (stc_chipsim_run(s, in->data + i * per, logits, spk, NULL, NULL, &err)) rc = 1;
-        for (int k = 0; k < b->n_stages && !rc; k++) tot[k] += spk[k];
-    }
-    if (rc) {
-        if (!err.status) stc_err_set(&err, STC_E_NOMEM, "out of memory");
-        coord_fail(&err);
-    }
+    int rc = !tot || !rate;
+    if (rc) fprintf(stderr, "stc-coord: error: out of memory\n");
+    if (!rc) rc = coord_sim_stage_spikes(o, b, in, "measuring firing rates", tot);
     for (int k = 0; k < b->n_stages && !rc; k++) {
         const stc_stage_t *g = &b->stages[k];
         rate[k] = (double)tot[k] / ((double)in->n * g->c * g->h * g->w);
@@ -93,9 +83,6 @@ static int measure(const coord_opts_t *o, stc_bundle_t *b) {
         b->stage_rate = rate;
         rate = NULL;
     }
-    stc_chipsim_destroy(&s);
-    free(logits);
-    free(spk);
     free(tot);
     free(rate);
     stc_input_destroy(&in);

@@ -3,9 +3,11 @@
  * run: the same inputs and output as the float run (logits, class,
  * spike_counts by PyTorch module name, accuracy), computed by the
  * bit-accurate chip simulator on the compiled chip images, one simulator per
- * worker thread.  profile: the counters of those runs through the target's
- * energy and latency model, by layer and by operation class, beside the
- * paper-style estimate.
+ * worker thread, as many workers as a quarter of the memory holds (the
+ * first simulator says how much one takes).  profile: the counters of those
+ * runs through the target's energy and latency model, by layer and by
+ * operation class, beside the paper-style estimate.  partition measures its
+ * firing rates here too (coord_sim_stage_spikes).
  * SPDX-License-Identifier: MIT
  */
 #include "coord.h"
@@ -41,6 +43,7 @@ typedef struct {
     atomic_int failed;
     stc_err_t err;
     pthread_mutex_t lock;
+    stc_chipsim_t *first; /* made before the workers start, taken by the first of them */
 } simjob_t;
 
 void coord_add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
@@ -54,7 +57,11 @@ void coord_add_counters(stc_core_counters_t *a, const stc_core_counters_t *c) {
 static void *sim_worker(void *arg) {
     simjob_t *j = arg;
     stc_err_t err = {0};
-    stc_chipsim_t *s = stc_chipsim_create(j->b, &err);
+    pthread_mutex_lock(&j->lock);
+    stc_chipsim_t *s = j->first;
+    j->first = NULL;
+    pthread_mutex_unlock(&j->lock);
+    if (!s) s = stc_chipsim_create(j->b, &err);
     if (s && j->digest) stc_chipsim_set_digest(s, 1);
     int64_t per = (int64_t)j->b->in_c * j->b->in_h * j->b->in_w;
     for (;;) {
@@ -123,8 +130,10 @@ int coord_load_inputs(coord_opts_t *o, const stc_bundle_t *b, stc_input_t **inp,
     return 0;
 }
 
-static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, simjob_t *j, double *secs,
-                    int *threads_used) {
+/* Run the inputs on the simulators.  what: NULL to show the progress bar
+ * (run, profile), else the status line's phase (partition's rates). */
+static int simulate(const coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, simjob_t *j, double *secs,
+                    int *threads_used, const char *what) {
     memset(j, 0, sizeof *j);
     j->b = b, j->in = in, j->n = in->n;
     j->logits = calloc((size_t)j->n * b->n_out, sizeof(float));
@@ -140,27 +149,39 @@ static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *i
         fprintf(stderr, "stc-coord: error: out of memory\n");
         return 1;
     }
-    int threads = o->threads ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1) threads = 1;
-    if (threads > 64) threads = 64;
-    if (threads > j->n) threads = (int)j->n;
-    *threads_used = threads;
-    pthread_t tid[64];
+    /* one simulator first: what it holds sets how many fit (Spikformer-8-768's
+     * takes about 10 GB, and two of them took 21.9 GB of a 24 GB machine) */
     double t0 = coord_now();
+    stc_err_t err = {0};
+    if (!(j->first = stc_chipsim_create(b, &err))) {
+        coord_fail(&err);
+        return 1;
+    }
+    int threads = coord_workers(o, j->n, stc_chipsim_state_bytes(j->first));
+    *threads_used = threads;
+    if (what) coord_status("%s: image 1 of %lld", what, (long long)j->n);
+    pthread_t tid[64];
     int started = 0;
     for (int i = 0; i < threads; i++, started++)
         if (pthread_create(&tid[i], NULL, sim_worker, j)) break;
     if (!started) {
+        stc_chipsim_destroy(&j->first);
         fprintf(stderr, "stc-coord: error: cannot start a simulator thread\n");
         return 1;
     }
     threads = started;
     *threads_used = threads;
-    int show = (o->progress || (isatty(2) && !o->json)) && !o->no_progress && j->n > 1;
-    while (show && atomic_load(&j->done) < j->n && !atomic_load(&j->failed)) {
+    int show = (o->progress || (isatty(2) && !o->json)) && !o->no_progress && j->n > 1 && !what;
+    while ((show || what) && atomic_load(&j->done) < j->n && !atomic_load(&j->failed)) {
+        if (what) {
+            int64_t d = atomic_load(&j->done);
+            coord_status("%s: image %lld of %lld", what, (long long)(d < j->n ? d + 1 : j->n), (long long)j->n);
+        }
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        coord_progress(atomic_load(&j->done), j->n, coord_now() - t0, atomic_load(&j->correct), in->labels != NULL);
+        if (show)
+            coord_progress(atomic_load(&j->done), j->n, coord_now() - t0, atomic_load(&j->correct),
+                           in->labels != NULL);
     }
     for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
     *secs = coord_now() - t0;
@@ -176,12 +197,27 @@ static int simulate(coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *i
 }
 
 static void simjob_free(simjob_t *j) {
+    stc_chipsim_destroy(&j->first);
     free(j->logits);
     free(j->spikes);
     free(j->digest);
     free(j->cores);
     free(j->stages);
     pthread_mutex_destroy(&j->lock);
+}
+
+int coord_sim_stage_spikes(const coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, const char *what,
+                           int64_t *spikes) {
+    simjob_t j;
+    double secs = 0;
+    int threads = 0;
+    int rc = simulate(o, b, in, &j, &secs, &threads, what);
+    memset(spikes, 0, (size_t)b->n_stages * sizeof *spikes);
+    for (int64_t i = 0; !rc && i < j.n; i++)
+        for (int k = 0; k < b->n_stages; k++) spikes[k] += j.spikes[i * b->n_stages + k];
+    stc_log(STC_LOG_DEBUG, "rates", "%lld images on %d simulators in %.1f s", (long long)j.n, threads, secs);
+    simjob_free(&j);
+    return rc;
 }
 
 /* MACs of the first layer on the real-valued image (the papers count them as MACs). */
@@ -225,7 +261,7 @@ int cmd_run_bundle(coord_opts_t *o) {
     int rc = coord_load_bundle_inputs(o, &b, &in, 0);
     double secs = 0;
     int threads = 0;
-    if (!rc) rc = simulate(o, b, in, &j, &secs, &threads);
+    if (!rc) rc = simulate(o, b, in, &j, &secs, &threads, NULL);
     if (!rc) {
         coord_runres_t r;
         memset(&r, 0, sizeof r);
@@ -397,7 +433,7 @@ int cmd_profile(coord_opts_t *o) {
     int threads = 0;
     stc_target_t t;
     if (!rc) rc = coord_bundle_target(b, &t);
-    if (!rc) rc = simulate(o, b, in, &j, &secs, &threads);
+    if (!rc) rc = simulate(o, b, in, &j, &secs, &threads, NULL);
     if (rc) goto out;
     stc_energy_t e;
     double n = (double)j.n;

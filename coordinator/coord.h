@@ -135,6 +135,11 @@ int coord_argmax(const float *v, int n);
  * --threads N if given, else one per core but at most a quarter of the
  * machine's memory in all; never more than n or 64, at least 1. */
 int coord_workers(const coord_opts_t *o, int64_t n, int64_t bytes);
+/* Events each stage emits, summed over the inputs in, on the chip simulator
+ * (coord_workers' simulators, each image on one: the sums are the same for any
+ * number); what names the phase on the status line.  spikes: b->n_stages. */
+int coord_sim_stage_spikes(const coord_opts_t *o, const stc_bundle_t *b, const stc_input_t *in, const char *what,
+                           int64_t *spikes);
 double coord_now(void); /* monotonic seconds */
 /* The normalization of n_ch channels in *norm, or NULL if n_ch is 0. */
 stc_input_norm_t *coord_norm(int n_ch, const float *mean, const float *std, stc_input_norm_t *norm);

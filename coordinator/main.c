@@ -80,6 +80,8 @@ static const char H_PARTITION[] =
     "  --calibrate X        measure firing rates on the first 64 images of X (npy or idx)\n"
     "  --dataset NAME       measure them on NAME's test images (fashion-mnist)\n"
     "  --limit N            on at most N images\n"
+    "  --threads N          partition: N simulators measure them, one image each (default: one\n"
+    "                       per core, in at most a quarter of the memory)\n"
     "  --chips N            use at most N of the topology's chips\n"
     "  --spread             use every chip (at most ceil(cores/chips) cores each)\n"
     "  --picture P          draw the placement: P.png, P.svg or P.pdf (Graphviz's neato), or\n"
@@ -112,7 +114,8 @@ static const char H_RUN[] =
     "  --labels L           idx label file (or .npy) for accuracy\n"
     "  --dataset NAME       fashion-mnist: its test set, normalized as the config says\n"
     "  --limit N            only the first N images\n"
-    "  --threads N          worker threads (default: all cores)\n"
+    "  --threads N          worker threads, one image each (default: one per core, in at most a\n"
+    "                       quarter of the memory)\n"
     "  --trace DIR          write every LIF's membrane charge to DIR/<name>.npy [N,T,C*H*W]\n"
     "  --force-spikes DIR   impose DIR/<name>.npy spikes at every LIF (teacher forcing, for\n"
     "                       layer-by-layer parity checks)\n"
@@ -123,7 +126,8 @@ static const char H_PROFILE[] =
     "  --input X            .npy float32 [N,C,H,W] or [C,H,W], or an idx image file\n"
     "  --dataset NAME       fashion-mnist: its test set (default: the bundle's data set)\n"
     "  --limit N            only the first N images (default: 100 of a data set, all of X)\n"
-    "  --threads N          worker threads (default: all cores)\n"
+    "  --threads N          worker threads, one image each (default: one per core, in at most a\n"
+    "                       quarter of the memory)\n"
     "  --progress, --no-progress   show or hide the simulator's progress\n"
     "  --json               the profile for scripts\n";
 static const char H_DIST[] =
@@ -236,7 +240,7 @@ static const struct {
     {"--chips", C_PLACES},
     {"-o", C_PLACES | C_KEYGEN}, {"--output", C_PLACES | C_KEYGEN},
     {"--weights", C_INSPECT | C_RUN}, {"--dot", C_INSPECT}, {"--dump-ir", C_INSPECT},
-    {"--input", C_SIMS}, {"--threads", C_SIMS | C_COMPILE}, {"--digest", C_RUN | C_DEPLOY},
+    {"--input", C_SIMS}, {"--threads", C_SIMS | C_COMPILE | C_PARTITION}, {"--digest", C_RUN | C_DEPLOY},
     {"--dataset", C_COMPILE | C_SIMS | C_PARTITION}, {"--limit", C_COMPILE | C_SIMS | C_PARTITION},
     {"--progress", C_SIMS | C_DEPLOY | C_PLACES}, {"--no-progress", C_SIMS | C_DEPLOY | C_PLACES},
     {"--endpoint", C_NODES}, {"--keys", C_NODES}, {"--wait", C_NODES}, {"--node-timeout", C_NODES},

@@ -307,6 +307,17 @@ def cli_fixes(w):
     check("compile --topology --threads 1 and 3 write the same bundle", rc1 == 0 and rc3 == 0 and
           open(os.path.join(w, "pr1t.stc"), "rb").read() == open(os.path.join(w, "pr3t.stc"), "rb").read(),
           err1[-200:] + err3[-200:])
+    # partition's rates on simulators in parallel: the same bundle for any number; the phase on the status line
+    rc3, _, err3 = raw(["partition", k, "--topology", "torus:4x4", "--dataset", "fashion-mnist", "--limit", "8",
+                        "--threads", "3", "--progress", "-o", os.path.join(w, "pm3.stc")])
+    rc1, _, err1 = raw(["partition", k, "--topology", "torus:4x4", "--dataset", "fashion-mnist", "--limit", "8",
+                        "--threads", "1", "-o", os.path.join(w, "pm1.stc")])
+    check("partition --dataset --threads 1 and 3 write the same bundle, with measured rates",
+          rc1 == 0 and rc3 == 0 and "rate" in tags(os.path.join(w, "pm1.stc")) and
+          open(os.path.join(w, "pm1.stc"), "rb").read() == open(os.path.join(w, "pm3.stc"), "rb").read(),
+          err1[-200:] + err3[-200:])
+    check("partition --progress: the rates' phase counts the images",
+          "\rpartition: measuring firing rates: image 1 of 8, " in err3, err3[-300:])
     rc, out, err = raw(["partition", k, "--topology", "torus:4x4", "--json", "-o", os.path.join(w, "pr2.stc")])
     check("partition --json: no status line", rc == 0 and "\r" not in err and
           json.loads(out.splitlines()[-1]).get("bundle"), err[-300:])
