@@ -478,7 +478,7 @@ static void check_model(const char *arch, int floor_agree) {
     int64_t *c1 = malloc((size_t)nn * sizeof *c1), *c2 = malloc((size_t)nn * sizeof *c2);
     stc_interp_t *fi = stc_interp_create(fir, &err);
     stc_qinterp_t *qi = stc_qinterp_create(qir, &err);
-    setenv("STC_INTERP_NOSIMD", "1", 1); /* the second one runs the baseline kernels (the first AVX2's, if the CPU has it) */
+    setenv("STC_INTERP_NOSIMD", "1", 1); /* the second one: the baseline kernels (the first: AVX2's, if any) */
     stc_qinterp_t *qi2 = stc_qinterp_create(qir, &err);
     unsetenv("STC_INTERP_NOSIMD");
     CU_ASSERT_PTR_NOT_NULL_FATAL(fi);
