@@ -186,6 +186,17 @@ static int copy_file(const char *from, const char *to) {
  * to a private temporary file and Graphviz's neato (fixed positions) renders
  * it into another, copied to `path` once complete; P.dot is the graph itself.
  * No file but `path` is ever written or removed. */
+/* A link's spikes per inference in at most 5 characters, to fit between two
+ * chips: 2453, 598k, 1.30M, 12.4M, 3.1G. */
+static void short_count(char *buf, size_t cap, double v) {
+    if (v < 9999.5) snprintf(buf, cap, "%.0f", v);
+    else if (v < 999.5e3) snprintf(buf, cap, "%.0fk", v / 1e3);
+    else if (v < 9.995e6) snprintf(buf, cap, "%.2fM", v / 1e6);
+    else if (v < 99.95e6) snprintf(buf, cap, "%.1fM", v / 1e6);
+    else if (v < 999.5e6) snprintf(buf, cap, "%.0fM", v / 1e6);
+    else snprintf(buf, cap, "%.1fG", v / 1e9);
+}
+
 static int picture(const char *path, const stc_topology_t *topo, const stc_pgraph_t *g, const int *chip_of,
                    int cores_per_chip, const double *link_load) {
     int chips = stc_topology_chips(topo), dims[STC_TOPO_MAX_DIMS] = {1, 1, 1};
@@ -218,16 +229,16 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
      * from its first chip down into the channel below its row, along it to the column of its second chip,
      * and up the channel right of that column: never across a chip.  Its offset in the channels (one of
      * five) keeps parallel links and their labels apart. */
-    fprintf(f, "graph placement {\n  label=\"%s: chips by load (cores used, work per tick), links by spikes per "
-               "inference\"; labelloc=t;\n  node [shape=box style=filled fontname=Helvetica fontsize=10 "
-               "width=0.9 height=0.5 fixedsize=true];\n", stc_topology_name(topo));
+    fprintf(f, "graph placement {\n  label=\"%s: chips (cores used of %d, red by work per tick), links (spikes per "
+               "inference; idle: dashed)\"; labelloc=t;\n  node [shape=box style=filled fontname=Helvetica "
+               "fontsize=10 width=0.9 height=0.5 fixedsize=true];\n", stc_topology_name(topo), cores_per_chip);
     for (int c = 0; c < chips; c++) {
         int xyz[STC_TOPO_MAX_DIMS] = {0, 0, 0};
         stc_topology_coords(topo, c, xyz);
         double x = xyz[0] * 1.6 + xyz[2] * (dims[0] * 1.6 + 1.0), y = -xyz[1] * 1.2;
         double h = wmax > 0 ? work[c] / wmax : 0; /* white (idle) to red (busiest) */
         int gb = (int)(255 - 200 * h);
-        fprintf(f, "  c%d [pos=\"%.2f,%.2f!\" fillcolor=\"#ff%02x%02x\" label=\"chip %d\\n%d/%d cores\"];\n", c, x * 72,
+        fprintf(f, "  c%d [pos=\"%.2f,%.2f!\" fillcolor=\"#ff%02x%02x\" label=\"chip %d\\n%d/%d\"];\n", c, x * 72,
                 y * 72, gb, gb, c, cores[c], cores_per_chip);
     }
     int n_far = 0;
@@ -239,30 +250,40 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
         stc_topology_coords(topo, k->b, cb);
         for (int d = 0; d < STC_TOPO_MAX_DIMS; d++) far |= abs(ca[d] - cb[d]) > 1, differ += ca[d] != cb[d];
         far |= differ > 1 || ca[2] != cb[2];
-        char style[160];
+        char style[160], lab[16];
+        short_count(lab, sizeof lab, link_load[l]);
         if (link_load[l] > 0)
             snprintf(style, sizeof style, "penwidth=%.2f color=\"#1f4e9a\" fontsize=8%s", 1 + 7 * w,
                      far ? " style=dotted" : "");
         else
-            snprintf(style, sizeof style, "style=dashed color=gray70");
-        if (!far) {
-            if (link_load[l] > 0) fprintf(f, "  c%d -- c%d [%s label=\"%.0f\"];\n", k->a, k->b, style, link_load[l]);
+            snprintf(style, sizeof style, "style=dashed color=gray80 penwidth=0.6");
+        double ax = (ca[0] * 1.6 + ca[2] * (dims[0] * 1.6 + 1.0)) * 72, ay = -ca[1] * 1.2 * 72;
+        double bx = (cb[0] * 1.6 + cb[2] * (dims[0] * 1.6 + 1.0)) * 72, by = -cb[1] * 1.2 * 72;
+        if (!far) { /* the label beside the line, not on it: above a row's link, left of a column's */
+            if (link_load[l] > 0) { /* neato -n2 takes lp only with the edge's own pos: box edge to box edge */
+                double sx = bx > ax ? 1 : bx < ax ? -1 : 0, sy = by > ay ? 1 : by < ay ? -1 : 0;
+                double x0 = ax + sx * 0.45 * 72, y0 = ay + sy * 0.25 * 72, x1 = bx - sx * 0.45 * 72,
+                       y1 = by - sy * 0.25 * 72;
+                fprintf(f, "  c%d -- c%d [%s label=\"%s\" pos=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f\" "
+                        "lp=\"%.1f,%.1f\"];\n", k->a, k->b, style, lab, x0, y0, x0 + (x1 - x0) / 3,
+                        y0 + (y1 - y0) / 3, x0 + 2 * (x1 - x0) / 3, y0 + 2 * (y1 - y0) / 3, x1, y1,
+                        (ax + bx) / 2 - (sy != 0 ? 16 : 0), (ay + by) / 2 + (sy == 0 ? 9 : 0));
+            }
             else fprintf(f, "  c%d -- c%d [%s];\n", k->a, k->b, style);
             continue;
         }
-        double ax = (ca[0] * 1.6 + ca[2] * (dims[0] * 1.6 + 1.0)) * 72, ay = -ca[1] * 1.2 * 72;
-        double bx = (cb[0] * 1.6 + cb[2] * (dims[0] * 1.6 + 1.0)) * 72, by = -cb[1] * 1.2 * 72;
         double off = (n_far++ % 5 - 2) * 0.1 * 72, cx = bx + 0.8 * 72 + off, cy = ay - 0.6 * 72 + off;
-        double px[4] = {ax, ax + off, cx, cx}, py[4] = {ay, cy, cy, by}; /* then into b, on its row */
+        /* from a's lower edge, and into b's right edge, on its row */
+        double px[4] = {ax + off, ax + off, cx, cx}, py[4] = {ay - 0.25 * 72, cy, cy, by}, ex = bx + 0.45 * 72;
         fprintf(f, "  c%d -- c%d [%s pos=\"", k->a, k->b, style);
         for (int i = 0; i < 4; i++) { /* each straight piece as a cubic Bezier */
-            double qx = i < 3 ? px[i + 1] : bx, qy = i < 3 ? py[i + 1] : by;
+            double qx = i < 3 ? px[i + 1] : ex, qy = i < 3 ? py[i + 1] : by;
             if (i == 0) fprintf(f, "%.1f,%.1f", px[0], py[0]);
             fprintf(f, " %.1f,%.1f %.1f,%.1f %.1f,%.1f", px[i] + (qx - px[i]) / 3, py[i] + (qy - py[i]) / 3,
                     px[i] + 2 * (qx - px[i]) / 3, py[i] + 2 * (qy - py[i]) / 3, qx, qy);
         }
         if (link_load[l] > 0) /* the label on the channel, beside the corner */
-            fprintf(f, "\" label=\"%.0f\" lp=\"%.1f,%.1f\"];\n", link_load[l], (ax + cx) / 2, cy + 6);
+            fprintf(f, "\" label=\"%s\" lp=\"%.1f,%.1f\"];\n", lab, (ax + cx) / 2, cy + 6);
         else
             fprintf(f, "\"];\n");
     }
