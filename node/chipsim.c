@@ -129,15 +129,23 @@ typedef struct {
     int32_t in_n;
 } slice_t;
 
-/* A route, resolved: where the event lands and what it costs. */
+/* A route, resolved: where the event lands (8 bytes: Spikformer-8-768 has
+ * 161M of them) and which of its core's destinations it goes to. */
 typedef struct {
-    uint32_t dl; /* deliveries of the destination axon: offset << 8 | count */
-    uint16_t dcore;
+    uint32_t dl;  /* deliveries of the destination axon: offset << 8 | count */
+    uint16_t di;  /* the destination, in the sending core's dst[] */
     uint8_t delay;
-    uint8_t cls;  /* 0 same core, 1 another core of the chip, 2 another chip */
-    int32_t hops; /* X-Y hops on the chip's mesh (cls 1); chip-to-chip link hops (cls 2) */
-    float link_pj; /* cls 2: the energy of those links (the sum of their costs), pJ */
+    uint8_t pad;
 } route_t;
+
+/* One destination core of a core's routes, and what an event to it costs. */
+typedef struct {
+    int32_t hops;  /* X-Y hops on the chip's mesh (cls 1); chip-to-chip link hops (cls 2) */
+    float link_pj; /* cls 2: the energy of those links (the sum of their costs), pJ */
+    uint16_t dcore;
+    uint8_t cls; /* 0 same core, 1 another core of the chip, 2 another chip */
+    uint8_t pad;
+} rdst_t;
 
 typedef struct {
     int chip, x, y;
@@ -146,10 +154,12 @@ typedef struct {
     int32_t *rto; /* n_neurons + 1, in emission order (slice, position, channel):
                      routes of that neuron are rt[rto[i] .. rto[i + 1]) */
     route_t *rt;
+    rdst_t *dst;     /* the distinct destinations of its routes */
     uint32_t *apack; /* per axon: its deliveries in dl, offset << 8 | count */
     dlv_t *dl;       /* deliveries, axons ordered by (projection, y, x, c) of their source */
     block_t *blk;
     int nblk;
+    int ndst;        /* entries of dst */
     int64_t nd;      /* deliveries */
     ev_t *q;     /* R slots x cap */
     int32_t *qn; /* events per slot */
@@ -191,6 +201,7 @@ struct stc_chipsim {
     int64_t ob_n, ob_cap;
     int ob_oom;
     int64_t state_bytes; /* allocated for the owned cores */
+    int32_t *di_of;      /* while the routes are made: per core, its index in the sending core's dst */
     uint64_t ident;      /* hash of the bundle's shapes (checkpoints) */
     int64_t *run_rsum;   /* stc_chipsim_run's readout sums (n_out) */
 };
@@ -234,7 +245,7 @@ void stc_chipsim_destroy(stc_chipsim_t **sp) {
     for (int i = 0; s->core && i < s->b->n_cores; i++) {
         core_t *c = &s->core[i];
         for (int j = 0; c->blk && j < c->nblk; j++) free(c->blk[j].w), free(c->blk[j].ty), free(c->blk[j].tx);
-        free(c->blk), free(c->rt), free(c->rto), free(c->apack), free(c->dl), free(c->q), free(c->qn);
+        free(c->blk), free(c->rt), free(c->dst), free(c->rto), free(c->apack), free(c->dl), free(c->q), free(c->qn);
     }
     for (int i = 0; i < s->b->n_stages; i++) {
         if (s->rsum) free(s->rsum[i]);
@@ -792,7 +803,10 @@ static stc_status_t make_routes(stc_chipsim_t *s, int i, axon_t *const *ax, stc_
     dst_t *to = malloc((size_t)(c->n_routes ? c->n_routes : 1) * sizeof *to);
     cr->rto = malloc(((size_t)c->n_neurons + 1) * sizeof(int32_t));
     cr->rt = malloc((size_t)(c->n_routes ? c->n_routes : 1) * sizeof *cr->rt);
-    if (!off || !rr || !to || !cr->rto || !cr->rt) {
+    int most = c->n_routes < b->n_cores ? c->n_routes : b->n_cores, nd = 0;
+    cr->dst = malloc((size_t)(most > 0 ? most : 1) * sizeof *cr->dst);
+    int32_t *di_of = s->di_of; /* per core: its index in cr->dst, or -1; reset below */
+    if (!off || !rr || !to || !cr->rto || !cr->rt || !cr->dst) {
         st = stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory for the routes of core %d", i);
         goto out;
     }
@@ -848,16 +862,23 @@ static stc_status_t make_routes(stc_chipsim_t *s, int i, axon_t *const *ax, stc_
                                  ro->core);
                         goto out;
                     }
-                    rt->dcore = (uint16_t)ro->core, rt->delay = (uint8_t)pj->delay;
-                    rt->cls = ro->core == i ? 0 : dc->chip == c->chip ? 1 : 2;
-                    rt->hops = rt->cls == 1 ? abs(dc->x - c->x) + abs(dc->y - c->y)
-                               : rt->cls == 2 ? chip_hops(s, c->chip, dc->chip) : 0;
-                    rt->link_pj = rt->cls == 2 ? chip_link_pj(s, c->chip, dc->chip) : 0.0f;
+                    if (di_of[ro->core] < 0) {
+                        rdst_t *d = &cr->dst[nd];
+                        d->dcore = (uint16_t)ro->core, d->pad = 0;
+                        d->cls = ro->core == i ? 0 : dc->chip == c->chip ? 1 : 2;
+                        d->hops = d->cls == 1 ? abs(dc->x - c->x) + abs(dc->y - c->y)
+                                  : d->cls == 2 ? chip_hops(s, c->chip, dc->chip) : 0;
+                        d->link_pj = d->cls == 2 ? chip_link_pj(s, c->chip, dc->chip) : 0.0f;
+                        di_of[ro->core] = nd++;
+                    }
+                    rt->di = (uint16_t)di_of[ro->core], rt->delay = (uint8_t)pj->delay, rt->pad = 0;
                 }
             }
     }
     cr->rto[c->n_neurons] = nr;
 out:
+    for (int k = 0; cr->dst && k < nd; k++) di_of[cr->dst[k].dcore] = -1;
+    cr->ndst = nd;
     free(off), free(rr), free(to);
     return st;
 }
@@ -957,8 +978,13 @@ static stc_status_t make_cores(stc_chipsim_t *s, stc_err_t *err) {
     }
     for (int i = 0; i < b->n_cores && !st; i++)
         if (s->own[i]) st = make_deliveries(s, i, ax[i], err);
+    if (!st && !(s->di_of = malloc((size_t)b->n_cores * sizeof *s->di_of)))
+        st = stc_err_set(err, STC_E_NOMEM, "chipsim: out of memory");
+    for (int i = 0; !st && i < b->n_cores; i++) s->di_of[i] = -1;
     for (int i = 0; i < b->n_cores && !st; i++)
         if (s->own[i]) st = make_routes(s, i, ax, err);
+    free(s->di_of);
+    s->di_of = NULL;
     for (int i = 0; ax && i < b->n_cores; i++) free(ax[i]);
     free(ax);
     if (!st) st = count_in_events(s, in_ev, err);
@@ -1032,7 +1058,8 @@ static int64_t owned_bytes(const stc_chipsim_t *s) {
         size_t nbo = (size_t)(s->b->n_projs ? s->b->n_projs : 1) * (size_t)(cr->nsl ? cr->nsl : 1);
         n += (int64_t)(nbo * sizeof(block_t));
         n += (int64_t)c->n_axons * 4 + cr->nd * (int64_t)sizeof(dlv_t);
-        n += ((int64_t)c->n_neurons + 1) * 4 + (int64_t)c->n_routes * (int64_t)sizeof(route_t);
+        n += ((int64_t)c->n_neurons + 1) * 4 + (int64_t)c->n_routes * (int64_t)sizeof(route_t) +
+             (int64_t)cr->ndst * (int64_t)sizeof(rdst_t);
         n += (int64_t)s->R * (cr->cap ? cr->cap : 1) * (int64_t)sizeof(ev_t) + (int64_t)s->R * 4;
         n += cr->wbytes;
     }
@@ -1155,7 +1182,8 @@ typedef struct {
 } msgs_t;
 
 /* An event for a core of another part: to the outbox (grown by doubling). */
-static __attribute__((noinline)) void send_remote(stc_chipsim_t *s, const route_t *rt, int32_t pl, int tick) {
+static __attribute__((noinline)) void send_remote(stc_chipsim_t *s, int dcore, const route_t *rt, int32_t pl,
+                                                   int tick) {
     if (s->ob_n == s->ob_cap) {
         int64_t nc = s->ob_cap ? 2 * s->ob_cap : 4096;
         stc_remote_ev_t *p =
@@ -1166,7 +1194,7 @@ static __attribute__((noinline)) void send_remote(stc_chipsim_t *s, const route_
         }
         s->ob = p, s->ob_cap = nc;
     }
-    s->ob[s->ob_n++] = (stc_remote_ev_t){rt->dcore, (int32_t)(rt->dl >> 8), pl, tick + rt->delay};
+    s->ob[s->ob_n++] = (stc_remote_ev_t){dcore, (int32_t)(rt->dl >> 8), pl, tick + rt->delay};
 }
 
 /* Send one event of neuron n (emission order) through its routes. */
@@ -1174,16 +1202,17 @@ ALWAYS void emit(stc_chipsim_t *s, core_t *cr, msgs_t *m, int32_t n, int32_t pl,
     core_t *cores = s->core;
     for (int32_t r = cr->rto[n], e = cr->rto[n + 1]; r < e; r++) {
         const route_t *rt = &cr->rt[r];
-        m->local += rt->cls == 0;
-        m->core += rt->cls == 1;
-        m->chip += rt->cls == 2;
-        m->hops += rt->cls == 1 ? rt->hops : 0;
-        m->chip_hops += rt->cls == 2 ? rt->hops : 0;
-        m->link_pj += rt->link_pj; /* 0 unless cls 2 */
+        const rdst_t *d = &cr->dst[rt->di];
+        m->local += d->cls == 0;
+        m->core += d->cls == 1;
+        m->chip += d->cls == 2;
+        m->hops += d->cls == 1 ? d->hops : 0;
+        m->chip_hops += d->cls == 2 ? d->hops : 0;
+        m->link_pj += d->link_pj; /* 0 unless cls 2 */
         if (!(rt->dl & 255)) continue; /* reaches no neuron there: nothing to deliver */
-        core_t *dc = &cores[rt->dcore];
+        core_t *dc = &cores[d->dcore];
         if (__builtin_expect(dc->remote, 0)) {
-            send_remote(s, rt, pl, tick);
+            send_remote(s, d->dcore, rt, pl, tick);
             continue;
         }
         int slot = (tick + rt->delay) & s->mask;
