@@ -188,6 +188,17 @@ int stc_add_ok(uint64_t a, uint64_t b, uint64_t *out) {
     return 1;
 }
 
+int stc_cpu_avx2(const char *off_env) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    const char *e = getenv(off_env);
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && !(e && *e && *e != '0');
+#else
+    (void)off_env;
+    return 0;
+#endif
+}
+
 static const char *file_kind(mode_t m) {
     return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
            : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";

@@ -81,6 +81,11 @@ size_t stc_arena_bytes(const stc_arena_t *a);            /* total requested */
 int stc_mul_ok(uint64_t a, uint64_t b, uint64_t *out);
 int stc_add_ok(uint64_t a, uint64_t b, uint64_t *out);
 
+/* 1 if the CPU runs AVX2 and the environment variable off_env is unset, empty
+ * or "0": whether a hot loop takes its target("avx2") form (the chip
+ * simulator's STC_CHIPSIM_NOSIMD, the interpreters' STC_INTERP_NOSIMD). */
+int stc_cpu_avx2(const char *off_env);
+
 /* Read a whole file with a size limit; caller frees *data (NUL-terminated,
  * *n excludes the NUL).  Only a regular file: a directory, FIFO or device is
  * refused as "PATH: not a regular file (a FIFO)" without blocking on it. */

@@ -1118,13 +1118,7 @@ stc_chipsim_t *stc_chipsim_create_part(const stc_bundle_t *b, const uint8_t *own
     /* + VL: the gather stores each lane before it knows whether to keep it */
     s->em_n = amalloc((most + VL) * 4), s->em_pl = amalloc((most + VL) * 4);
     if (!s->em_n || !s->em_pl) goto oom;
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    {
-        const char *e = getenv("STC_CHIPSIM_NOSIMD");
-        __builtin_cpu_init();
-        s->simd = __builtin_cpu_supports("avx2") && !(e && *e && *e != '0');
-    }
-#endif
+    s->simd = stc_cpu_avx2("STC_CHIPSIM_NOSIMD");
     return s;
 oom:
     stc_chipsim_destroy(&s);

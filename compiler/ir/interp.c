@@ -86,11 +86,7 @@ stc_interp_t *stc_interp_create(const stc_ir_t *ir, stc_err_t *err) {
     stc_interp_t *p = calloc(1, sizeof *p);
     if (!p) goto oom;
     p->ir = ir;
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    const char *e = getenv("STC_INTERP_NOSIMD");
-    __builtin_cpu_init();
-    p->simd = __builtin_cpu_supports("avx2") && !(e && *e && *e != '0');
-#endif
+    p->simd = stc_cpu_avx2("STC_INTERP_NOSIMD");
     size_t nn = (size_t)ir->n_nodes;
     p->out = calloc(nn, sizeof(float *));
     p->v = calloc(nn, sizeof(float *));
