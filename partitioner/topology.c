@@ -283,6 +283,12 @@ stc_topology_t *stc_topology_parse(const char *spec, double default_bandwidth, d
 /* ---------------------------------------------------------------- the file */
 
 /* A figure: {"value": V, "source": "..."} or {"value": V, "assumption": "..."}. */
+/* What a JSON value is, for "found ..." in an error. */
+static const char *json_type_name(const cJSON *x) {
+    return cJSON_IsObject(x) ? "an object" : cJSON_IsArray(x) ? "an array" : cJSON_IsString(x) ? "a string"
+         : cJSON_IsNumber(x) ? "a number" : cJSON_IsBool(x) ? "true or false" : "null";
+}
+
 static const cJSON *figure(const cJSON *root, const char *key, const char *name, stc_err_t *err) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, key);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "value");
@@ -297,6 +303,13 @@ static const cJSON *figure(const cJSON *root, const char *key, const char *name,
     const cJSON *as = cJSON_GetObjectItemCaseSensitive(e, "assumption");
     int has_src = cJSON_IsString(src) && src->valuestring[0];
     int has_as = cJSON_IsString(as) && as->valuestring[0];
+    const cJSON *bad = src && !has_src ? src : as && !has_as ? as : NULL;
+    if (bad) { /* present, but not text that says something */
+        stc_err_set(err, STC_E_FORMAT, "%s: field '%s': \"%s\" must be a non-empty string (a published figure's "
+                    "source, or why this value), found %s", name, key, bad->string,
+                    cJSON_IsString(bad) ? "an empty string" : json_type_name(bad));
+        return NULL;
+    }
     if (has_src == has_as) {
         stc_err_set(err, STC_E_FORMAT, "%s: field '%s' needs exactly one of \"source\" (a published figure) or "
                     "\"assumption\" (why this value), found %s", name, key, has_src ? "both" : "neither");
@@ -444,8 +457,26 @@ stc_topology_t *stc_topology_parse_json(const char *json, size_t n, const char *
     stc_topology_t *t = NULL;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
     if (!cJSON_IsObject(root) || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, "stc-topology 1")) {
-        stc_err_set(err, STC_E_FORMAT, "%s: expected a JSON object with \"format\": \"stc-topology 1\"", name);
+        char found[80] = "";
+        if (cJSON_IsString(fmt)) {
+            char f[48];
+            stc_escape(f, sizeof f, fmt->valuestring, strlen(fmt->valuestring), 32);
+            snprintf(found, sizeof found, "\"format\": \"%s\"", f);
+        }
+        stc_err_set(err, STC_E_FORMAT, "%s: expected a JSON object with \"format\": \"stc-topology 1\", found %s",
+                    name, !cJSON_IsObject(root) ? json_type_name(root)
+                          : !fmt            ? "no \"format\" field"
+                          : found[0]        ? found
+                                            : "a \"format\" that is not a string");
         goto done;
+    }
+    for (int k = 1; k <= 2; k++) { /* "summary" and "comment" are text */
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, file_keys[k]);
+        if (x && !cJSON_IsString(x)) {
+            stc_err_set(err, STC_E_FORMAT, "%s: field '%s' must be text (a string), found %s", name, file_keys[k],
+                        json_type_name(x));
+            goto done;
+        }
     }
     /* no field we do not know (a typo must not silently fall back to a default), none twice */
     int seen[sizeof file_keys / sizeof file_keys[0]] = {0};

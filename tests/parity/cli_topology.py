@@ -98,7 +98,8 @@ def main():
     ij = json.loads(p.stdout) if p.returncode == 0 else {}
     tj = ij.get("topology") or {}
     check("inspect: the topology, carried", tj.get("name") == topo and tj.get("file_carried") is True and
-          tj.get("chips") == 16 and tj.get("links") == 32 and tj.get("recorded_links") == 32, str(tj))
+          tj.get("chips") == 16 and tj.get("links") == 32 and tj.get("recorded_links") == 32 and
+          tj.get("kind") == "torus" and tj.get("dims") == [4, 4], str(tj))
     bl = tj.get("busiest_link") or {}
     i_max = max(range(32), key=lambda i: (traffic[i], -i)) if traffic else -1
     check("inspect: the busiest link is the bundle's largest entry",  # cJSON prints 15 digits
@@ -112,8 +113,8 @@ def main():
           close(bl.get("spikes_per_inference", 0) / bandwidth, rep["max_link_load"], 1e-12),
           f"{bl.get('spikes_per_inference')} / {bandwidth} vs {rep['max_link_load']}")
     p = stc(["inspect", placed])
-    check("inspect (text): topology and busiest link", f"topology     {topo}: 16 chips, 32 links (the bundle "
-          "carries its file)" in p.stdout and f"busiest link {i_max}, chips {chips[0]}-{chips[1]}: " in p.stdout,
+    check("inspect (text): topology (its kind and size, which a file's name does not say) and busiest link",
+          f"topology     {topo}: torus 4x4, 16 chips, 32 links (the bundle carries its file)" in p.stdout and f"busiest link {i_max}, chips {chips[0]}-{chips[1]}: " in p.stdout,
           p.stdout)
 
     # the same placement on the spec: it describes itself; the same hops
