@@ -221,6 +221,11 @@ static int compile_place(coord_opts_t *o, coord_model_t *m, stc_bundle_t *b, con
             free(b->stage_rate);
             b->stage_rate = rate;
             rate = NULL;
+            const char *ds = o->dataset ? o->dataset : m->cfg.dataset;
+            o->rate_images = (int)n;
+            snprintf(o->rates_from, sizeof o->rates_from, "measured by the integer interpreter on %lld calibration "
+                     "images (%s%s)%s", (long long)n, o->calib ? o->calib : ds, o->calib ? "" : "'s training set",
+                     o->limit > RATE_IMAGES ? " (--limit: at most 16)" : "");
         }
         for (int k = 0; k < started; k++) free(w[k].nz);
         pthread_mutex_destroy(&j.lock);
@@ -241,6 +246,18 @@ int cmd_compile(coord_opts_t *o) {
                 o->picture);
         return 2;
     }
+    /* options of the placement (--picture: below), refused rather than ignored without one */
+    const char *needs_topo = o->strategy ? "--strategy" : o->spread ? "--spread" : o->limit ? "--limit" : NULL;
+    if (needs_topo && !o->topology) {
+        fprintf(stderr, "stc-coord: error: %s is an option of the placement%s: give --topology too\n", needs_topo,
+                o->limit && needs_topo[2] == 'l' ? " (the images its rates are measured on)" : "");
+        return 2;
+    }
+    if (o->calib && o->dataset) {
+        fprintf(stderr, "stc-coord: error: --calib %s and --dataset %s: quantize calibrates on one set of images; "
+                        "give one\n", o->calib, o->dataset);
+        return 2;
+    }
     if (o->picture && coord_picture_check(o->picture)) return 2; /* before any work */
     const char *tname = o->target ? o->target : "loihi3";
     stc_target_t t;
@@ -248,6 +265,8 @@ int cmd_compile(coord_opts_t *o) {
         coord_fail(&err);
         return 1;
     }
+    int bad_place = o->topology ? coord_place_check(o, &t) : 0; /* a typo found now, not after the compile */
+    if (bad_place) return bad_place;
     unsigned char *tjson = NULL;
     size_t tn = 0;
     if (!stc_target_preset_json(tname) && stc_read_file(tname, 1 << 20, &tjson, &tn, &err)) {
@@ -266,6 +285,19 @@ int cmd_compile(coord_opts_t *o) {
         (o->topology && compile_place(o, &m, b, &t, cal, pj, &err)) ||
         (o->topology && stc_bundle_validate(b, o->out, &err))) {
         if (err.status) coord_fail(&err);
+        cJSON *why = pj ? cJSON_GetObjectItem(pj, "error") : NULL;
+        if (why) { /* the placement's report says what did not fit, for scripts */
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "model", o->model);
+            cJSON_AddStringToObject(r, "target", t.name);
+            cJSON_AddStringToObject(r, "error", why->valuestring);
+            cJSON_AddItemToObject(r, "partition", pj);
+            pj = NULL;
+            char *s = cJSON_PrintUnformatted(r);
+            if (s) puts(s);
+            free(s);
+            cJSON_Delete(r);
+        }
         goto out;
     }
     coord_status("writing %s", o->out);

@@ -29,6 +29,7 @@
 extern char **environ;
 
 #define CALIBRATE_MAX 64
+#define PICTURE_MAX_CHIPS 4096 /* Graphviz takes minutes and gigabytes beyond (256x256: 29 s, 3.5 GB) */
 
 typedef stc_status_t (*place_fn)(const stc_pgraph_t *, const stc_topology_t *, int, int *, stc_err_t *);
 
@@ -40,8 +41,9 @@ static const struct {
 #define N_STRATEGIES 4
 
 /* Stage firing rates (spikes per neuron per inference) measured by the
- * simulator on the calibration images, into b->stage_rate. */
-static int measure(const coord_opts_t *o, stc_bundle_t *b) {
+ * simulator on the calibration images, into b->stage_rate; what they were
+ * measured on into o->rates_from and o->rate_images. */
+static int measure(coord_opts_t *o, stc_bundle_t *b) {
     stc_err_t err = {0};
     stc_input_norm_t norm, *np = coord_norm(b->n_norm, b->norm_mean, b->norm_std, &norm);
     int64_t limit = o->limit && o->limit < CALIBRATE_MAX ? o->limit : CALIBRATE_MAX;
@@ -82,6 +84,10 @@ static int measure(const coord_opts_t *o, stc_bundle_t *b) {
         free(b->stage_rate);
         b->stage_rate = rate;
         rate = NULL;
+        o->rate_images = (int)in->n;
+        snprintf(o->rates_from, sizeof o->rates_from, "measured by the chip simulator on %lld %s%s%s",
+                 (long long)in->n, o->calib ? "images of " : "test images of ", o->calib ? o->calib : o->dataset,
+                 o->limit > CALIBRATE_MAX ? " (--limit: at most 64)" : "");
     }
     free(tot);
     free(rate);
@@ -147,18 +153,34 @@ static int picture_format(const char *path) {
 }
 
 int coord_picture_check(const char *path) {
-    if (picture_format(path) >= 0) return 0;
     fflush(stdout);
-    fprintf(stderr, "stc-coord: error: --picture %s: expected a file name ending in .png, .svg, .pdf or .dot\n", path);
-    return 2;
+    if (picture_format(path) < 0) {
+        fprintf(stderr, "stc-coord: error: --picture %s: expected a file name ending in .png, .svg, .pdf or .dot\n",
+                path);
+        return 2;
+    }
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (access(dir, W_OK | X_OK)) { /* found now, not after the placement */
+        fprintf(stderr, "stc-coord: error: --picture %s: cannot write into %s (%s)\n", path, dir, strerror(errno));
+        return 2;
+    }
+    return 0;
 }
 
-/* A private temporary file under $TMPDIR (or /tmp): its name in buf, open for writing. */
+/* A private temporary file under $TMPDIR (or /tmp when it is unset or cannot
+ * take one): its name in buf, open for writing. */
 static FILE *temp_file(char *buf, size_t n) {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir) dir = "/tmp";
-    snprintf(buf, n, "%s/stc-picture-XXXXXX", dir);
+    snprintf(buf, n, "%s/stc-picture-XXXXXX", dir); /* mkstemp's template */
     int fd = mkstemp(buf);
+    if (fd < 0 && strcmp(dir, "/tmp")) {
+        snprintf(buf, n, "/tmp/stc-picture-XXXXXX");
+        fd = mkstemp(buf);
+    }
     if (fd < 0) return NULL;
     FILE *f = fdopen(fd, "w");
     if (!f) {
@@ -228,10 +250,11 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
      * neighbours is a straight line, any other (a torus's wrap-around, between layers or boards) goes
      * from its first chip down into the channel below its row, along it to the column of its second chip,
      * and up the channel right of that column: never across a chip.  Its offset in the channels (one of
-     * five) keeps parallel links and their labels apart. */
+     * four, none in the middle) keeps parallel links and their labels apart. */
     fprintf(f, "graph placement {\n  label=\"%s: chips (cores used of %d, red by work per tick), links (spikes per "
                "inference; idle: dashed)\"; labelloc=t;\n  node [shape=box style=filled fontname=Helvetica "
-               "fontsize=10 width=0.9 height=0.5 fixedsize=true];\n", stc_topology_name(topo), cores_per_chip);
+               "fontsize=10 width=0.9 height=0.5 fixedsize=true];\n  edge [fontname=Helvetica];\n",
+            stc_topology_name(topo), cores_per_chip);
     for (int c = 0; c < chips; c++) {
         int xyz[STC_TOPO_MAX_DIMS] = {0, 0, 0};
         stc_topology_coords(topo, c, xyz);
@@ -242,7 +265,9 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
                 y * 72, gb, gb, c, cores[c], cores_per_chip);
     }
     int n_far = 0;
-    for (int l = 0; l < nl; l++) {
+    for (int i = 0; i < 2 * nl; i++) { /* idle links first: a busy one is drawn over any it meets */
+        int l = i % nl;
+        if ((i < nl) != (link_load[l] <= 0)) continue;
         const stc_link_t *k = stc_topology_link(topo, l);
         double w = lmax > 0 ? link_load[l] / lmax : 0;
         int ca[STC_TOPO_MAX_DIMS] = {0, 0, 0}, cb[STC_TOPO_MAX_DIMS] = {0, 0, 0}, far = 0, differ = 0;
@@ -272,7 +297,8 @@ static int picture(const char *path, const stc_topology_t *topo, const stc_pgrap
             else fprintf(f, "  c%d -- c%d [%s];\n", k->a, k->b, style);
             continue;
         }
-        double off = (n_far++ % 5 - 2) * 0.1 * 72, cx = bx + 0.8 * 72 + off, cy = ay - 0.6 * 72 + off;
+        int slot = n_far++ % 4; /* -2, -1, 1 or 2: never the middle, where a column's own link runs */
+        double off = (slot < 2 ? slot - 2 : slot - 1) * 0.1 * 72, cx = bx + 0.8 * 72 + off, cy = ay - 0.6 * 72 + off;
         /* from a's lower edge, and into b's right edge, on its row */
         double px[4] = {ax + off, ax + off, cx, cx}, py[4] = {ay - 0.25 * 72, cy, cy, by}, ex = bx + 0.45 * 72;
         fprintf(f, "  c%d -- c%d [%s pos=\"", k->a, k->b, style);
@@ -339,8 +365,6 @@ static stc_status_t recut(stc_bundle_t *b, const stc_target_t *t, int first_fit,
     return STC_OK;
 }
 
-#define PICTURE_MAX_CHIPS 4096 /* Graphviz takes minutes and gigabytes beyond (256x256: 29 s, 3.5 GB) */
-
 static const char *plural(int n) { return n == 1 ? "" : "s"; }
 
 /* The text report's title and column heads: printed with its first row, so that a
@@ -354,29 +378,57 @@ static cJSON *strategy_row(cJSON *arr, const char *name, int ff) {
     return x;
 }
 
-static void report_head(int *done, const stc_bundle_t *b, const stc_topology_t *topo, const stc_target_t *t) {
+static void report_head(int *done, const stc_bundle_t *b, const stc_topology_t *topo, const stc_target_t *t,
+                        const char *rates) {
     if (*done) return;
     *done = 1;
     int chips = stc_topology_chips(topo);
     printf("cutting and placing %s on %s (%d chip%s of %d core%s), rates %s\n\n", b->model, stc_topology_name(topo),
-           chips, plural(chips), t->cores_per_chip, plural(t->cores_per_chip),
-           b->stage_rate ? "measured on calibration images" : "estimated (no calibration images)");
+           chips, plural(chips), t->cores_per_chip, plural(t->cores_per_chip), rates);
     printf("%-8s %6s %6s %6s %6s %12s %13s %10s %11s %11s %8s %8s\n", "strategy", "cores", "/lb", "/lim", "chips",
            "inter-chip", "hop-weighted", "max link", "latency us", "energy uJ", "time s", "RSS MB");
 }
 
-int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, cJSON *jr) {
-    stc_target_t t = *tp;
-    const char *want = o->strategy ? o->strategy : "stc";
-    int only = -1;
+/* 0, or the index + 1 of the strategy named want; -1 for an unknown name. */
+static int strategy_index(const char *want) {
     for (int i = 0; i < N_STRATEGIES; i++)
-        if (!strcmp(want, strategies[i].name)) only = i;
-    if (only < 0 && strcmp(want, "all")) {
+        if (!strcmp(want, strategies[i].name)) return i + 1;
+    return strcmp(want, "all") ? -1 : 0;
+}
+
+int coord_place_check(const coord_opts_t *o, const stc_target_t *t) {
+    if (o->strategy && strategy_index(o->strategy) < 0) {
         fflush(stdout);
-        fprintf(stderr, "stc-coord: error: --strategy %s: expected stc, metis, scotch, greedy or all\n", want);
+        fprintf(stderr, "stc-coord: error: --strategy %s: expected stc, metis, scotch, greedy or all\n", o->strategy);
         return 2;
     }
     if (o->picture && coord_picture_check(o->picture)) return 2;
+    stc_err_t err = {0};
+    char *json = NULL;
+    stc_topology_t *topo = load_topology(o->topology, t, &json, &err);
+    int rc = 0;
+    if (!topo) {
+        coord_fail(&err);
+        rc = 1;
+    } else if (o->picture && stc_topology_chips(topo) > PICTURE_MAX_CHIPS) {
+        fflush(stdout);
+        fprintf(stderr, "stc-coord: error: --picture %s: %s has %d chips; a picture shows at most %d\n", o->picture,
+                stc_topology_name(topo), stc_topology_chips(topo), PICTURE_MAX_CHIPS);
+        rc = 2;
+    }
+    free(json);
+    stc_topology_destroy(&topo);
+    return rc;
+}
+
+int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, cJSON *jr) {
+    stc_target_t t = *tp;
+    if (coord_place_check(o, tp)) return 2;
+    int only = strategy_index(o->strategy ? o->strategy : "stc") - 1; /* -1: all */
+    const char *rates = o->rates_from[0] ? o->rates_from
+                        : b->stage_rate  ? "the bundle's own (measured when it was placed before)"
+                                         : "estimated (no images: 0.1 spikes or 0.5 graded values per neuron "
+                                           "per timestep)";
     stc_err_t err = {0};
     int rc = 1, cut = -1, chosen_cut = 0, chosen_cpc = 1, kept = -1, headed = 0, fail_need = 0;
     char fail[STC_ERR_MSG_MAX + 32] = ""; /* why the strategy whose cut needs the fewest chips failed */
@@ -395,16 +447,13 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
     int chips = stc_topology_chips(topo);
     /* --chips N: a cap on the chips the placement uses, within the topology */
     int cap = o->chips > 0 && o->chips < chips ? o->chips : chips;
-    if (o->picture && chips > PICTURE_MAX_CHIPS) {
-        fflush(stdout);
-        fprintf(stderr, "stc-coord: error: --picture %s: %s has %d chips; a picture shows at most %d\n", o->picture,
-                stc_topology_name(topo), chips, PICTURE_MAX_CHIPS);
-        rc = 2;
-        goto out;
-    }
     if (stc_cores_work(b, &t, b->stage_rate, NULL, &synops, &err)) {
         coord_fail(&err);
         goto out;
+    }
+    if (jr) {
+        cJSON_AddStringToObject(jr, "rates", rates);
+        cJSON_AddNumberToObject(jr, "rate_images", o->rate_images);
     }
     cJSON *arr = jr ? cJSON_AddArrayToObject(jr, "strategies") : NULL;
     for (int i = 0; i < N_STRATEGIES; i++) {
@@ -423,7 +472,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             if (arr) {
                 cJSON_AddStringToObject(strategy_row(arr, strategies[i].name, ff), "error", e2.msg);
             } else {
-                report_head(&headed, b, topo, &t);
+                report_head(&headed, b, topo, &t, rates);
                 printf("%-8s infeasible: %s\n", strategies[i].name, e2.msg);
             }
             continue;
@@ -466,7 +515,6 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
                 snprintf(fail, sizeof fail, "strategy %s: %s", strategies[i].name, e2.msg);
                 fail_need = need;
             }
-            if (only >= 0) continue;
             if (arr) {
                 cJSON *x = strategy_row(arr, strategies[i].name, ff);
                 cJSON_AddNumberToObject(x, "cores_used", rep.cores);
@@ -475,7 +523,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
                 cJSON_AddNumberToObject(x, "chips_needed", need);
                 cJSON_AddStringToObject(x, "error", e2.msg);
             } else {
-                report_head(&headed, b, topo, &t);
+                report_head(&headed, b, topo, &t, rates);
                 printf("%-8s %6d %6.2f %6.2f  infeasible: %s\n", strategies[i].name, rep.cores,
                        (double)rep.cores / rep.lower_bound, (double)rep.cores / rep.lower_bound_limits, e2.msg);
             }
@@ -523,7 +571,7 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cJSON_AddNumberToObject(x, "place_seconds", place_s);
             cJSON_AddNumberToObject(x, "peak_rss_mb", peak_rss_mb());
         } else {
-            report_head(&headed, b, topo, &t);
+            report_head(&headed, b, topo, &t, rates);
             printf("%-8s %6d %6.2f %6.2f %6d %12.0f %13.0f %10.3g %11.1f %11.1f %8.3f %8.0f\n", strategies[i].name,
                    rep.cores, (double)rep.cores / rep.lower_bound, (double)rep.cores / rep.lower_bound_limits,
                    ev.chips_used, ev.inter_chip_spikes,
@@ -544,6 +592,12 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
     if (kept < 0) {
         fflush(stdout);
         fprintf(stderr, "stc-coord: error: %s%s\n", only >= 0 ? "" : "--strategy all: no strategy fits: ", fail);
+        if (jr) { /* the report, for scripts, says so too (the caller prints it) */
+            cJSON_AddStringToObject(jr, "topology", stc_topology_name(topo));
+            cJSON_AddNumberToObject(jr, "chips", chips);
+            if (fail_need) cJSON_AddNumberToObject(jr, "chips_needed", fail_need);
+            cJSON_AddStringToObject(jr, "error", fail);
+        }
         goto out;
     }
     t.cores_per_chip = chosen_cpc;
@@ -621,6 +675,16 @@ int cmd_partition(coord_opts_t *o) {
                         "or FILE.json)\n");
         return 2;
     }
+    if (o->calib && o->dataset) {
+        fprintf(stderr, "stc-coord: error: --calibrate %s and --dataset %s: the rates are measured on one set of "
+                        "images; give one\n", o->calib, o->dataset);
+        return 2;
+    }
+    if (o->limit && !o->calib && !o->dataset) {
+        fprintf(stderr, "stc-coord: error: --limit %lld: it limits the images of --calibrate X or --dataset NAME; "
+                        "give one (without them the rates are the bundle's own, or estimated)\n", (long long)o->limit);
+        return 2;
+    }
     stc_err_t err = {0};
     coord_status_begin(o, "partition");
     coord_status("reading %s", o->model);
@@ -632,7 +696,8 @@ int cmd_partition(coord_opts_t *o) {
     stc_target_t t;
     int rc = 1;
     cJSON *r = o->json ? cJSON_CreateObject() : NULL;
-    if (coord_bundle_target(b, &t)) goto out;
+    if (coord_bundle_target(b, &t) || (rc = coord_place_check(o, &t)) != 0) goto out;
+    rc = 1;
     if (o->calib || o->dataset) {
         coord_status("measuring firing rates");
         if (measure(o, b)) goto out;
@@ -640,7 +705,14 @@ int cmd_partition(coord_opts_t *o) {
     }
     const char *dst = o->out ? o->out : o->model;
     rc = coord_place(o, b, &t, r);
-    if (rc) goto out;
+    if (rc) {
+        if (r && cJSON_GetObjectItem(r, "error")) { /* what could not be placed, for scripts */
+            char *s = cJSON_PrintUnformatted(r);
+            if (s) puts(s);
+            free(s);
+        }
+        goto out;
+    }
     rc = 1;
     coord_status("writing %s", dst);
     int bad = stc_bundle_validate(b, dst, &err) || stc_bundle_write(b, dst, &err);

@@ -42,7 +42,9 @@ typedef struct {
     int chips;               /* --chips N (0: as many as needed; with --topology, a cap within it) */
     const char *topology;    /* --topology SPEC (partition) */
     const char *strategy;    /* --strategy stc|metis|scotch|greedy|all */
-    bool spread;             /* --spread: use every chip of the topology (cores balanced over them) */
+    bool spread;             /* --spread: spread the cores over the topology's chips (balanced) */
+    char rates_from[320];    /* set by partition and compile --topology: where the rates came from */
+    int rate_images;         /* and how many images they were measured on (0: not measured now) */
     /* the distributed runtime: deploy, run --endpoint */
     const char *endpoint;    /* --endpoint tcp://HOST:PORT: talk to a node job (mpirun stc-node) */
     const char *keys;        /* --keys FILE (stc-coord keygen) */
@@ -90,8 +92,12 @@ int cmd_keygen(coord_opts_t *o);
  * non-zero with the error printed (cmd_partition.c; compile --topology too). */
 struct cJSON;
 int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *t, struct cJSON *jr);
-/* --picture P: 0 if P ends in .png, .svg, .pdf or .dot (any case); else 2 with the error printed. */
+/* --picture P: 0 if P ends in .png, .svg, .pdf or .dot (any case) in a directory that
+ * can be written; else 2 with the error printed. */
 int coord_picture_check(const char *path);
+/* Before any long work: 0 if o->strategy names a strategy and o->topology loads for
+ * target t (and o->picture can be drawn on it); else non-zero with the error printed. */
+int coord_place_check(const coord_opts_t *o, const stc_target_t *t);
 /* run MODEL.stc: the chip simulator (cmd_runsim.c); cmd_run dispatches to it */
 int cmd_run_bundle(coord_opts_t *o);
 int cmd_deploy(coord_opts_t *o);

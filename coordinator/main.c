@@ -32,7 +32,7 @@ static const char H_COMMANDS[] =
     "                  hier:8x4|FILE.json [--strategy stc|metis|scotch|greedy|all]\n"
     "                  [--calibrate X | --dataset NAME] [--limit N] [-o OUT.stc] [--json]\n"
     "                  [--picture P.png|.svg|.pdf|.dot]  chips by load, links by traffic\n"
-    "                  [--spread]  use every chip (at most ceil(cores/chips) cores each)\n"
+    "                  [--spread]  spread the cores over the chips (ceil(cores/chips) each)\n"
     "                  [--chips N]  use at most N of the topology's chips\n"
     "  deploy M.stc    send the chip images to a node job (mpirun -np N stc-node --coord\n"
     "                  tcp://HOST:PORT) and check what every rank loaded: --endpoint tcp://*:PORT\n"
@@ -77,13 +77,15 @@ static const char H_PARTITION[] =
     "  --topology T         mesh:4x4, torus:4x4, torus:2x2x2, hier:8x4 or FILE.json\n"
     "  --strategy S         stc (default), metis, scotch, greedy, or all: compare the four and\n"
     "                       keep stc's placement (the first that fits when stc's does not)\n"
-    "  --calibrate X        measure firing rates on the first 64 images of X (npy or idx)\n"
-    "  --dataset NAME       measure them on NAME's test images (fashion-mnist)\n"
-    "  --limit N            on at most N images\n"
+    "  --calibrate X        measure firing rates on the first 64 images of X (npy or idx);\n"
+    "                       compile: the same as --calib (16 of its images for the rates)\n"
+    "  --dataset NAME       or on NAME's test images (fashion-mnist); compile: its training\n"
+    "                       images, as for calibration\n"
+    "  --limit N            on at most N of those images (at most 64; compile: 16)\n"
     "  --threads N          partition: N simulators measure them, one image each (default: one\n"
     "                       per core, in at most a quarter of the memory)\n"
     "  --chips N            use at most N of the topology's chips\n"
-    "  --spread             use every chip (at most ceil(cores/chips) cores each)\n"
+    "  --spread             spread the cores over the chips: at most ceil(cores/chips) on each\n"
     "  --picture P          draw the placement: P.png, P.svg or P.pdf (Graphviz's neato), or\n"
     "                       the graph itself, P.dot\n"
     "  -o OUT.stc           where to write the placed bundle (default: in place)\n"
@@ -271,6 +273,15 @@ static int check_option(const char *cmd, const char *a) {
     return 2;
 }
 
+/* The option a stands for: aliases and -O levels name one setting, which may be given once. */
+static const char *option_key(const char *a) {
+    if (!strcmp(a, "--calibrate")) return "--calib";
+    if (!strcmp(a, "--output")) return "-o";
+    if (!strcmp(a, "--no-progress")) return "--progress";
+    if (!strcmp(a, "-O0") || !strcmp(a, "-O1") || !strcmp(a, "-O2") || !strcmp(a, "-O3")) return "--passes";
+    return a;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -284,10 +295,27 @@ int main(int argc, char **argv) {
     coord_opts_t o;
     memset(&o, 0, sizeof o);
     stc_model_cfg_init(&o.cfg);
+    const char *seen[64], *seen_as[64]; /* the options given so far: a second one would silently win */
+    int n_seen = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] == '-' && check_option(cmd, a)) return 2;
+        if (a[0] == '-' && a[1] && strcmp(a, "--help") && strcmp(a, "-h")) {
+            const char *k = option_key(a);
+            for (int j = 0; j < n_seen; j++)
+                if (!strcmp(seen[j], k)) {
+                    fflush(stdout);
+                    if (strcmp(a, seen_as[j]))
+                        fprintf(stderr, "stc-coord: %s: already given as %s (the same option); give it once\n", a,
+                                seen_as[j]);
+                    else
+                        fprintf(stderr, "stc-coord: %s: given twice; give it once\n", a);
+                    fprintf(stderr, "(see stc-coord --help)\n");
+                    return 2;
+                }
+            if (n_seen < (int)(sizeof seen / sizeof seen[0])) seen_as[n_seen] = a, seen[n_seen++] = k;
+        }
 #define NEED() \
     do { \
         if (!next) return bad_usage("option %s needs a value", a); \

@@ -175,9 +175,29 @@ def main():
     ok = os.path.exists(png) and open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     case(s, "placed bundle runs (no error)", ["run", os.path.join(w, "placed.stc"), "--input", os.path.join(w, "ok.npy")]
          if ok else ["run", "/nonexistent.stc"], 0)
-    case(s, "picture to an unwritable place", ["partition", small_stc, "--topology", "torus:8x8", "-o",
-                                               os.path.join(w, "p2.stc"), "--picture", "/nonexistent/dir/p.png"], 1,
-         "cannot write the picture")
+    case(s, "picture to an unwritable place, before any work", ["partition", small_stc, "--topology", "torus:8x8",
+                                                                "-o", os.path.join(w, "p2.stc"), "--picture",
+                                                                "/nonexistent/dir/p.png"], 2,
+         "cannot write into /nonexistent/dir")
+    # one option, one value: a second would silently win; one source of images
+    case(s, "an option given twice", ["partition", small_stc, "--topology", "torus:2x2", "--topology", "mesh:4x4"],
+         2, "--topology: given twice")
+    case(s, "an option and its alias", ["partition", small_stc, "--topology", "torus:2x2", "--calibrate", x,
+                                        "--calib", x], 2, "--calib: already given as --calibrate")
+    case(s, "--calibrate and --dataset", ["partition", small_stc, "--topology", "torus:2x2", "--calibrate", x,
+                                          "--dataset", "fashion-mnist"], 2, "give one")
+    case(s, "--limit without images", ["partition", small_stc, "--topology", "torus:2x2", "--limit", "3"], 2,
+         "--limit 3", "--calibrate X or --dataset NAME")
+    case(s, "compile --strategy without a topology", ["compile", good, "--strategy", "metis", "-o",
+                                                      os.path.join(w, "x.stc")], 2, "--strategy", "--topology")
+    case(s, "compile --limit without a topology", ["compile", good, "--limit", "2", "-o", os.path.join(w, "x.stc")],
+         2, "--limit", "--topology")
+    p = subprocess.run([s, "compile", good, "--topology", "torus:4x4y", "-o", os.path.join(w, "x.stc")],
+                       capture_output=True, text=True)
+    case(s, "compile with a malformed topology stops before quantizing",
+         ["compile", good, "--topology", "torus:4x4y", "-o", os.path.join(w, "x.stc")]
+         if "quantiz" not in p.stderr and "measuring" not in p.stderr else ["--no-such-command"], 1, "torus:4x4y",
+         "expected 'x' or the end")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -234,6 +234,25 @@ def cli_fixes(w):
           sum(" infeasible: " in ln for ln in out) == 4 and out[-1] == "stc-coord: error: --strategy all: no "
           "strategy fits: strategy stc: the model needs 8 chips (30 cores, 4 per chip); torus:2x2 has 4", q.stdout)
 
+    q = subprocess.run([A.stc, "partition", k, "--topology", "torus:2x2", "--json", "-o", n],
+                       capture_output=True, text=True, cwd=w)
+    j = json.loads(q.stdout) if q.stdout.startswith("{") else {}
+    check("no fit, --json: the report still comes, with the error and the chips needed at its top",
+          q.returncode == 1 and not os.path.exists(n) and j.get("chips_needed") == 8 and j.get("chips") == 4 and
+          "needs 8 chips" in j.get("error", "") and len(j.get("strategies", [])) == 1 and
+          j["strategies"][0].get("chips_needed") == 8, q.stdout + q.stderr)
+    q = subprocess.run([A.stc, "partition", k, "--topology", "torus:2x2", "-o", n], capture_output=True, text=True,
+                       cwd=w)
+    check("no fit, one strategy: its row says infeasible, then the error",
+          q.returncode == 1 and "stc          30" in q.stdout and "infeasible: the model needs 8 chips" in q.stdout and
+          "error: strategy stc: the model needs 8 chips" in q.stderr, q.stdout + q.stderr)
+    q = subprocess.run([A.stc, "compile", model, "--target", k4, "--topology", "torus:2x2", "--json", "-o", n],
+                       capture_output=True, text=True, cwd=w)
+    j = json.loads(q.stdout) if q.stdout.startswith("{") else {}
+    check("compile --topology, no fit, --json: the error on top, the report under partition",
+          q.returncode == 1 and "needs 8 chips" in j.get("error", "") and
+          (j.get("partition") or {}).get("chips_needed") == 8, q.stdout + q.stderr)
+
     # --chips N with --topology: at most N of its chips
     p = stc(["partition", k, "--topology", "torus:4x4", "--chips", "4", "-o", os.path.join(w, "c4.stc")], 1)
     check("--chips 4 --topology torus:4x4: the model needs 8 chips",
@@ -325,6 +344,16 @@ def cli_fixes(w):
           err1[-200:] + err3[-200:])
     check("partition --progress: the rates' phase counts the images",
           "\rpartition: measuring firing rates: image 1 of 8, " in err3, err3[-300:])
+    rc, out, _ = raw(["partition", os.path.join(w, "pm1.stc"), "--topology", "torus:4x4", "--dataset",
+                      "fashion-mnist", "--limit", "100", "-o", os.path.join(w, "pm4.stc")])
+    check("the report says where the rates came from, and the cap on --limit",
+          rc == 0 and "rates measured by the chip simulator on 64 test images of fashion-mnist (--limit: at most 64)"
+          in out, out[:400])
+    rc, out, _ = raw(["partition", os.path.join(w, "pm1.stc"), "--topology", "torus:4x4", "--json", "-o",
+                      os.path.join(w, "pm5.stc")])
+    j = json.loads(out.splitlines()[-1]) if rc == 0 and out else {}
+    check("partition --json of a bundle with rates: they are the bundle's own, measured on no image now",
+          j.get("rates", "").startswith("the bundle's own") and j.get("rate_images") == 0, out[-400:])
     rc, out, err = raw(["partition", k, "--topology", "torus:4x4", "--json", "-o", os.path.join(w, "pr2.stc")])
     check("partition --json: no status line", rc == 0 and "\r" not in err and
           json.loads(out.splitlines()[-1]).get("bundle"), err[-300:])
