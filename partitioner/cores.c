@@ -798,14 +798,33 @@ stc_status_t stc_cores_work(const stc_bundle_t *b, const stc_target_t *t, const 
     double sum = 0;
     for (int si = 0; si < b->n_stages; si++) sum += nsyn[si] * (double)numel(&b->stages[si]) * b->T;
     if (synops) *synops = sum;
+    /* A stage works at the T ticks from its depth on, so a core whose slices
+     * sit at different depths spreads its work over more ticks: its work per
+     * active tick is the T ticks' work of every slice over the ticks at which
+     * any of them is active, as the chip simulator counts it (node/profile.c). */
+    int *d = core_work ? malloc((size_t)(b->n_stages > 0 ? b->n_stages : 1) * sizeof *d) : NULL;
+    if (core_work && !d) {
+        free(X.nwork), free(nsyn);
+        return stc_err_set(err, STC_E_NOMEM, "cores: out of memory");
+    }
     for (int c = 0; core_work && c < b->n_cores; c++) {
         const stc_core_t *k = &b->cores[c];
+        int nd = 0;
         core_work[c] = 0;
         for (int i = 0; c > 0 && i < k->n_slices; i++) {
             const stc_slice_t *sl = &k->slices[i];
             core_work[c] += (double)(sl->c1 - sl->c0) * (sl->y1 - sl->y0) * b->stages[sl->stage].w * X.nwork[sl->stage];
+            int j = 0, depth = b->stages[sl->stage].depth;
+            while (j < nd && d[j] != depth) j++;
+            if (j == nd) d[nd++] = depth;
         }
+        if (nd < 2 || b->T < 1) continue;
+        qsort(d, (size_t)nd, sizeof *d, cmp_int);
+        int ticks = b->T; /* the union of [depth, depth + T) */
+        for (int j = 1; j < nd; j++) ticks += d[j] - d[j - 1] < b->T ? d[j] - d[j - 1] : b->T;
+        core_work[c] *= (double)b->T / ticks;
     }
+    free(d);
     free(X.nwork);
     free(nsyn);
     return STC_OK;

@@ -122,7 +122,7 @@ stc_status_t stc_cores_build(struct stc_bundle *b, const struct stc_target *t, c
 /* What a cut packed, for a report line: "17 residual adds and 4 max-pools"
  * (buf of n bytes, returned). */
 const char *stc_cores_packed_what(const stc_cores_report_t *r, char *buf, size_t n);
-/* The per-tick work (ns) of every core of a cut bundle (n_cores entries, the
+/* The work (ns) per active tick of every core of a cut bundle (n_cores entries, the
  * host port 0) and the synaptic events per inference, estimated from stage
  * rates as the cut itself weighs them (NULL rates: the static estimate). */
 stc_status_t stc_cores_work(const struct stc_bundle *b, const struct stc_target *t, const double *stage_rate,
