@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--no-sim", action="store_true", help="rates by the integer interpreter at compile time")
     a = ap.parse_args()
     src = ["--dataset", a.dataset] if a.dataset else ["--calib", a.calib] if a.calib else []
+    lim = ["--limit", str(a.limit)] if src else []  # it limits the images given; without them, refused
     tmp = tempfile.mkdtemp(prefix="stc-pbench-")
     base = os.path.join(tmp, "m.stc")
     rows = []
@@ -74,11 +75,10 @@ def main():
     for topo in a.topologies.split(","):
         rated = os.path.join(tmp, "rated.stc")
         if not a.no_sim:  # the rates, measured once by the simulator, stored in the bundle
-            timed([a.stc, "partition", base, "--topology", topo, "--limit", str(a.limit), "--json", "-o", rated] + src)
+            timed([a.stc, "partition", base, "--topology", topo, "--json", "-o", rated] + src + lim)
         if a.no_sim:  # one compile runs the four: its peak RSS per strategy is the process's so far
-            out, secs, rss = timed([a.stc, "compile", a.model, "--target", a.target, "-O3", "--limit", str(a.limit),
-                                    "--topology", topo, "--strategy", "all", "--json", "-o",
-                                    os.path.join(tmp, "all.stc")] + src)
+            out, secs, rss = timed([a.stc, "compile", a.model, "--target", a.target, "-O3", "--topology", topo,
+                                    "--strategy", "all", "--json", "-o", os.path.join(tmp, "all.stc")] + src + lim)
             for x in last_json(out)["partition"]["strategies"]:
                 x.update(topology=topo, wall=secs, rss=x["peak_rss_mb"])
                 rows.append(x)
@@ -113,8 +113,10 @@ def main():
         ratio = by["stc"]["hop_weighted_traffic"] / better if better else float("nan")
         cbetter = min(by["metis"]["cost_weighted_traffic_pj"], by["scotch"]["cost_weighted_traffic_pj"])
         cratio = by["stc"]["cost_weighted_traffic_pj"] / cbetter if cbetter else float("nan")
-        print(f"{topo}: stc hop-weighted traffic {ratio:.3f}x the better of METIS and Scotch (goal <= 0.8), "
-              f"cost-weighted {cratio:.3f}x; "
+        traffic = (f"stc hop-weighted traffic {ratio:.3f}x the better of METIS and Scotch (goal <= 0.8), "
+                   f"cost-weighted {cratio:.3f}x" if better and cbetter else
+                   "no ratio of traffic: METIS's or Scotch's placement sends no spike between chips")
+        print(f"{topo}: {traffic}; "
               f"stc cores {by['stc']['cores_over_lower_bound']:.3f}x the demand bound {by['stc']['lower_bound']} "
               f"(goal <= 1.1), {by['stc']['cores_over_lower_bound_limits']:.3f}x the limit-aware bound "
               f"{by['stc']['lower_bound_limits']}; "

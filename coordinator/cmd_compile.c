@@ -71,6 +71,10 @@ static int build_bundle(coord_opts_t *o, coord_model_t *m, const stc_target_t *t
     if (o->calib || o->dataset || m->cfg.dataset[0]) {
         cal = coord_calib_images(o, m, err);
         if (!cal) return 1;
+    } else if (o->topology && o->limit) { /* nothing to limit: the rates would be the static estimate */
+        stc_err_set(err, STC_E_USAGE, "--limit %lld: it limits the calibration images the rates are measured on, "
+                    "and %s names no data set; give --calib X or --dataset NAME", (long long)o->limit, o->model);
+        return 1;
     } else {
         coord_calib_images(o, m, err); /* logs the warning */
     }
@@ -258,7 +262,6 @@ int cmd_compile(coord_opts_t *o) {
                         "give one\n", o->calib, o->dataset);
         return 2;
     }
-    if (o->picture && coord_picture_check(o->picture)) return 2; /* before any work */
     const char *tname = o->target ? o->target : "loihi3";
     stc_target_t t;
     if (stc_target_load(tname, &t, &err)) {

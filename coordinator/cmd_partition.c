@@ -466,6 +466,11 @@ int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, 
             cut = -1;
             if (only >= 0 || e2.status != STC_E_LIMIT) { /* a cut that fails for want of room is infeasible */
                 coord_fail(&e2);
+                if (jr) { /* the report, for scripts, says why (the caller prints it) */
+                    cJSON_AddStringToObject(jr, "topology", stc_topology_name(topo));
+                    cJSON_AddNumberToObject(jr, "chips", chips);
+                    cJSON_AddStringToObject(jr, "error", e2.msg);
+                }
                 goto out;
             }
             if (!fail[0]) snprintf(fail, sizeof fail, "strategy %s: %s", strategies[i].name, e2.msg);

@@ -506,7 +506,7 @@ int cmd_profile(coord_opts_t *o) {
         cJSON_AddNumberToObject(mj, "core_hops", (double)msg.core_hops / n);
         cJSON_AddNumberToObject(mj, "other_chip", (double)msg.msgs_chip / n);
         cJSON_AddNumberToObject(mj, "chip_hops", (double)msg.chip_hops / n);
-        cJSON *cj = cJSON_AddArrayToObject(r, "chips");
+        cJSON *cj = cJSON_AddArrayToObject(r, "per_chip"); /* "chips" is the system's count */
         for (int c = 0; c < b->n_chips; c++) {
             stc_core_counters_t a;
             int nc = chip_counters(b, j.cores, c, &a);

@@ -307,8 +307,8 @@ int main(int argc, char **argv) {
                 if (!strcmp(seen[j], k)) {
                     fflush(stdout);
                     if (strcmp(a, seen_as[j]))
-                        fprintf(stderr, "stc-coord: %s: already given as %s (the same option); give it once\n", a,
-                                seen_as[j]);
+                        fprintf(stderr, "stc-coord: %s: already given as %s; the two set one thing, give one\n",
+                                a, seen_as[j]);
                     else
                         fprintf(stderr, "stc-coord: %s: given twice; give it once\n", a);
                     fprintf(stderr, "(see stc-coord --help)\n");

@@ -192,6 +192,9 @@ def main():
                                                       os.path.join(w, "x.stc")], 2, "--strategy", "--topology")
     case(s, "compile --limit without a topology", ["compile", good, "--limit", "2", "-o", os.path.join(w, "x.stc")],
          2, "--limit", "--topology")
+    case(s, "compile --topology --limit without images", ["compile", good, "--topology", "torus:2x2", "--limit", "2",
+                                                          "-o", os.path.join(w, "x.stc")], 1, "--limit 2",
+         "names no data set")
     p = subprocess.run([s, "compile", good, "--topology", "torus:4x4y", "-o", os.path.join(w, "x.stc")],
                        capture_output=True, text=True)
     case(s, "compile with a malformed topology stops before quantizing",
