@@ -333,6 +333,8 @@ int cmd_compile(coord_opts_t *o) {
     stc_cores_lower_bound(b, &t, &lb);
     double util_n = cores ? (double)neurons / ((double)cores * t.neurons_per_core) : 0;
     double util_m = cores ? (double)mem / ((double)cores * t.memory_per_core_bytes) : 0;
+    double util_a = cores ? (double)axons / ((double)cores * t.fan_in_axons_per_core) : 0;
+    double util_r = cores ? (double)routes / ((double)cores * t.fan_out_axons_per_core) : 0;
     if (o->json) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "bundle", o->out);
@@ -359,6 +361,8 @@ int cmd_compile(coord_opts_t *o) {
         cJSON_AddNumberToObject(r, "memory_utilization", util_m);
         cJSON_AddNumberToObject(r, "axons", (double)axons);
         cJSON_AddNumberToObject(r, "routes", (double)routes);
+        cJSON_AddNumberToObject(r, "fan_in_utilization", util_a);
+        cJSON_AddNumberToObject(r, "fan_out_utilization", util_r);
         cJSON_AddNumberToObject(r, "file_bytes", (double)fsize);
         cJSON_AddNumberToObject(r, "lower_bound", lb.lower_bound);
         cJSON_AddNumberToObject(r, "lower_bound_limits", lb.lower_bound_limits);
@@ -407,7 +411,8 @@ int cmd_compile(coord_opts_t *o) {
         printf("  memory       %.1f KB (neuron state and synapses), %.1f%% of the cores' capacity\n",
                mem / 1024.0, 100 * util_m);
         printf("  weights      %lld stored once each (shared over tokens and positions)\n", (long long)weights);
-        printf("  tables       %lld input axons, %lld routes\n", (long long)axons, (long long)routes);
+        printf("  tables       %lld input axons, %lld routes, %.1f%% and %.1f%% of the cores' capacity\n",
+               (long long)axons, (long long)routes, 100 * util_a, 100 * util_r);
         printf("  wrote        %s (%lld bytes)\n", o->out, fsize);
     }
     rc = 0;

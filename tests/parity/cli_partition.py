@@ -117,6 +117,11 @@ def main():
     p = stc(["compile", pth, "--json", "-o", packed] + tb)
     j = json.loads(p.stdout) if p.returncode == 0 else {}
     check("compile packs the adds when routes bind", j.get("packed_stages", 0) > 0, p.stdout + p.stderr)
+    check("compile --json: each limit's use over the cores' capacity (routes: routes / (cores x fan-out))",
+          all(0 < j.get(k, 0) <= 1 for k in ("neuron_utilization", "memory_utilization", "fan_in_utilization",
+                                               "fan_out_utilization")) and
+          j["fan_out_utilization"] == j["routes"] / (j["cores_used"] * tight["fan_out_axons_per_core"]["value"]),
+          str({k: j.get(k) for k in ("cores_used", "routes", "fan_out_utilization")}))
     check("the packed bundle gives the unplaced bundle's logits", logits(packed) == ref)
     p = stc(["compile", pth, "--topology", "torus:4x4", "--json", "-o", os.path.join(w, "packed4.stc")] + tb)
     j = json.loads(p.stdout) if p.returncode == 0 else {}
