@@ -254,7 +254,7 @@ int cmd_compile(coord_opts_t *o) {
     const char *needs_topo = o->strategy ? "--strategy" : o->spread ? "--spread" : o->limit ? "--limit" : NULL;
     if (needs_topo && !o->topology) {
         fprintf(stderr, "stc-coord: error: %s is an option of the placement%s: give --topology too\n", needs_topo,
-                o->limit && needs_topo[2] == 'l' ? " (the images its rates are measured on)" : "");
+                !strcmp(needs_topo, "--limit") ? " (the images its rates are measured on)" : "");
         return 2;
     }
     if (o->calib && o->dataset) {

@@ -20,16 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "mesh", "torus" or "hier" */
-static const char *topo_kind_word(const stc_topology_t *t) {
-    stc_topo_kind_t k = stc_topology_kind(t);
-    return k == STC_TOPO_MESH ? "mesh" : k == STC_TOPO_TORUS ? "torus" : "hier";
-}
-
 /* "torus 4x4", "hier 8x4" (as a spec writes it: a hierarchy top-down), what a file's name does not say */
 static void topo_shape(const stc_topology_t *t, char *buf, size_t cap) {
     int dims[STC_TOPO_MAX_DIMS], nd = stc_topology_dims(t, dims), hier = stc_topology_kind(t) == STC_TOPO_HIER;
-    int n = snprintf(buf, cap, "%s ", topo_kind_word(t));
+    int n = snprintf(buf, cap, "%s ", stc_topology_kind_word(t));
     for (int d = 0; d < nd && n > 0 && (size_t)n < cap; d++)
         n += snprintf(buf + n, cap - (size_t)n, "%s%d", d ? "x" : "", dims[hier ? nd - 1 - d : d]);
 }
@@ -101,7 +95,7 @@ static int inspect_bundle(coord_opts_t *o) {
             cJSON_AddBoolToObject(tj, "file_carried", b->topology_json != NULL);
             if (topo) {
                 int dims[STC_TOPO_MAX_DIMS], nd = stc_topology_dims(topo, dims);
-                cJSON_AddStringToObject(tj, "kind", topo_kind_word(topo));
+                cJSON_AddStringToObject(tj, "kind", stc_topology_kind_word(topo));
                 cJSON_AddItemToObject(tj, stc_topology_kind(topo) == STC_TOPO_HIER ? "levels" : "dims",
                                       cJSON_CreateIntArray(dims, nd));
                 cJSON_AddNumberToObject(tj, "chips", stc_topology_chips(topo));

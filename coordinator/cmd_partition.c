@@ -423,8 +423,7 @@ int coord_place_check(const coord_opts_t *o, const stc_target_t *t) {
 
 int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *tp, cJSON *jr) {
     stc_target_t t = *tp;
-    if (coord_place_check(o, tp)) return 2;
-    int only = strategy_index(o->strategy ? o->strategy : "stc") - 1; /* -1: all */
+    int only = strategy_index(o->strategy ? o->strategy : "stc") - 1; /* -1: all (the caller checked the name) */
     const char *rates = o->rates_from[0] ? o->rates_from
                         : b->stage_rate  ? "the bundle's own (measured when it was placed before)"
                                          : "estimated (no images: 0.1 spikes or 0.5 graded values per neuron "

@@ -89,7 +89,8 @@ int cmd_keygen(coord_opts_t *o);
  * compare the four, keep the first that fits in the order stc, metis, scotch,
  * greedy; the others are reported infeasible), on at most o->chips of its
  * chips when given, build the tables and report (text, or into jr).  b->stage_rate weighs traffic and work when present.  Returns 0, or
- * non-zero with the error printed (cmd_partition.c; compile --topology too). */
+ * non-zero with the error printed (cmd_partition.c; compile --topology too).
+ * The caller has run coord_place_check (below) on o and t first. */
 struct cJSON;
 int coord_place(const coord_opts_t *o, stc_bundle_t *b, const stc_target_t *t, struct cJSON *jr);
 /* --picture P: 0 if P ends in .png, .svg, .pdf or .dot (any case) in a directory that

@@ -57,6 +57,7 @@ void stc_topology_destroy(stc_topology_t **tp);
 
 const char *stc_topology_name(const stc_topology_t *t); /* as given: "torus:4x4" */
 stc_topo_kind_t stc_topology_kind(const stc_topology_t *t);
+const char *stc_topology_kind_word(const stc_topology_t *t); /* "mesh", "torus" or "hier", as a spec writes it */
 int stc_topology_chips(const stc_topology_t *t);
 int stc_topology_dims(const stc_topology_t *t, int *dims); /* mesh/torus extents (or level fan-outs) */
 int stc_topology_n_links(const stc_topology_t *t);

@@ -282,13 +282,13 @@ stc_topology_t *stc_topology_parse(const char *spec, double default_bandwidth, d
 
 /* ---------------------------------------------------------------- the file */
 
-/* A figure: {"value": V, "source": "..."} or {"value": V, "assumption": "..."}. */
 /* What a JSON value is, for "found ..." in an error. */
 static const char *json_type_name(const cJSON *x) {
     return cJSON_IsObject(x) ? "an object" : cJSON_IsArray(x) ? "an array" : cJSON_IsString(x) ? "a string"
          : cJSON_IsNumber(x) ? "a number" : cJSON_IsBool(x) ? "true or false" : "null";
 }
 
+/* A figure: {"value": V, "source": "..."} or {"value": V, "assumption": "..."}. */
 static const cJSON *figure(const cJSON *root, const char *key, const char *name, stc_err_t *err) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, key);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "value");
@@ -559,6 +559,11 @@ void stc_topology_destroy(stc_topology_t **tp) {
 
 const char *stc_topology_name(const stc_topology_t *t) { return t->name; }
 stc_topo_kind_t stc_topology_kind(const stc_topology_t *t) { return t->kind; }
+const char *stc_topology_kind_word(const stc_topology_t *t) {
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        if (kinds[k].kind == t->kind) return kinds[k].word;
+    return "?";
+}
 int stc_topology_chips(const stc_topology_t *t) { return t->n_chips; }
 int stc_topology_n_links(const stc_topology_t *t) { return t->n_links; }
 const char *stc_topology_cost_unit(const stc_topology_t *t) { return t->cost_unit; }
